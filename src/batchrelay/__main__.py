@@ -1,0 +1,3 @@
+from batchrelay.cli import main
+
+raise SystemExit(main())

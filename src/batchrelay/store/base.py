@@ -1,0 +1,180 @@
+"""The Store protocol: journal, ledger and quarantine behind one contract.
+
+Every implementation (SQLite now, PostgreSQL later) must pass ``tests/store/conformance.py``.
+
+Contract of :meth:`Store.commit` (the heart of ack-after-commit):
+
+* the event is journaled, its ledger effect applied and (later) its notification
+  obligations written **in one transaction**; the call returns only once that
+  transaction is durable, so the caller may ack upstream;
+* an ``event_id`` already in the journal changes nothing and returns ``DUPLICATE``;
+* the ledger is order-independent: any permutation of the same events gives the same
+  batches and tasks (see ``store/ledger.py`` for the rules);
+* many concurrent callers share one transaction under load (group commit), each awaiting
+  its own outcome; one bad item never fails the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchrelay.errors import InputReason
+from batchrelay.events.models import Event, Statistic
+
+T = TypeVar("T")
+
+
+class CommitOutcome(StrEnum):
+    COMMITTED = "committed"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One parsed input on its way into the store."""
+
+    event: Event
+    raw: bytes
+    received_at: datetime  # wall clock, UTC
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRecord:
+    """Input that could not be decoded or parsed, kept byte for byte."""
+
+    ingress: str
+    reason: InputReason
+    detail: str
+    raw: bytes
+    headers: Mapping[str, str]
+    received_at: datetime
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class BatchView(View):
+    """One batch as the read API shows it. Times are event times unless named ``*_received``."""
+
+    batch_key: str
+    kind: str  # batch, trigger, ice_batch, or "derived" when only its tasks were seen
+    source: str
+    project: str | None = None
+    account_id: str | None = None
+    region: str | None = None
+    state: str = "unknown"  # normalized status
+    raw_state: str = ""
+    phase: str = ""
+    error: str = ""
+    statistic: Statistic | None = None
+    statistic_time: datetime | None = None
+    task_counts: dict[str, int] = Field(default_factory=dict)  # status -> number of tasks
+    error_codes: dict[str, int] = Field(default_factory=dict)  # code -> number of failed tasks
+    tags: dict[str, str] = Field(default_factory=dict)
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    create_time: datetime  # service CreateTime when sent, else the first event's time
+    update_time: datetime  # newest of service UpdateTime and event times
+    first_seen: datetime
+    last_seen: datetime
+    last_received: datetime
+    finished_at: datetime | None = None  # event time of the final state, if final
+    events: int = 0  # journaled events attributed to this batch
+
+
+class TaskView(View):
+    task_id: str
+    batch_key: str | None
+    source: str
+    project: str | None = None
+    task_type: str | None = None
+    object_path: str | None = None
+    status: str
+    raw_status: str = ""
+    code: str = ""
+    message: str = ""
+    first_seen: datetime
+    status_time: datetime  # event time of the event that set ``status``
+    event_id: str  # that event
+
+
+class QuarantineView(View):
+    id: int
+    ingress: str
+    reason: str
+    detail: str
+    headers: dict[str, str]
+    raw_base64: str
+    size: int
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str = ""  # opaque; empty when there is no more
+
+
+@dataclass(frozen=True, slots=True)
+class BatchQuery:
+    """IMM ListBatches semantics."""
+
+    state: str | None = None  # normalized status or the service word, case-insensitive
+    tags: Mapping[str, str | None] = field(default_factory=dict)  # None = key must exist
+    sort: Literal["CreateTime", "UpdateTime"] = "CreateTime"
+    order: Literal["ASC", "DESC"] = "DESC"
+    max_results: int = 100  # 1..100
+    next_token: str = ""
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    batch_key: str
+    status: str | None = None
+    search: str | None = None  # substring of object_path (or task id)
+    max_results: int = 100
+    next_token: str = ""
+
+
+class Store(Protocol):
+    """Durable journal + ledger + quarantine. One instance per process."""
+
+    async def start(self) -> None:
+        """Open, apply migrations, start the writer. Called once before any other method."""
+
+    async def close(self) -> None:
+        """Finish queued commits, then close. Commits after close raise ``NotReadyError``."""
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` when the store cannot serve; for ``/readyz``."""
+
+    async def commit(self, item: Inbound) -> CommitOutcome:
+        """Journal + ledger in one durable transaction (group-committed with others)."""
+
+    async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
+        """Like :meth:`commit` for several items; outcomes in the same order."""
+
+    async def quarantine(self, record: QuarantineRecord) -> int:
+        """Durably keep a rejected input; returns its id."""
+
+    async def get_batch(self, batch_key: str) -> BatchView | None: ...
+
+    async def list_batches(self, query: BatchQuery) -> Page[BatchView]: ...
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskView]: ...
+
+    async def list_quarantine(self, max_results: int, next_token: str) -> Page[QuarantineView]: ...
+
+    async def rebuild_ledger(self) -> int:
+        """Recompute batches and tasks from the journal; returns events replayed."""
+
+    async def ledger_snapshot(self) -> dict[str, Any]:
+        """Canonical JSON-ready dump of the ledger (batches, tasks, error codes, totals),
+        without arrival times, for ``ledger show`` and equality checks."""
