@@ -1,0 +1,440 @@
+"""Bytes to documents: take every transport wrapper off a notification body. Pure, no I/O.
+
+The wrappers, outermost first, each optional, unwrapped as many times as they appear (up
+to :data:`MAX_UNWRAP_DEPTH` nested bodies):
+
+1. base64 (MNS queues written by a base64-encoding producer);
+2. an MNS topic notification, XML (``<Notification xmlns="http://mns.aliyuncs.com/doc/v1/">``)
+   or JSON (``TopicOwner`` / ``Message``), whose ``Message`` is a body again (maybe base64);
+   its ``MessageId``, ``TopicName``, ``TopicOwner``, ``PublishTime`` and ``MessageTag`` go
+   to :attr:`Document.transport`. SIMPLIFIED pushes are the bare message: their
+   ``x-mns-message-id`` / ``x-mns-message-tag`` headers fill the same keys;
+3. the innermost shape, which names the document's ``format``: an IMM envelope
+   ``{id, source, type, subject, time, content}`` (``content`` a JSON string or an object),
+   a CloudEvent (structured JSON with ``specversion``, or binary mode: ``ce-*`` headers and
+   the data as the body), an ICE envelope ``{EventType, UserId, EventTime, MessageBody}``,
+   bare IMM content, or any other JSON object.
+
+A JSON array yields one document per element (EventBridge may batch events).
+:func:`decode_each` keeps going past bad elements and returns their errors in place;
+:func:`decode` is the strict form and raises the first error. A body that is bad as a
+whole (not UTF-8, not JSON/XML/base64, forbidden XML, …) raises from both.
+
+Every failure is a :class:`~batchrelay.errors.DecodeError` with a closed reason and a
+short detail that never quotes the payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections.abc import Container, Mapping
+from typing import Any
+from urllib.parse import unquote
+from xml.etree.ElementTree import ParseError as XmlParseError
+
+import defusedxml
+import defusedxml.ElementTree as safe_xml
+
+# cloudevents 2.x keeps the classic HTTP API under ``cloudevents.v1``. Its newer
+# ``cloudevents.core`` parses ``time`` strictly (no ``…PRC``) and invents a missing ``id``.
+from cloudevents.v1 import exceptions as ce_errors
+from cloudevents.v1.http import from_dict as ce_from_dict
+from cloudevents.v1.http import from_http as ce_from_http
+
+from batchrelay.errors import DecodeError, InputError, InputReason
+from batchrelay.events.models import Document, Ingress
+
+__all__ = ["MAX_JSON_DEPTH", "MAX_UNWRAP_DEPTH", "decode", "decode_each"]
+
+#: Bodies nested inside bodies (base64, MNS ``Message``) past this many are refused.
+MAX_UNWRAP_DEPTH = 4
+#: JSON nested deeper than this is refused: nothing we receive needs it, and later stages
+#: (hashing, storage, rendering) recurse over the payload.
+MAX_JSON_DEPTH = 64
+
+_MNS_FACTS = ("MessageId", "TopicName", "TopicOwner", "PublishTime", "MessageTag")
+_HEADER_FACTS = (("x-mns-message-id", "MessageId"), ("x-mns-message-tag", "MessageTag"))
+_CE_REQUIRED = ("id", "source", "type", "specversion")
+_CE_VERSIONS = ("1.0", "0.3")  # what the SDK reads
+_IMM_CONTENT_KEYS = ("TaskId", "ProjectName")
+_IMM_BATCH_KEYS = ("State", "Statistic")
+_BASE64_TEXT = re.compile(r"[A-Za-z0-9+/=\s]+")  # misplaced "=" is bad base64, not text
+_WHITESPACE = re.compile(r"\s+")
+
+Result = Document | InputError
+
+
+def decode(
+    raw: bytes, ingress: Ingress, headers: Mapping[str, str] | None = None
+) -> list[Document]:
+    """Every document in ``raw``; raises the first :class:`DecodeError` met."""
+    documents: list[Document] = []
+    for result in decode_each(raw, ingress, headers):
+        if isinstance(result, InputError):
+            raise result
+        documents.append(result)
+    return documents
+
+
+def decode_each(
+    raw: bytes, ingress: Ingress, headers: Mapping[str, str] | None = None
+) -> list[Result]:
+    """One result per document in ``raw``; elements of a JSON array fail one by one.
+
+    Raises :class:`DecodeError` when the body is bad as a whole. ``ingress`` does not
+    change how bytes are read today (every shape is recognised by its content); it is
+    part of the signature so per-ingress rules need no change of callers.
+    """
+    lowered = {key.lower(): value for key, value in headers.items()} if headers else {}
+    transport = {fact: lowered[name] for name, fact in _HEADER_FACTS if lowered.get(name)}
+    if any(key.startswith("ce-") for key in lowered):
+        return [_binary_cloudevent(raw, lowered, transport)]  # an empty body is no data
+    if not raw or raw.isspace():
+        raise DecodeError(InputReason.EMPTY, "empty body")
+    return _decode_bytes(raw, 0, (), transport)
+
+
+# -- bodies ---------------------------------------------------------------------------
+
+
+def _decode_bytes(
+    raw: bytes, depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    return _decode_text(_utf8(raw), depth, layers, transport)
+
+
+def _decode_text(
+    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    if depth > MAX_UNWRAP_DEPTH:
+        raise DecodeError(InputReason.TOO_DEEP, f"more than {MAX_UNWRAP_DEPTH} nested bodies")
+    text = text.strip()
+    if not text:
+        raise DecodeError(InputReason.EMPTY, "empty message" if depth else "empty body")
+    first = text[0]
+    if first in "{[":
+        return _from_json_value(_load_json(text), depth, layers, transport)
+    if first == "<":
+        return _from_xml(text, depth, layers, transport)
+    return _from_other_text(text, depth, layers, transport)
+
+
+def _from_other_text(
+    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    # A JSON scalar is a wrong type, not base64, even when it looks like both ("1234").
+    try:
+        scalar = _JSON.decode(text)
+    except json.JSONDecodeError:
+        pass  # not JSON at all: maybe base64
+    except ValueError as error:  # JSON, but a number we refuse (too long, not finite)
+        raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
+    else:
+        raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(scalar)}")
+    if not _BASE64_TEXT.fullmatch(text):
+        raise DecodeError(InputReason.BAD_JSON, "the body is not JSON, XML or base64")
+    return _decode_bytes(_unbase64(text), depth + 1, (*layers, "base64"), transport)
+
+
+def _utf8(raw: bytes) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise DecodeError(InputReason.BAD_ENCODING, f"not UTF-8 at byte {error.start}") from None
+    return text.removeprefix("\ufeff")
+
+
+def _unbase64(text: str) -> bytes:
+    compact = _WHITESPACE.sub("", text)
+    compact += "=" * (-len(compact) % 4)  # some producers drop the padding
+    try:
+        decoded = base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError):
+        raise DecodeError(InputReason.BAD_ENCODING, "invalid base64") from None
+    if not decoded.strip():
+        raise DecodeError(InputReason.EMPTY, "base64 of an empty body")
+    return decoded
+
+
+# -- JSON -------------------------------------------------------------------------------
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+# One decoder for all calls: json.loads(text, **options) would build one per call.
+# NaN, Infinity and overflowing floats are refused: stores and receivers cannot hold them.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def _load_json(text: str) -> Any:
+    try:
+        value = _JSON.decode(text)
+    except json.JSONDecodeError as error:
+        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
+        raise DecodeError(InputReason.BAD_JSON, detail) from None
+    except RecursionError:
+        raise DecodeError(InputReason.BAD_JSON, "JSON nested too deeply") from None
+    except ValueError as error:  # integer too long to convert, NaN, float overflow
+        raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
+    _check_depth(value, text)
+    return value
+
+
+def _number_problem(error: ValueError) -> str:
+    message = str(error)
+    return "integer too long" if "digits" in message else message[:60]
+
+
+def _check_depth(value: Any, text: str) -> None:
+    # Counting brackets is a fast C scan; only bodies with many of them get walked.
+    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
+        return
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise DecodeError(InputReason.BAD_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH}")
+        children = node.values() if isinstance(node, dict) else node
+        level.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+
+
+def _json_object(text: str, field: str) -> dict[str, Any]:
+    """A JSON string field that must hold an object (IMM ``content``, ICE ``MessageBody``)."""
+    try:
+        value = _load_json(text)
+    except DecodeError as error:
+        raise DecodeError(error.reason, f"{field}: {error.detail}") from None
+    if not isinstance(value, dict):
+        raise DecodeError(InputReason.WRONG_TYPE, f"{field} holds a JSON {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    return "null" if value is None else "number"
+
+
+def _from_json_value(
+    value: Any, depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    if isinstance(value, dict):
+        return _from_object(value, depth, layers, transport)
+    if isinstance(value, list):
+        return _from_array(value, depth, (*layers, "array"), transport)
+    raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(value)}")
+
+
+def _from_array(
+    items: list[Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    if not items:
+        raise DecodeError(InputReason.EMPTY, "empty JSON array")
+    results: list[Result] = []
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise DecodeError(InputReason.WRONG_TYPE, f"a JSON {_json_type(item)}")
+            results.extend(_from_object(item, depth, layers, transport))
+        except InputError as error:
+            results.append(type(error)(error.reason, f"array element {index}: {error.detail}"))
+    return results
+
+
+def _from_object(
+    obj: dict[str, Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    if "Message" in obj and ("TopicOwner" in obj or "TopicName" in obj):
+        return _from_mns_json(obj, depth, layers, transport)
+    if "specversion" in obj:
+        return [_structured_cloudevent(obj, layers, transport)]
+    if "content" in obj and ("type" in obj or "source" in obj):
+        return [_imm_envelope(obj, layers, transport)]
+    if "EventType" in obj and "MessageBody" in obj:
+        return [_ice_envelope(obj, layers, transport)]
+    if _is_imm_content(obj):
+        return [Document("imm_content", {}, obj, (*layers, "imm_content"), dict(transport))]
+    return [Document("json", {}, obj, (*layers, "json"), dict(transport))]
+
+
+def _is_imm_content(obj: dict[str, Any]) -> bool:
+    if any(key in obj for key in _IMM_CONTENT_KEYS):
+        return True
+    return "Id" in obj and any(key in obj for key in _IMM_BATCH_KEYS)
+
+
+# -- MNS topic notifications ------------------------------------------------------------
+
+
+def _from_mns_json(
+    obj: dict[str, Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    inner = {**transport, **_mns_facts(obj)}
+    message = obj["Message"]
+    if isinstance(message, str):
+        return _decode_text(message, depth + 1, (*layers, "mns_json"), inner)
+    if isinstance(message, dict | list):  # tolerate a producer that nested the object
+        return _from_json_value(message, depth + 1, (*layers, "mns_json"), inner)
+    raise DecodeError(InputReason.WRONG_TYPE, f"MNS Message is a JSON {_json_type(message)}")
+
+
+def _from_xml(
+    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
+) -> list[Result]:
+    root = _parse_xml(text)
+    if _local_name(root.tag) != "Notification":
+        raise DecodeError(InputReason.WRONG_TYPE, "XML that is not an MNS Notification")
+    fields = {_local_name(child.tag): child.text or "" for child in root}
+    if "Message" not in fields:
+        raise DecodeError(InputReason.MISSING_FIELD, "MNS Notification without Message")
+    inner = {**transport, **_mns_facts(fields)}
+    return _decode_text(fields["Message"], depth + 1, (*layers, "mns_xml"), inner)
+
+
+def _parse_xml(text: str) -> Any:
+    try:
+        # DTDs are refused outright: no MNS body has one, and entities live in them.
+        return safe_xml.fromstring(text, forbid_dtd=True)
+    except defusedxml.DefusedXmlException as error:
+        raise DecodeError(InputReason.FORBIDDEN_XML, type(error).__name__) from None
+    except XmlParseError as error:
+        raise DecodeError(InputReason.BAD_XML, f"malformed XML at {error.position}") from None
+    except (ValueError, RecursionError):
+        raise DecodeError(InputReason.BAD_XML, "unreadable XML") from None
+
+
+def _local_name(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _mns_facts(fields: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        name: str(fields[name])
+        for name in _MNS_FACTS
+        if isinstance(fields.get(name), str | int) and fields[name] != ""
+    }
+
+
+# -- envelopes --------------------------------------------------------------------------
+
+
+def _imm_envelope(
+    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
+) -> Document:
+    content = obj["content"]
+    if isinstance(content, str):
+        payload = _json_object(content, "content") if content.strip() else {}
+    elif isinstance(content, dict):
+        payload = content
+    elif content is None:
+        payload = {}
+    else:
+        raise DecodeError(InputReason.WRONG_TYPE, f"content is a JSON {_json_type(content)}")
+    attributes = {key: value for key, value in obj.items() if key != "content"}
+    return Document("imm_envelope", attributes, payload, (*layers, "imm_envelope"), dict(transport))
+
+
+def _ice_envelope(
+    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
+) -> Document:
+    body = obj["MessageBody"]
+    if isinstance(body, str):
+        payload = _json_object(body, "MessageBody")
+    elif isinstance(body, dict):
+        payload = body
+    else:
+        raise DecodeError(InputReason.WRONG_TYPE, f"MessageBody is a JSON {_json_type(body)}")
+    attributes = {key: value for key, value in obj.items() if key != "MessageBody"}
+    return Document("ice", attributes, payload, (*layers, "ice"), dict(transport))
+
+
+# -- CloudEvents ------------------------------------------------------------------------
+
+
+def _structured_cloudevent(
+    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
+) -> Document:
+    _require_attributes({name: obj.get(name) for name in _CE_REQUIRED}, "")
+    try:
+        event = ce_from_dict({key: value for key, value in obj.items() if key != "data_base64"})
+    except ce_errors.GenericException as error:
+        raise DecodeError(InputReason.BAD_CLOUDEVENT, _ce_problem(error)) from None
+    attributes = _ce_attributes(event, given=obj)
+    payload = _ce_payload(obj.get("data"), obj.get("data_base64"))
+    return Document("cloudevent", attributes, payload, (*layers, "cloudevent"), dict(transport))
+
+
+def _binary_cloudevent(raw: bytes, headers: dict[str, str], transport: dict[str, str]) -> Document:
+    _require_attributes({name: headers.get(f"ce-{name}") for name in _CE_REQUIRED}, "ce-")
+    try:
+        # The body is read below, by our own JSON rules; the SDK only maps the headers.
+        event = ce_from_http(headers, raw, data_unmarshaller=_keep_body)
+    except ce_errors.GenericException as error:
+        raise DecodeError(InputReason.BAD_CLOUDEVENT, _ce_problem(error)) from None
+    given = {key.removeprefix("ce-") for key in headers if key.startswith("ce-")}
+    attributes = {
+        name: unquote(value) if isinstance(value, str) else value  # header values are %-encoded
+        for name, value in _ce_attributes(event, given=given).items()
+    }
+    payload = _ce_payload(_load_json(_utf8(raw)), None) if raw.strip() else {}
+    return Document("cloudevent", attributes, payload, ("cloudevent_binary",), dict(transport))
+
+
+def _keep_body(body: Any) -> Any:
+    return body
+
+
+def _require_attributes(values: Mapping[str, Any], prefix: str) -> None:
+    missing = [prefix + name for name, value in values.items() if not _nonempty_str(value)]
+    if missing:
+        raise DecodeError(InputReason.BAD_CLOUDEVENT, f"missing or empty {', '.join(missing)}")
+    if values["specversion"] not in _CE_VERSIONS:
+        raise DecodeError(InputReason.BAD_CLOUDEVENT, f"unsupported {prefix}specversion")
+
+
+def _nonempty_str(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def _ce_problem(error: Exception) -> str:
+    # SDK messages quote attribute values and bodies: name the failure, not the input.
+    return f"rejected by the CloudEvents SDK ({type(error).__name__})"
+
+
+def _ce_attributes(event: Any, given: Container[str]) -> dict[str, Any]:
+    # The SDK invents ``time`` (now) when absent; an event time must come from the sender.
+    return {
+        name: event.get(name)
+        for name in event
+        if name != "data" and (name != "time" or "time" in given)
+    }
+
+
+def _ce_payload(data: Any, data_base64: Any) -> dict[str, Any]:
+    if data is None and isinstance(data_base64, str):
+        data = _json_object(_utf8(_unbase64(data_base64)), "data_base64")
+    if isinstance(data, str) and data.lstrip().startswith("{"):
+        data = _json_object(data, "data")  # JSON sent as a string
+    if data is None:
+        return {}
+    # Non-object data (rare: EventBridge carries JSON objects) is kept, under one key.
+    return data if isinstance(data, dict) else {"data": data}

@@ -1,0 +1,482 @@
+"""Documents to typed events. Pure, no I/O.
+
+:func:`parse` picks the model from the document: the IMM ``type`` prefix (envelope or
+CloudEvent), the shape of bare IMM content, or the ICE ``EventType``. Anything
+well-formed that none of those names becomes an :class:`UnknownEvent`, never an error.
+
+For the events it recognises, a field of the wrong JSON type (``Statistic`` not an
+object, a count that is not an integer, ``Status`` not a string, …) raises
+:class:`~batchrelay.errors.ParseError` whose detail names the field: such a message is
+quarantined rather than half-understood. Unknown keys are ignored everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from batchrelay.errors import InputReason, ParseError
+from batchrelay.events.batchkey import BatchKeyConfig, extract_batch_key
+from batchrelay.events.models import (
+    Document,
+    Event,
+    FileResult,
+    IceBatchJobEvent,
+    IceJobEvent,
+    ImmBatchEvent,
+    ImmFileMetaEvent,
+    ImmTaskEvent,
+    Ingress,
+    Kind,
+    Statistic,
+    Status,
+    UnknownEvent,
+)
+from batchrelay.events.timefmt import parse_time
+
+__all__ = ["normalize_status", "parse"]
+
+_DEFAULT_BATCH_KEYS = BatchKeyConfig()
+_MAX_COUNT = 2**63 - 1  # what a store's BIGINT holds
+
+_IMM_KINDS: tuple[tuple[str, Kind], ...] = (
+    ("imm:Task:", "task"),
+    ("imm:Batch:", "batch"),
+    ("imm:Trigger:", "trigger"),
+    ("imm:FileMeta:", "filemeta"),
+)
+_ICE_KINDS: dict[str, Kind] = {
+    "ProduceMediaComplete": "ice_job",
+    "BatchProduceMediaComplete": "ice_batch",
+}
+# TaskType values whose EventBridge event type is spelled differently (protocols §1.4).
+_TASK_EVENT_NAMES = {
+    "FaceClustering": "FigureClustering",
+    "PointCloudCompress": "PointCloudCompression",
+}
+
+_STATUSES: dict[str, Status] = {
+    "succeeded": "succeeded",
+    "success": "succeeded",
+    "failed": "failed",
+    "fail": "failed",
+    "running": "running",
+    "processing": "running",
+    "ready": "ready",
+    "init": "ready",
+    "suspended": "suspended",
+    "finished": "finished",
+}
+# Where the event time comes from, first found wins (design.md, "The normalized view").
+_ATTRIBUTE_TIMES = ("time", "EventTime")
+_PAYLOAD_TIMES = ("EndTime", "StartTime", "UpdateTime", "CreateTime")
+
+
+def parse(
+    doc: Document,
+    ingress: Ingress,
+    *,
+    batch_keys: BatchKeyConfig | None = None,
+    received_at: datetime | None = None,
+) -> Event:
+    """The typed event for ``doc``; :class:`ParseError` if a known event is malformed.
+
+    ``received_at`` is the event time of last resort (no envelope, payload or MNS time);
+    without it the current time is used.
+    """
+    kind, source, event_type = _classify(doc)
+    fallback_time = received_at or datetime.now(UTC)
+    try:
+        fields = _fields(doc, kind, batch_keys or _DEFAULT_BATCH_KEYS, fallback_time)
+    except ParseError:
+        if kind != "unknown":
+            raise
+        # An unknown event is never rejected: keep what can be trusted, drop the rest.
+        fields = {"time": _lenient_time(doc, fallback_time), "data": doc.payload}
+    fields |= {"event_id": _event_id(doc), "source": source, "type": event_type}
+    return _build(kind, fields, ingress)
+
+
+def normalize_status(raw: str) -> Status:
+    """The normalized status for a service's own word (``Success`` → ``succeeded``)."""
+    return _STATUSES.get(raw.lower(), "unknown")
+
+
+# -- what is it -------------------------------------------------------------------------
+
+
+def _classify(doc: Document) -> tuple[Kind, str, str]:
+    """``(kind, source, type)`` from the envelope, or from the payload's shape."""
+    if doc.format == "ice":
+        event_type = _loose_text(doc.attributes.get("EventType"))
+        return _ICE_KINDS.get(event_type, "unknown"), "acs.ice", f"ice:{event_type}"
+    if doc.format == "imm_content":
+        return _classify_imm_content(doc.payload)
+    # Envelopes name themselves; an unrecognised object may carry its own source and type.
+    names = doc.payload if doc.format == "json" else doc.attributes
+    source, event_type = _loose_text(names.get("source")), _loose_text(names.get("type"))
+    if doc.format == "json" or not event_type.startswith("imm:"):
+        return "unknown", source, event_type
+    kind = _imm_kind(event_type)
+    return kind, source or "acs.imm", event_type
+
+
+def _imm_kind(event_type: str) -> Kind:
+    for prefix, kind in _IMM_KINDS:
+        if event_type.startswith(prefix):
+            return kind
+    return "unknown"
+
+
+def _classify_imm_content(payload: Mapping[str, Any]) -> tuple[Kind, str, str]:
+    # Bare content has no type: give it the one EventBridge would, so patterns match.
+    if "TaskId" in payload or "TaskType" in payload:
+        task_type = _loose_text(payload.get("TaskType"))
+        name = _TASK_EVENT_NAMES.get(task_type, task_type)
+        return "task", "acs.imm", f"imm:Task:{name}" if name else "imm:Task"
+    if "Id" in payload and ("State" in payload or "Statistic" in payload):
+        if _loose_text(payload.get("Id")).startswith("trigger-"):
+            return "trigger", "acs.imm", "imm:Trigger:Notification"
+        return "batch", "acs.imm", "imm:Batch:Notification"
+    if "Files" in payload or "Success" in payload:
+        return "filemeta", "acs.imm", "imm:FileMeta"
+    return "unknown", "acs.imm", ""
+
+
+# -- the fields -------------------------------------------------------------------------
+
+
+def _fields(
+    doc: Document, kind: Kind, batch_keys: BatchKeyConfig, fallback_time: datetime
+) -> dict[str, Any]:
+    payload = doc.payload
+    tags = _tags(payload)
+    user_data = _user_data(payload)
+    fields: dict[str, Any] = {
+        "time": _event_time(doc, fallback_time),
+        **_location(doc),
+        "task_id": _ident(payload, "TaskId"),
+        "task_type": _text(payload, "TaskType") or None,
+        "object_path": _object_path(payload),
+        **_status(payload, kind),
+        "code": _text(payload, "Code"),
+        "message": _text(payload, "Message"),
+        "statistic": _statistic(payload),
+        "phase": _text(payload, "Phase"),
+        "tags": tags,
+        "user_data": user_data,
+        "data": payload,
+    }
+    fields |= _KIND_FIELDS.get(kind, _no_fields)(payload)
+    fields["batch_key"] = extract_batch_key(
+        batch_keys, kind=kind, payload=payload, tags=tags, user_data=user_data
+    )
+    return fields
+
+
+def _no_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
+def _batch_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    error = _text(payload, "Error")
+    fields: dict[str, Any] = {
+        "actions": _actions(payload),
+        "error": error,
+        "create_time": _optional_time(payload, "CreateTime"),
+        "update_time": _optional_time(payload, "UpdateTime"),
+    }
+    if error and not _text(payload, "Message"):
+        fields["message"] = error
+    return fields
+
+
+def _filemeta_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    success = payload.get("Success")
+    if success is not None and not isinstance(success, bool):
+        raise _wrong_type("Success", "a boolean", success)
+    status: Status = "unknown" if success is None else "succeeded" if success else "failed"
+    return {"success": success, "files": _files(payload), "status": status}
+
+
+def _ice_job_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    # A sub-job is the ICE counterpart of a per-file IMM task: its JobId is the task id.
+    return {
+        **_ice_common_fields(payload),
+        "task_id": _ident(payload, "JobId"),
+        "media_url": _text(payload, "MediaURL"),
+        "media_id": _text(payload, "MediaId"),
+    }
+
+
+def _ice_common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    return {"code": _text(payload, "ErrorCode"), "message": _text(payload, "ErrorMessage")}
+
+
+_KIND_FIELDS = {
+    "batch": _batch_fields,
+    "trigger": _batch_fields,
+    "filemeta": _filemeta_fields,
+    "ice_job": _ice_job_fields,
+    "ice_batch": _ice_common_fields,
+}
+
+
+def _status(payload: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
+    # Batches and triggers report ``State``; tasks and ICE jobs ``Status``.
+    key = "State" if kind in ("batch", "trigger") and "State" in payload else "Status"
+    raw = _text(payload, key)
+    return {"raw_status": raw, "status": normalize_status(raw)}
+
+
+def _location(doc: Document) -> dict[str, str | None]:
+    """``account_id``, ``region`` and ``project``: extensions, subject, then the payload."""
+    attributes, payload = doc.attributes, doc.payload
+    region, account, project = _subject_parts(attributes.get("subject"))
+    account = (
+        _loose_text(attributes.get("aliyunaccountid"))
+        or account
+        or _ident(attributes, "UserId")
+        or None
+    )
+    region = _loose_text(attributes.get("aliyunregionid")) or region
+    project = _text(payload, "ProjectName") or project or _ident(payload, "ProjectId")
+    return {"account_id": account, "region": region, "project": project}
+
+
+def _subject_parts(subject: Any) -> tuple[str | None, str | None, str | None]:
+    """``(region, account, project)`` from ``acs:imm:{region}:{uid}:{project}/{type}`` or
+    the CloudEvent form ``acs.imm:{region}:{uid}:{project}``."""
+    if not isinstance(subject, str) or not subject.startswith("acs"):
+        return None, None, None
+    parts = subject.partition("/")[0].split(":")
+    if parts[0] == "acs":  # "acs", "imm", region, ...
+        parts = parts[1:]
+    parts = (parts[1:] + [""] * 3)[:3]
+    region, account, project = (part or None for part in parts)
+    return region, account, project
+
+
+def _object_path(payload: Mapping[str, Any]) -> str | None:
+    """The source object: ``Sources[0].URI``, else a top-level URI-like field."""
+    sources = payload.get("Sources")
+    if sources is not None and not isinstance(sources, list):
+        raise _wrong_type("Sources", "an array", sources)
+    if sources:
+        if not isinstance(sources[0], dict):
+            raise _wrong_type("Sources[0]", "an object", sources[0])
+        uri = _text(sources[0], "URI", "Sources[0].")
+        if uri:
+            return uri
+    for key in ("SourceURI", "URI", "Input"):
+        value = payload.get(key)
+        if isinstance(value, dict):
+            value = value.get("URI")
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _statistic(payload: Mapping[str, Any]) -> Statistic | None:
+    raw = payload.get("Statistic")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _wrong_type("Statistic", "an object", raw)
+    return Statistic(
+        submit_success=_count(raw, "SubmitSuccess"),
+        submit_failure=_count(raw, "SubmitFailure"),
+        skip_files=_count(raw, "SkipFiles"),
+    )
+
+
+def _count(statistic: Mapping[str, Any], key: str) -> int:
+    value = statistic.get(key)
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
+        raise _wrong_type(f"Statistic.{key}", "a non-negative 64-bit integer", value)
+    return value
+
+
+def _tags(payload: Mapping[str, Any]) -> dict[str, str]:
+    raw = payload.get("Tags")
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise _wrong_type("Tags", "an object", raw)
+    return {key: _as_text(value) for key, value in raw.items()}
+
+
+def _user_data(payload: Mapping[str, Any]) -> str:
+    value = payload.get("UserData")
+    if isinstance(value, dict | list):  # tolerate a sender that did not stringify it
+        return _as_text(value)
+    return _text(payload, "UserData")
+
+
+def _actions(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
+    actions = payload.get("Actions")
+    if actions is None:
+        return []
+    if not isinstance(actions, list) or not all(isinstance(item, dict) for item in actions):
+        raise _wrong_type("Actions", "an array of objects", actions)
+    return actions
+
+
+def _files(payload: Mapping[str, Any]) -> list[FileResult]:
+    files = payload.get("Files")
+    if files is None:
+        return []
+    if not isinstance(files, list):
+        raise _wrong_type("Files", "an array", files)
+    return [_file_result(item, index) for index, item in enumerate(files)]
+
+
+def _file_result(item: Any, index: int) -> FileResult:
+    where = f"Files[{index}]"
+    if not isinstance(item, dict):
+        raise _wrong_type(where, "an object", item)
+    uri = _text(item, "URI", f"{where}.")
+    if not uri:
+        raise ParseError(InputReason.MISSING_FIELD, f"{where}.URI is missing")
+    return FileResult(uri=uri, error=_text(item, "Error", f"{where}."))
+
+
+# -- identity and time ------------------------------------------------------------------
+
+
+def _event_id(doc: Document) -> str:
+    """The envelope's ``id``; else a hash of the content, so redeliveries share an id."""
+    given = _loose_text(doc.attributes.get("id"))
+    if given:
+        return given
+    canonical = json.dumps(
+        [doc.attributes, doc.payload],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def _event_time(doc: Document, fallback: datetime) -> datetime:
+    for key in _ATTRIBUTE_TIMES:
+        if _has_value(doc.attributes.get(key)):
+            return _time_of(doc.attributes[key], key)
+    for key in _PAYLOAD_TIMES:
+        if _has_value(doc.payload.get(key)):
+            return _time_of(doc.payload[key], key)
+    publish_time = doc.transport.get("PublishTime")
+    if publish_time:
+        return _time_of(publish_time, "PublishTime")
+    return fallback
+
+
+def _lenient_time(doc: Document, fallback: datetime) -> datetime:
+    try:
+        return _event_time(doc, fallback)
+    except ParseError:
+        return fallback
+
+
+def _optional_time(payload: Mapping[str, Any], key: str) -> datetime | None:
+    value = payload.get(key)
+    return _time_of(value, key) if _has_value(value) else None
+
+
+def _time_of(value: Any, field: str) -> datetime:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _wrong_type(field, "a time string or number", value)
+    try:
+        return parse_time(value)
+    except ValueError as error:
+        raise ParseError(InputReason.BAD_TIME, f"{field}: {error}") from None
+
+
+def _has_value(value: Any) -> bool:
+    return value is not None and value != ""
+
+
+# -- small readers ----------------------------------------------------------------------
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str = "") -> str:
+    """A string field; absent or null reads as ""; any other JSON type is an error."""
+    value = obj.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _wrong_type(where + key, "a string", value)
+    return value
+
+
+def _ident(obj: Mapping[str, Any], key: str) -> str | None:
+    """An identifier: a non-empty string, or an integer (ICE ``UserId``)."""
+    value = obj.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(obj, key) or None
+
+
+def _loose_text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _as_text(value: Any) -> str:
+    """Tag values and the like as strings: JSON spelling for everything not a string."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _wrong_type(field: str, expected: str, value: Any) -> ParseError:
+    return ParseError(
+        InputReason.WRONG_TYPE, f"{field} must be {expected}, not {_json_type(value)}"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return (
+            "a number" if isinstance(value, float) or abs(value) <= _MAX_COUNT else "a huge number"
+        )
+    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+# -- the model --------------------------------------------------------------------------
+
+_MODELS: dict[Kind, type[Any]] = {
+    "task": ImmTaskEvent,
+    "batch": ImmBatchEvent,
+    "trigger": ImmBatchEvent,
+    "filemeta": ImmFileMetaEvent,
+    "ice_job": IceJobEvent,
+    "ice_batch": IceBatchJobEvent,
+    "unknown": UnknownEvent,
+}
+
+
+def _build(kind: Kind, fields: dict[str, Any], ingress: Ingress) -> Event:
+    model = _MODELS[kind]
+    if model is ImmBatchEvent:
+        fields["kind"] = kind
+    try:
+        event: Event = model(ingress=ingress, **fields)
+    except ValidationError as error:
+        # The readers above check every field; this is the backstop, kept short.
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ParseError(InputReason.WRONG_TYPE, f"{where}: {first['msg']}") from None
+    return event
