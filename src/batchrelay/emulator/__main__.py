@@ -1,0 +1,3 @@
+from batchrelay.emulator.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""What batchrelay records equals what was sent: the simulator's expected ledger, end to end.
+
+Every planned body (duplicates and shuffling included) goes through batchrelay's own
+pipeline into a temporary SQLite ledger, which must then hold exactly the expected ledger.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchrelay.simulate import BatchExpectation, SimulateOptions, generate
+from batchrelay.simulate.runner import planned_bodies
+
+from .conftest import START
+
+pytestmark = pytest.mark.timeout(10)
+
+pipeline = pytest.importorskip("batchrelay.pipeline")
+sqlite = pytest.importorskip("batchrelay.store.sqlite")
+metrics = pytest.importorskip("batchrelay.metrics")
+
+INGRESS = {"mns-queue": "mns-queue", "eventbridge": "eventbridge", "ice": "ice-http"}
+COMPARED = (
+    "batch_key", "kind", "source", "project", "account_id", "state", "raw_state", "phase",
+    "error", "task_counts", "error_codes", "tags", "events", "create_time", "finished_at",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("target", "kind"),
+    [("mns-queue", "mixed"), ("eventbridge", "imm-trigger"), ("ice", "ice-batch")],
+)
+async def test_ledger_equals_the_expected_ledger(tmp_path: Path, target: str, kind: str) -> None:
+    options = SimulateOptions(
+        target=target, kind=kind, batches=4, tasks=6, failure_ratio=0.4, fast_fail_ratio=0.5,
+        duplicates=0.3, shuffle=True, shuffle_window=12, seed=5, start_time=START,
+    )  # fmt: skip
+    traffic = generate(options.spec(START))
+    store = sqlite.SQLiteStore(tmp_path / "ledger.db")
+    await store.start()
+    try:
+        relay = pipeline.Pipeline(store, metrics.Metrics())
+        for body in planned_bodies(traffic, options):
+            result = await relay.ingest(body, INGRESS[target], {})
+            assert not result.errors, result.errors
+        for expected in traffic.expected:
+            assert_recorded(await store.get_batch(expected.batch_key), expected)
+    finally:
+        await store.close()
+
+
+def assert_recorded(view: Any, expected: BatchExpectation) -> None:
+    assert view is not None, f"batchrelay has no batch {expected.batch_key}"
+    got = {name: getattr(view, name) for name in COMPARED}
+    assert got == {name: getattr(expected, name) for name in COMPARED}
+    statistic = view.statistic.model_dump() if view.statistic is not None else None
+    assert statistic == expected.statistic
+    assert sum(view.task_counts.values()) == expected.tasks
