@@ -16,7 +16,7 @@ Contract of :meth:`Store.commit` (the heart of ack-after-commit):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -28,6 +28,14 @@ from batchrelay.errors import InputReason
 from batchrelay.events.models import Event, Statistic
 
 T = TypeVar("T")
+
+#: Called after each group commit with the number of items and the seconds the transaction
+#: took (including the fsync), so the daemon can export group-size and latency metrics.
+GroupCommitHook = Callable[[int, float], None]
+
+
+class InvalidTokenError(ValueError):
+    """A pagination token this store did not issue, or one that was altered (HTTP 400)."""
 
 
 class CommitOutcome(StrEnum):
@@ -159,7 +167,10 @@ class Store(Protocol):
         """Journal + ledger in one durable transaction (group-committed with others)."""
 
     async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
-        """Like :meth:`commit` for several items; outcomes in the same order."""
+        """Like :meth:`commit` for several items; outcomes in the same order.
+
+        The items share one savepoint: if one of them cannot be stored, none is, and the
+        call raises ``StoreError`` (other callers in the same group are not affected)."""
 
     async def quarantine(self, record: QuarantineRecord) -> int:
         """Durably keep a rejected input; returns its id."""
@@ -171,6 +182,9 @@ class Store(Protocol):
     async def list_tasks(self, query: TaskQuery) -> Page[TaskView]: ...
 
     async def list_quarantine(self, max_results: int, next_token: str) -> Page[QuarantineView]: ...
+
+    async def batch_state_counts(self) -> dict[str, int]:
+        """Batches per normalized state (only states that have any), for ``/metrics``."""
 
     async def rebuild_ledger(self) -> int:
         """Recompute batches and tasks from the journal; returns events replayed."""

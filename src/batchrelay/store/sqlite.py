@@ -1,0 +1,199 @@
+"""The embedded default store: one SQLite file in WAL mode.
+
+Writes go through one :class:`~batchrelay.store.sqlite_writer.GroupWriter` (one task, one
+thread, one connection, group commit); reads go through a small pool of read-only
+connections that never wait on it. The ledger rules live in ``store/ledger.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from batchrelay.errors import ConfigError, NotReadyError, StoreError
+from batchrelay.store import sqlite_queries as queries
+from batchrelay.store.base import (
+    BatchQuery,
+    BatchView,
+    CommitOutcome,
+    GroupCommitHook,
+    Inbound,
+    Page,
+    QuarantineRecord,
+    QuarantineView,
+    TaskQuery,
+    TaskView,
+)
+from batchrelay.store.sqlite_migrate import apply_migrations, bundled_migrations
+from batchrelay.store.sqlite_pool import ReadPool
+from batchrelay.store.sqlite_rows import journal_row
+from batchrelay.store.sqlite_writer import GroupWriter
+from batchrelay.store.sqlite_writes import LedgerWriter, PreparedEvent
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 5000  # only other processes (a CLI rebuild, a backup) can hold the lock
+
+
+class SQLiteStore:
+    """Implements :class:`~batchrelay.store.base.Store` on one SQLite file.
+
+    ``synchronous="FULL"`` fsyncs every group commit (durable on power loss);
+    ``"NORMAL"`` in WAL mode survives a process crash but may lose the newest commits on
+    power loss. ``max_group`` bounds the items in one transaction, ``queue_size`` the write
+    requests waiting (callers then wait: backpressure), ``readers`` the read connections.
+    ``on_group_commit(size, seconds)`` is called after each transaction, for metrics.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        max_group: int = 512,
+        queue_size: int = 10_000,
+        readers: int = 2,
+        on_group_commit: GroupCommitHook | None = None,
+    ) -> None:
+        _check_options(synchronous, max_group, queue_size, readers)
+        self.path = Path(path)
+        self._writer = GroupWriter(
+            partial(_open_writer, self.path, synchronous),
+            max_group=max_group,
+            queue_size=queue_size,
+            on_group_commit=on_group_commit,
+        )
+        self._readers = ReadPool(partial(_open_reader, self.path), readers)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._writer.running:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()  # first: it creates the file, WAL and schema
+        try:
+            await self._readers.start()
+        except BaseException:
+            await self._writer.close()
+            raise
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._readers.close()
+
+    async def ping(self) -> None:
+        if not self._writer.running:
+            raise NotReadyError("the store is not running")
+        await self._read(_ping)
+
+    # ------------------------------------------------------------------ metrics
+
+    @property
+    def groups(self) -> int:
+        """Transactions run by the writer so far."""
+        return self._writer.groups
+
+    @property
+    def last_group_size(self) -> int:
+        return self._writer.last_group_size
+
+    @property
+    def last_commit_seconds(self) -> float:
+        return self._writer.last_commit_seconds
+
+    # ------------------------------------------------------------------ writes
+
+    async def commit(self, item: Inbound) -> CommitOutcome:
+        [outcome] = await self.commit_many([item])
+        return outcome
+
+    async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
+        if not items:
+            return []
+        prepared = [_prepare(item) for item in items]
+        return await self._writer.submit(partial(_commit_all, prepared), len(prepared))
+
+    async def quarantine(self, record: QuarantineRecord) -> int:
+        return await self._writer.submit(partial(LedgerWriter.quarantine, record=record))
+
+    async def rebuild_ledger(self) -> int:
+        return await self._writer.submit(LedgerWriter.rebuild)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_batch(self, batch_key: str) -> BatchView | None:
+        return await self._read(partial(queries.get_batch, batch_key=batch_key))
+
+    async def list_batches(self, query: BatchQuery) -> Page[BatchView]:
+        return await self._read(partial(queries.list_batches, query=query))
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskView]:
+        return await self._read(partial(queries.list_tasks, query=query))
+
+    async def list_quarantine(self, max_results: int, next_token: str) -> Page[QuarantineView]:
+        return await self._read(
+            partial(queries.list_quarantine, max_results=max_results, next_token=next_token)
+        )
+
+    async def batch_state_counts(self) -> dict[str, int]:
+        return await self._read(queries.batch_state_counts)
+
+    async def ledger_snapshot(self) -> dict[str, Any]:
+        return await self._read(queries.ledger_snapshot)
+
+    async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._readers.run(query)
+
+
+def _check_options(synchronous: str, max_group: int, queue_size: int, readers: int) -> None:
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ConfigError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+    for name, value in (("max_group", max_group), ("queue_size", queue_size), ("readers", readers)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value!r}")
+
+
+def _prepare(item: Inbound) -> PreparedEvent:
+    """Serialize on the caller's side, so a value that cannot be stored fails its caller."""
+    try:
+        row = journal_row(item.event, item.raw, item.received_at)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"event {item.event.event_id!r} cannot be stored: {exc}") from exc
+    return PreparedEvent(item.event, item.received_at, row)
+
+
+def _commit_all(prepared: list[PreparedEvent], writer: LedgerWriter) -> list[CommitOutcome]:
+    return [writer.commit(item) for item in prepared]
+
+
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchall()
+
+
+def _open_writer(path: Path, synchronous: str) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves (the group commit needs that)
+    conn = sqlite3.connect(path, isolation_level=None, cached_statements=256)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+        if mode != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL mode (got {mode!r})")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")  # checked in _check_options
+        apply_migrations(conn, bundled_migrations())
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open_reader(path: Path) -> sqlite3.Connection:
+    # mode=ro: a reader can never take the write lock; check_same_thread=False because the
+    # pool moves a connection between its threads, never using it from two at once
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn

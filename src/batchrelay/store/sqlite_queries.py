@@ -1,0 +1,250 @@
+"""Read-side SQL of the SQLite store: the read API's queries and the ledger snapshot.
+
+Every function takes a read-only connection already inside a read transaction
+(see ``sqlite_pool``), so the several SELECTs of one call see one state.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from batchrelay.store.base import (
+    BatchQuery,
+    BatchView,
+    InvalidTokenError,
+    Page,
+    QuarantineView,
+    TaskQuery,
+    TaskView,
+)
+from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time
+from batchrelay.store.tokens import decode_token, encode_token
+
+MAX_RESULTS = 100
+
+_BATCH_FIELDS = (
+    "batch_key", "kind", "source", "project", "account_id", "region", "state", "raw_state",
+    "phase", "error", "statistic", "statistic_time", "tags", "actions", "create_time",
+    "update_time", "first_seen", "last_seen", "last_received", "finished_at", "events",
+)  # fmt: skip
+_BATCH_TIMES = ("create_time", "update_time", "first_seen", "last_seen", "last_received")
+_BATCH_JSON = ("statistic", "tags", "actions")
+_SELECT_BATCHES = (
+    f"SELECT {', '.join(_BATCH_FIELDS)}, {', '.join(STATUS_COLUMNS.values())} FROM batches"
+)
+_SORT_COLUMNS = {"CreateTime": "create_time", "UpdateTime": "update_time"}
+_BATCH_TOKEN = {"sort": str, "order": str, "value": int, "key": str}
+
+_TASK_FIELDS = (
+    "task_id", "batch_key", "source", "project", "task_type", "object_path", "status",
+    "raw_status", "code", "message", "first_seen", "status_time", "event_id",
+)  # fmt: skip
+_SELECT_TASKS = f"SELECT {', '.join(_TASK_FIELDS)} FROM tasks"
+_TASK_TOKEN = {"time": int, "key": str}
+
+_SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
+_QUARANTINE_TOKEN = {"id": int}
+
+
+def page_size(max_results: int) -> int:
+    """IMM semantics: 0 (or less) means the maximum, 100."""
+    return MAX_RESULTS if max_results <= 0 else min(max_results, MAX_RESULTS)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def get_batch(conn: sqlite3.Connection, batch_key: str) -> BatchView | None:
+    row = conn.execute(f"{_SELECT_BATCHES} WHERE batch_key = ?", (batch_key,)).fetchone()
+    return _batch_views(conn, [row])[0] if row else None
+
+
+def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]:
+    column = _SORT_COLUMNS.get(query.sort, "create_time")
+    ascending = query.order == "ASC"
+    where, params = _batch_filters(query)
+    if query.next_token:
+        keyset = decode_token(query.next_token, _BATCH_TOKEN)
+        if (keyset["sort"], keyset["order"]) != (query.sort, query.order):
+            raise InvalidTokenError("next_token belongs to a different Sort or Order")
+        where.append(f"({column}, batch_key) {'>' if ascending else '<'} (?, ?)")
+        params += [keyset["value"], keyset["key"]]
+    direction = "ASC" if ascending else "DESC"
+    limit = page_size(query.max_results)
+    sql = (
+        f"{_SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
+        f"ORDER BY {column} {direction}, batch_key {direction} LIMIT ?"
+    )
+    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+    views = _batch_views(conn, rows[:limit])
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    value = last[_BATCH_FIELDS.index(column)]
+    keyset = {"sort": query.sort, "order": query.order, "value": value, "key": last[0]}
+    return Page(views, encode_token(keyset))
+
+
+def _batch_filters(query: BatchQuery) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query.project is not None:
+        where.append("project = ?")
+        params.append(query.project)
+    if query.state:
+        # the normalized status ("failed") or the service's word ("Failed", "Fail")
+        where.append("(state = ? OR lower(raw_state) = ?)")
+        params += [query.state.lower(), query.state.lower()]
+    for key, value in sorted(query.tags.items()):
+        match = "key = ?" if value is None else "key = ? AND value = ?"
+        where.append(f"EXISTS (SELECT 1 FROM json_each(batches.tags) WHERE {match})")
+        params += [key] if value is None else [key, value]
+    return where, params
+
+
+def _batch_views(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[BatchView]:
+    codes = _error_codes(conn, [row[0] for row in rows])
+    return [_batch_view(row, codes.get(row[0], {})) for row in rows]
+
+
+def _batch_view(row: tuple[Any, ...], error_codes: dict[str, int]) -> BatchView:
+    fields = dict(zip(_BATCH_FIELDS, row, strict=False))
+    for name in _BATCH_JSON:
+        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
+    for name in (*_BATCH_TIMES, "statistic_time", "finished_at"):
+        fields[name] = maybe_time(fields[name])
+    counts = zip(STATUS_COLUMNS, row[len(_BATCH_FIELDS) :], strict=True)
+    fields["task_counts"] = {status: n for status, n in counts if n}
+    fields["error_codes"] = error_codes
+    return BatchView.model_validate(fields)
+
+
+def _error_codes(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+    if not keys:
+        return {}
+    marks = ", ".join("?" for _ in keys)
+    rows = conn.execute(
+        "SELECT batch_key, code, n FROM batch_error_codes "
+        f"WHERE n != 0 AND batch_key IN ({marks}) ORDER BY batch_key, code",
+        list(keys),
+    )
+    return _nest(rows)
+
+
+def _nest(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for outer, inner, n in rows:
+        nested.setdefault(outer, {})[inner] = n
+    return nested
+
+
+def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
+    rows = conn.execute("SELECT state, count(*) FROM batches GROUP BY state ORDER BY state")
+    return dict(rows.fetchall())
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
+    """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
+    where, params = ["batch_key = ?"], [query.batch_key]
+    if query.status:
+        where.append("(status = ? OR lower(raw_status) = ?)")
+        params += [query.status.lower(), query.status.lower()]
+    if query.search:
+        # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
+        where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
+        params += [_like_pattern(query.search)] * 2
+    if query.next_token:
+        keyset = decode_token(query.next_token, _TASK_TOKEN)
+        where.append("(status_time, task_id) < (?, ?)")
+        params += [keyset["time"], keyset["key"]]
+    limit = page_size(query.max_results)
+    sql = (
+        f"{_SELECT_TASKS} WHERE {' AND '.join(where)} "
+        "ORDER BY status_time DESC, task_id DESC LIMIT ?"
+    )
+    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+    views = [_task_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last[11], "key": last[0]}))
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _task_view(row: tuple[Any, ...]) -> TaskView:
+    fields = dict(zip(_TASK_FIELDS, row, strict=True))
+    fields["first_seen"] = from_us(fields["first_seen"])
+    fields["status_time"] = from_us(fields["status_time"])
+    return TaskView.model_validate(fields)
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+def list_quarantine(
+    conn: sqlite3.Connection, max_results: int, next_token: str
+) -> Page[QuarantineView]:
+    """Newest first."""
+    where, params = "", []
+    if next_token:
+        where, params = "WHERE id < ?", [decode_token(next_token, _QUARANTINE_TOKEN)["id"]]
+    limit = page_size(max_results)
+    sql = f"{_SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
+    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+    views = [_quarantine_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    return Page(views, encode_token({"id": rows[limit - 1][0]}))
+
+
+def _quarantine_view(row: tuple[Any, ...]) -> QuarantineView:
+    id_, ingress, reason, detail, headers, raw, received_at = row
+    return QuarantineView(
+        id=id_,
+        ingress=ingress,
+        reason=reason,
+        detail=detail,
+        headers=json.loads(headers),
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+        received_at=from_us(received_at),
+    )
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Canonical, JSON-ready, sorted; arrival times left out so replays compare equal."""
+    codes = _nest(
+        conn.execute(
+            "SELECT batch_key, code, n FROM batch_error_codes WHERE n != 0 ORDER BY batch_key, code"
+        )
+    )
+    totals = conn.execute(
+        "SELECT project, status, n FROM project_totals WHERE n != 0 ORDER BY project, status"
+    )
+    batches = conn.execute(f"{_SELECT_BATCHES} ORDER BY batch_key")
+    tasks = conn.execute(f"{_SELECT_TASKS} ORDER BY task_id")
+    return {
+        "batches": {
+            row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(
+                mode="json", exclude={"last_received"}
+            )
+            for row in batches
+        },
+        "tasks": {row[0]: _task_view(row).model_dump(mode="json") for row in tasks},
+        "error_codes": codes,
+        "project_totals": _nest(totals),
+    }

@@ -1,0 +1,187 @@
+"""Conversions between ledger values and SQLite rows (times as epoch microseconds)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
+from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+#: Task statuses and the ``batches`` column counting them. Closed, like ``Status``.
+STATUS_COLUMNS: dict[str, str] = {
+    status: f"tasks_{status}"
+    for status in ("ready", "running", "succeeded", "failed", "suspended", "finished", "unknown")
+}
+
+
+def to_us(value: datetime) -> int:
+    if value.tzinfo is None:  # Inbound promises UTC; a naive value is read as UTC, not local
+        value = value.replace(tzinfo=UTC)
+    return (value - EPOCH) // _MICROSECOND
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def maybe_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def maybe_time(value: int | None) -> datetime | None:
+    return None if value is None else from_us(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def status_column(status: str) -> str:
+    return STATUS_COLUMNS.get(status, STATUS_COLUMNS["unknown"])
+
+
+# --------------------------------------------------------------------------- journal
+
+
+def journal_row(event: Event, raw: bytes, received_at: datetime) -> tuple[Any, ...]:
+    """The ``events`` row of one input, in ``INSERT_EVENT`` column order."""
+    return (
+        event.event_id, to_us(received_at), event.ingress, event.source, event.type,
+        event.kind, event.batch_key, event.task_id, to_us(event.time),
+        # the view keeps its documented key order; only canonical values are key-sorted
+        json.dumps(event.normalized(), separators=(",", ":"), ensure_ascii=False),
+        event.model_dump_json(exclude={"data"}), raw,
+    )  # fmt: skip
+
+
+def event_from_journal(view: str, model: str) -> Event:
+    """Rebuild the exact event: the model row holds everything but ``data``, the view has it."""
+    fields = json.loads(model)
+    fields["data"] = json.loads(view).get("data") or {}
+    return EVENT_ADAPTER.validate_python(fields)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def _dump_rank(rank: Rank) -> list[Any]:
+    return [int(rank.lead), to_us(rank.time), rank.event_id]
+
+
+def _load_rank(raw: list[Any]) -> Rank:
+    return Rank(bool(raw[0]), from_us(raw[1]), raw[2])
+
+
+def dump_provenance(sticky: Mapping[str, Sticky]) -> str:
+    return dumps({name: _dump_rank(held.rank) for name, held in sticky.items()})
+
+
+def load_sticky(provenance: str, values: Mapping[str, str | None]) -> dict[str, Sticky]:
+    ranks = json.loads(provenance)
+    return {
+        name: Sticky(value, _load_rank(ranks[name]))
+        for name, value in values.items()
+        if value and name in ranks
+    }
+
+
+# --------------------------------------------------------------------------- tasks
+
+TASK_COLUMNS = (
+    "task_id, batch_key, source, project, task_type, object_path, status, raw_status, "
+    "code, message, first_seen, status_time, event_id, provenance"
+)
+
+
+def task_to_row(task: TaskState) -> tuple[Any, ...]:
+    return (
+        task.task_id, task.batch_key, task.source, task.project, task.task_type,
+        task.object_path, task.status, task.raw_status, task.code, task.message,
+        to_us(task.first_seen), to_us(task.rank.time), task.rank.event_id,
+        dump_provenance(task.sticky),
+    )  # fmt: skip
+
+
+def task_from_row(row: tuple[Any, ...]) -> TaskState:
+    (task_id, batch_key, source, project, task_type, object_path, status, raw_status,
+     code, message, first_seen, status_time, event_id, provenance) = row  # fmt: skip
+    sticky_values = {"batch_key": batch_key, "project": project,
+                     "task_type": task_type, "object_path": object_path}  # fmt: skip
+    return TaskState(
+        task_id=task_id,
+        source=source,
+        status=status,
+        raw_status=raw_status,
+        code=code,
+        message=message,
+        first_seen=from_us(first_seen),
+        rank=status_rank(status, from_us(status_time), event_id),
+        sticky=load_sticky(provenance, sticky_values),
+    )
+
+
+# --------------------------------------------------------------------------- batches
+
+#: The ledger-state columns of ``batches``: everything but the task counters.
+BATCH_STATE_COLUMNS = (
+    "batch_key, kind, source, project, account_id, region, state, raw_state, phase, error, "
+    "tags, actions, head_batch, head_time, head_event_id, statistic, statistic_time, "
+    "statistic_event_id, service_create_time, service_update_time, first_seen, last_seen, "
+    "last_received, events, provenance"
+)
+#: Derived columns, stored so the read API can filter and sort on them.
+BATCH_DERIVED_COLUMNS = "create_time, update_time, finished_at"
+
+
+def batch_to_row(batch: BatchState) -> tuple[Any, ...]:
+    """``BATCH_STATE_COLUMNS`` then ``BATCH_DERIVED_COLUMNS``."""
+    stat_time, stat_event = batch.statistic_rank or (None, None)
+    statistic = batch.statistic.model_dump_json() if batch.statistic else None
+    return (
+        batch.batch_key, batch.kind, batch.source, batch.project, batch.account_id,
+        batch.region, batch.state, batch.raw_state, batch.phase, batch.error,
+        dumps(dict(batch.tags)), dumps(list(batch.actions)), int(batch.head.lead),
+        to_us(batch.head.time), batch.head.event_id, statistic, maybe_us(stat_time),
+        stat_event, maybe_us(batch.service_create_time), maybe_us(batch.service_update_time),
+        to_us(batch.first_seen), to_us(batch.last_seen), to_us(batch.last_received),
+        batch.events, dump_provenance(batch.sticky),
+        to_us(batch.create_time), to_us(batch.update_time), maybe_us(batch.finished_at),
+    )  # fmt: skip
+
+
+def batch_from_row(row: tuple[Any, ...]) -> BatchState:
+    """From a ``SELECT BATCH_STATE_COLUMNS`` row."""
+    (batch_key, kind, source, project, account_id, region, state, raw_state, phase, error,
+     tags, actions, head_batch, head_time, head_event_id, statistic, statistic_time,
+     statistic_event_id, service_create_time, service_update_time, first_seen, last_seen,
+     last_received, events, provenance) = row  # fmt: skip
+    sticky_values = {"project": project, "account_id": account_id, "region": region}
+    return BatchState(
+        batch_key=batch_key,
+        head=Rank(bool(head_batch), from_us(head_time), head_event_id),
+        kind=kind,
+        source=source,
+        state=state,
+        raw_state=raw_state,
+        phase=phase,
+        error=error,
+        tags=json.loads(tags),
+        actions=json.loads(actions),
+        first_seen=from_us(first_seen),
+        last_seen=from_us(last_seen),
+        last_received=from_us(last_received),
+        events=events,
+        statistic=Statistic.model_validate_json(statistic) if statistic else None,
+        statistic_rank=(
+            (from_us(statistic_time), statistic_event_id) if statistic is not None else None
+        ),
+        service_create_time=maybe_time(service_create_time),
+        service_update_time=maybe_time(service_update_time),
+        sticky=load_sticky(provenance, sticky_values),
+    )

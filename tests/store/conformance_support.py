@@ -1,0 +1,54 @@
+"""Shared pieces of the Store conformance suite (see ``conformance.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, Protocol
+
+import pytest
+
+from batchrelay.events.models import Event
+from batchrelay.store.base import CommitOutcome, GroupCommitHook, Store
+
+from .factories import inbound
+
+
+class StoreFactory(Protocol):
+    async def __call__(
+        self, name: str = "main", *, on_group_commit: GroupCommitHook | None = None
+    ) -> Store: ...
+
+
+async def commit_all(store: Store, events: Sequence[Event]) -> list[CommitOutcome]:
+    return [await store.commit(inbound(event)) for event in events]
+
+
+async def commit_concurrently(store: Store, events: Sequence[Event]) -> list[CommitOutcome]:
+    return list(await asyncio.gather(*(store.commit(inbound(e)) for e in events)))
+
+
+async def all_pages(fetch: Any, query: Any) -> list[Any]:
+    """Follow next_token to the end, guarding against a token that never ends."""
+    items, seen_tokens = [], set()
+    while True:
+        page = await fetch(query)
+        items += page.items
+        if not page.next_token:
+            return items
+        assert page.next_token not in seen_tokens
+        seen_tokens.add(page.next_token)
+        query = _with_token(query, page.next_token)
+
+
+def _with_token(query: Any, token: str) -> Any:
+    return replace(query, next_token=token)
+
+
+class StoreCase:
+    """Gives each test a started store from the implementation's ``make_store`` fixture."""
+
+    @pytest.fixture
+    async def store(self, make_store: StoreFactory) -> Store:
+        return await make_store()
