@@ -1,18 +1,18 @@
 """The exception tree. Every error batchrelay raises on purpose is a ``RelayError``.
 
-    RelayError
-    ├── ConfigError            bad configuration; the message names the key
-    ├── InputError             one input could not be accepted (carries a closed ``reason``)
-    │   ├── DecodeError        bytes could not be unwrapped into a document
-    │   ├── ParseError         a document could not become a typed event
-    │   └── RejectedError      the input was refused before decoding
-    │       ├── SignatureError     bad, missing or stale signature (HTTP 403)
-    │       └── TooLargeError      body over the configured bound (HTTP 413)
-    ├── StoreError             the store cannot be reached or refused a write
-    │   └── NotReadyError      the store or daemon is starting or draining (HTTP 503)
-    └── DeliveryError          a notification could not be sent
-        ├── RetryableError     try again, not before ``delay`` seconds when given
-        └── PermanentError     do not try again
+RelayError
+├── ConfigError            bad configuration; the message names the key
+├── InputError             one input could not be accepted (carries a closed ``reason``)
+│   ├── DecodeError        bytes could not be unwrapped into a document
+│   ├── ParseError         a document could not become a typed event
+│   └── RejectedError      the input was refused before decoding
+│       ├── SignatureError     bad, missing or stale signature (HTTP 403)
+│       └── TooLargeError      body over the configured bound (HTTP 413)
+├── StoreError             the store cannot be reached or refused a write
+│   └── NotReadyError      the store or daemon is starting or draining (HTTP 503)
+└── DeliveryError          a notification could not be sent
+    ├── RetryableError     try again, not before ``delay`` seconds when given
+    └── PermanentError     do not try again
 """
 
 from __future__ import annotations

@@ -1,0 +1,139 @@
+"""Ingest throughput: batchrelay's /ingest/eventbridge against a bare aiohttp handler.
+
+N concurrent keep-alive clients POST distinct structured CloudEvents. batchrelay commits each
+one durably (SQLite, synchronous=FULL, group commit) before answering; the baseline answers
+204 and does nothing. Both servers run as child processes on 127.0.0.1 in the same run, so
+the ratio compares like with like on this machine.
+
+    python bench/ingest.py [--seconds 5] [--clients 1,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from _common import child, free_port, median, percentile
+
+_counter = itertools.count()
+
+
+def cloud_event(run: str) -> bytes:
+    n = next(_counter)
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": f"bench-{run}-{n}",
+            "source": "acs.imm",
+            "type": "imm:Task:OfficeConversion",
+            "subject": "acs.imm:cn-shanghai:1234567890123456:bench",
+            "time": "2026-11-20T11:30:02+08:00",
+            "datacontenttype": "application/json",
+            "data": {
+                "ProjectName": "bench",
+                "TaskType": "OfficeConversion",
+                "TaskId": f"OfficeConversion-{run}-{n}",
+                "Status": "Succeeded" if n % 10 else "Failed",
+                "Code": "" if n % 10 else "InvalidFile.Corrupted",
+                "EventSourceId": f"batch-{run}-{n % 50}",
+                "StartTime": "2026-11-20T03:29:58.102Z",
+                "EndTime": "2026-11-20T03:30:02.211Z",
+                "Sources": [{"URI": f"oss://bench/in/{n}.docx"}],
+            },
+        }
+    ).encode()
+
+
+async def load(url: str, clients: int, seconds: float, run: str) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    connector = aiohttp.TCPConnector(limit=clients)
+    headers = {"Content-Type": "application/cloudevents+json"}
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.monotonic() < deadline:
+                body = cloud_event(run)
+                start = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status >= 300:
+                        errors += 1
+                        continue
+                latencies.append(time.perf_counter() - start)
+
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        elapsed = time.monotonic() - started
+    return {
+        "rate": len(latencies) / elapsed,
+        "p50_ms": median(latencies) * 1000,
+        "p99_ms": percentile(latencies, 99) * 1000,
+        "errors": errors,
+    }
+
+
+def write_config(folder: Path, port: int) -> Path:
+    config = folder / "bench.yaml"
+    config.write_text(
+        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        f"store: {{url: 'sqlite:///{folder}/bench.db', synchronous: FULL}}\n"
+        "log: {level: info, format: json}\n"
+    )
+    return config
+
+
+def run_levels(
+    levels: list[int], seconds: float
+) -> list[tuple[int, dict[str, float], dict[str, float]]]:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        bare_port, relay_port = free_port(), free_port()
+        config = write_config(folder, relay_port)
+        bare_argv = ["bench/bare_server.py", str(bare_port)]
+        relay_argv = ["-m", "batchrelay", "run", "-c", str(config)]
+        bare_url, relay_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{relay_port}"
+        with (
+            child(bare_argv, f"{bare_url}/healthz", folder / "bare.log"),
+            child(relay_argv, f"{relay_url}/readyz", folder / "relay.log"),
+        ):
+            for clients in levels:
+                path = "/ingest/eventbridge"
+                bare = asyncio.run(load(bare_url + path, clients, seconds, "bare"))
+                relay = asyncio.run(load(relay_url + path, clients, seconds, f"c{clients}"))
+                rows.append((clients, bare, relay))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--clients", default="1,16,64")
+    args = parser.parse_args()
+    rows = run_levels([int(c) for c in args.clients.split(",")], args.seconds)
+    print("ingest: POST /ingest/eventbridge, durable commit (SQLite FULL) vs a bare 204 handler")
+    print(
+        "clients | bare ev/s | relay ev/s | ratio | relay p50 ms | relay p99 ms | bare p50 ms | bare p99 ms"
+    )
+    for clients, bare, relay in rows:
+        ratio = relay["rate"] / bare["rate"] if bare["rate"] else float("nan")
+        print(
+            f"{clients:>7} | {bare['rate']:>9.0f} | {relay['rate']:>10.0f} | {ratio:>5.2f} | "
+            f"{relay['p50_ms']:>12.2f} | {relay['p99_ms']:>12.2f} | "
+            f"{bare['p50_ms']:>11.2f} | {bare['p99_ms']:>11.2f}"
+        )
+        if relay["errors"] or bare["errors"]:
+            print(f"        errors: relay {relay['errors']:.0f}, bare {bare['errors']:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The read API under ``/api/v1``: batches (IMM ListBatches semantics), tasks, quarantine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from batchrelay.store.base import BatchQuery, Page, Store, TaskQuery
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)  # type: ignore[type-abstract]
+
+
+class BadQuery(ValueError):
+    """A query parameter is invalid; the message names it."""
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/batches", list_batches),
+        web.get("/api/v1/batches/{batch_key}", get_batch),
+        web.get("/api/v1/batches/{batch_key}/tasks", list_tasks),
+        web.get("/api/v1/quarantine", list_quarantine),
+    ]
+
+
+def _param(query: Mapping[str, str], *names: str) -> str | None:
+    """The first of ``names`` present, so both IMM spelling (MaxResults) and snake_case work."""
+    for name in names:
+        if name in query:
+            return query[name]
+    return None
+
+
+def max_results(query: Mapping[str, str]) -> int:
+    """IMM semantics: 0–100, absent or 0 means 100."""
+    raw = _param(query, "MaxResults", "max_results") or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(f"MaxResults must be an integer from 0 to 100 (got {raw!r})") from None
+    if not 0 <= value <= 100:
+        raise BadQuery(f"MaxResults must be from 0 to 100 (got {value})")
+    return value or 100
+
+
+def tag_selector(raw: str | None) -> dict[str, str | None]:
+    """``team=legal,env=prod`` or a JSON object; a bare ``key`` means the tag must exist."""
+    if not raw:
+        return {}
+    if raw.lstrip().startswith("{"):
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            raise BadQuery("TagSelector is not valid JSON") from None
+        if not isinstance(parsed, dict):
+            raise BadQuery("TagSelector JSON must be an object")
+        return {str(k): None if v is None else str(v) for k, v in parsed.items()}
+    selector: dict[str, str | None] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        key, sep, value = part.partition("=")
+        if not key.strip():
+            raise BadQuery(f"TagSelector has an empty key in {part!r}")
+        selector[key.strip()] = value.strip() if sep else None
+    return selector
+
+
+def _choice(query: Mapping[str, str], names: tuple[str, ...], allowed: dict[str, str]) -> str:
+    raw = _param(query, *names)
+    if raw is None:
+        return next(iter(allowed.values()))
+    try:
+        return allowed[raw.upper()]
+    except KeyError:
+        raise BadQuery(f"{names[0]} must be one of {sorted(set(allowed.values()))}") from None
+
+
+def batch_query(query: Mapping[str, str]) -> BatchQuery:
+    sort = _choice(
+        query,
+        ("Sort", "sort"),
+        {"CREATETIME": "CreateTime", "UPDATETIME": "UpdateTime"},
+    )
+    # IMM's own SDK spells descending "DES"; accept both.
+    order = _choice(query, ("Order", "order"), {"DESC": "DESC", "DES": "DESC", "ASC": "ASC"})
+    return BatchQuery(
+        state=_param(query, "State", "state") or None,
+        tags=tag_selector(_param(query, "TagSelector", "tag_selector")),
+        sort=sort,  # type: ignore[arg-type]
+        order=order,  # type: ignore[arg-type]
+        max_results=max_results(query),
+        next_token=_param(query, "NextToken", "next_token") or "",
+        project=_param(query, "ProjectName", "project") or None,
+    )
+
+
+def _page_json(page: Page[Any], key: str) -> web.Response:
+    items = [
+        item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in page.items
+    ]
+    return web.json_response({key: items, "next_token": page.next_token})
+
+
+def error_response(status: int, error: str, detail: str) -> web.Response:
+    return web.json_response({"error": error, "detail": detail}, status=status)
+
+
+async def _guard(coro: Any) -> Any:
+    """Turn bad parameters and tampered tokens into 400s instead of tracebacks."""
+    try:
+        return await coro
+    except ValueError as exc:  # BadQuery and the store's bad-token error
+        return error_response(400, "bad_request", str(exc))
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    async def run() -> web.Response:
+        page = await request.app[STORE].list_batches(batch_query(request.query))
+        return _page_json(page, "batches")
+
+    result: web.Response = await _guard(run())
+    return result
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    batch = await request.app[STORE].get_batch(request.match_info["batch_key"])
+    if batch is None:
+        return error_response(404, "not_found", "no such batch")
+    return web.json_response(batch.model_dump(mode="json"))
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    async def run() -> web.Response:
+        q = request.query
+        query = TaskQuery(
+            batch_key=request.match_info["batch_key"],
+            status=_param(q, "status", "Status") or None,
+            search=_param(q, "search", "q") or None,
+            max_results=max_results(q),
+            next_token=_param(q, "next_token", "NextToken") or "",
+        )
+        return _page_json(await request.app[STORE].list_tasks(query), "tasks")
+
+    result: web.Response = await _guard(run())
+    return result
+
+
+async def list_quarantine(request: web.Request) -> web.Response:
+    async def run() -> web.Response:
+        q = request.query
+        page = await request.app[STORE].list_quarantine(
+            max_results(q), _param(q, "next_token", "NextToken") or ""
+        )
+        return _page_json(page, "quarantine")
+
+    result: web.Response = await _guard(run())
+    return result

@@ -1,0 +1,214 @@
+"""The ``batchrelay`` command line. Known errors map to exit codes, never to tracebacks.
+
+Exit codes: 0 success, 1 bad input (``parse``/``ingest``), 2 usage or configuration error,
+3 the store failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from batchrelay import __version__
+from batchrelay.config import Settings, load
+from batchrelay.errors import ConfigError, InputError, StoreError
+
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+DEFAULT_CONFIG_HELP = "YAML config file (default: embedded defaults)"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["emulator"]:  # the emulator parses its own flags, --help included
+        from batchrelay import emulator
+
+        result: int = emulator.main(argv[1:])
+        return result
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _fail(f"configuration error: {exc}")
+        return EXIT_USAGE
+    except StoreError as exc:
+        _fail(f"store error: {exc}")
+        return EXIT_STORE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> None:
+    print(f"batchrelay: {message}", file=sys.stderr)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="batchrelay", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"batchrelay {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> Any:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(handler=handler)
+        return p
+
+    command("run", cmd_run, "run the daemon").add_argument(
+        "-c", "--config", help=DEFAULT_CONFIG_HELP
+    )
+    command("check-config", cmd_check_config, "validate a config file").add_argument(
+        "-c", "--config", required=True, help="YAML config file"
+    )
+    p = command("parse", cmd_parse, "print the normalized view of each input in FILE (- = stdin)")
+    p.add_argument("file")
+    p.add_argument(
+        "--ingress",
+        default="replay",
+        choices=["replay", "mns-queue", "mns-push", "eventbridge", "ice-http"],
+    )
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    p = command("ingest", cmd_ingest, "commit each input in FILE (- = stdin) to the store")
+    p.add_argument("file")
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    p = command("simulate", cmd_simulate, "send realistic IMM/ICE batch traffic")
+    _add_simulate_arguments(p)
+    sub.add_parser("emulator", help="run the local MNS emulator (see: emulator --help)")
+    p = command("ledger", cmd_ledger, "show or rebuild the ledger")
+    p.add_argument("action", choices=["show", "rebuild"])
+    p.add_argument("batch_key", nargs="?")
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load(getattr(args, "config", None))
+
+
+def _read(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from batchrelay.app import run
+
+    run(_settings(args))
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    _settings(args)
+    print(f"{args.config}: ok")
+    return EXIT_OK
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from batchrelay.events.decode import decode_each
+    from batchrelay.events.parse import parse
+    from batchrelay.inputs import split_inputs
+
+    settings = _settings(args)
+    status = EXIT_OK
+    for line, raw in split_inputs(_read(args.file)):
+        for part in _decode_safely(raw, args.ingress, decode_each):
+            try:
+                if isinstance(part, InputError):
+                    raise part
+                event = parse(part, args.ingress, batch_keys=settings.batch_key)
+            except InputError as exc:
+                _fail(f"parse: {_where(args.file, line)}{exc.reason.value}: {exc.detail}")
+                status = EXIT_INPUT
+                continue
+            print(json.dumps(event.normalized(), ensure_ascii=False))
+    return status
+
+
+def _decode_safely(raw: bytes, ingress: str, decode_each: Any) -> list[Any]:
+    try:
+        return list(decode_each(raw, ingress, {}))
+    except InputError as exc:
+        return [exc]
+
+
+def _where(path: str, line: int) -> str:
+    return f"{path}:{line}: " if line else f"{path}: "
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from batchrelay.inputs import split_inputs
+
+    settings = _settings(args)
+    inputs = list(split_inputs(_read(args.file)))
+    return asyncio.run(_ingest(settings, args.file, inputs))
+
+
+async def _ingest(settings: Settings, path: str, inputs: list[tuple[int, bytes]]) -> int:
+    from batchrelay.app import open_store
+    from batchrelay.metrics import Metrics
+    from batchrelay.pipeline import Pipeline
+
+    store = open_store(settings)
+    await store.start()
+    try:
+        pipeline = Pipeline(store, Metrics(), settings.batch_key)
+        totals = {"committed": 0, "duplicates": 0, "quarantined": 0}
+        for line, raw in inputs:
+            result = await pipeline.ingest(raw, "replay", {})
+            totals["committed"] += result.committed
+            totals["duplicates"] += result.duplicates
+            totals["quarantined"] += len(result.errors)
+            for exc in result.errors:
+                _fail(f"ingest: {_where(path, line)}quarantined: {exc.reason.value}: {exc.detail}")
+    finally:
+        await store.close()
+    print(json.dumps(totals))
+    return EXIT_INPUT if totals["quarantined"] else EXIT_OK
+
+
+def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from batchrelay import simulate
+
+    simulate.add_arguments(parser)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from batchrelay import simulate
+
+    result: int = asyncio.run(simulate.run(args))
+    return result
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    return asyncio.run(_ledger(_settings(args), args.action, args.batch_key))
+
+
+async def _ledger(settings: Settings, action: str, batch_key: str | None) -> int:
+    from batchrelay.app import open_store
+
+    store = open_store(settings)
+    await store.start()
+    try:
+        if action == "rebuild":
+            count = await store.rebuild_ledger()
+            print(json.dumps({"rebuilt_from_events": count}))
+            return EXIT_OK
+        if batch_key:
+            batch = await store.get_batch(batch_key)
+            if batch is None:
+                _fail(f"ledger: no batch {batch_key!r}")
+                return EXIT_INPUT
+            print(json.dumps(batch.model_dump(mode="json"), ensure_ascii=False, indent=2))
+            return EXIT_OK
+        print(json.dumps(await store.ledger_snapshot(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    finally:
+        await store.close()

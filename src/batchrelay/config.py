@@ -1,0 +1,143 @@
+"""Settings: one YAML file, validated strictly once at load.
+
+Unknown keys are errors, and every error message names the key (``store.synchronous``).
+``${ENV_VAR}`` anywhere in a string value is replaced from the environment, so secrets stay
+out of the file; ``${ENV_VAR:-default}`` supplies a default. A value that is nothing but one
+reference resolving to an empty string becomes null, so ``token: ${TOKEN:-}`` means "no
+token" when ``TOKEN`` is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from batchrelay.errors import ConfigError
+from batchrelay.events.batchkey import BatchKeyConfig
+from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
+from batchrelay.sources.ice_auth import IceAuthConfig
+from batchrelay.sources.mns_signature import MnsPushAuthConfig
+
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    drain_timeout: float = Field(10.0, gt=0, le=300)
+
+
+class ApiConfig(Section):
+    token: SecretStr | None = None  # bearer token for mutating calls; none = they are refused
+
+
+class StoreConfig(Section):
+    url: str = "sqlite:///data/batchrelay.db"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    max_group: int = Field(512, ge=1, le=10_000)
+    queue_size: int = Field(10_000, ge=1)
+
+    @property
+    def sqlite_path(self) -> Path:
+        if not self.url.startswith("sqlite:///"):
+            raise ConfigError(f"store.url: unsupported store {self.url.split(':', 1)[0]!r}")
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+class MnsPushIngress(MnsPushAuthConfig):
+    enabled: bool = True
+
+
+class EventBridgeIngress(EventBridgeAuthConfig):
+    enabled: bool = True
+
+
+class IceIngress(IceAuthConfig):
+    enabled: bool = True
+
+
+class IngressConfig(Section):
+    mns_push: MnsPushIngress = MnsPushIngress()
+    eventbridge: EventBridgeIngress = EventBridgeIngress()
+    ice: IceIngress = IceIngress()
+
+
+class LogConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class Settings(Section):
+    server: ServerConfig = ServerConfig()
+    api: ApiConfig = ApiConfig()
+    store: StoreConfig = StoreConfig()
+    ingress: IngressConfig = IngressConfig()
+    batch_key: BatchKeyConfig = BatchKeyConfig()
+    log: LogConfig = LogConfig()
+
+
+def substitute_env(value: Any, env: dict[str, str] | None = None) -> Any:
+    """Replace ``${NAME}`` / ``${NAME:-default}`` in every string of a YAML tree."""
+    env = dict(os.environ) if env is None else env
+    if isinstance(value, str):
+        result = _ENV_PATTERN.sub(lambda m: _lookup(m, env), value)
+        whole_reference = _ENV_PATTERN.fullmatch(value) is not None
+        return None if whole_reference and result == "" else result
+    if isinstance(value, list):
+        return [substitute_env(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute_env(v, env) for k, v in value.items()}
+    return value
+
+
+def _lookup(match: re.Match[str], env: dict[str, str]) -> str:
+    name, default = match.group(1), match.group(2)
+    if name in env:
+        return env[name]
+    if default is not None:
+        return default
+    raise ConfigError(f"environment variable {name} is not set (referenced as ${{{name}}})")
+
+
+def load(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
+    """Read and validate a config file; ``None`` gives the embedded defaults."""
+    if path is None:
+        return Settings()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        tree = yaml.safe_load(text) or {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+    return from_mapping(substitute_env(tree, env), source=str(path))
+
+
+def from_mapping(tree: dict[str, Any], source: str = "config") -> Settings:
+    try:
+        return Settings.model_validate(tree)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    value = error.get("input")
+    secret = any(word in key.lower() for word in ("token", "secret", "key", "password"))
+    plain = not (secret or isinstance(value, dict | list) or value is None)
+    shown = f" (got {value!r})" if plain else ""
+    return f"{key}: {error['msg']}{shown}"

@@ -1,0 +1,96 @@
+"""Prometheus metrics, one registry per daemon (so tests can run several side by side)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    """Every metric the daemon exports. Label values come from closed sets."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.inputs = Counter(
+            "batchrelay_inputs_total",
+            "Inputs by ingress and outcome (committed, duplicate, quarantined, rejected, "
+            "unavailable).",
+            ["ingress", "outcome"],
+            registry=r,
+        )
+        self.duplicates = Counter(
+            "batchrelay_duplicates_total",
+            "Events whose id was already journaled (redeliveries).",
+            ["ingress"],
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "batchrelay_quarantined_total",
+            "Inputs kept in quarantine, by reason.",
+            ["ingress", "reason"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "batchrelay_rejected_total",
+            "Inputs refused before decoding (signature, size), by reason.",
+            ["ingress", "reason"],
+            registry=r,
+        )
+        self.commit_seconds = Histogram(
+            "batchrelay_commit_seconds",
+            "Time for one group commit transaction.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.group_size = Histogram(
+            "batchrelay_group_commit_size",
+            "Events committed together in one transaction.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+            registry=r,
+        )
+        self.batches = Gauge(
+            "batchrelay_batches", "Batches in the ledger by state.", ["state"], registry=r
+        )
+
+        self.mns_receive_seconds = Histogram(
+            "batchrelay_mns_receive_seconds",
+            "Time for one MNS BatchReceiveMessage that returned messages.",
+            ["queue"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.mns_batch_size = Histogram(
+            "batchrelay_mns_batch_size",
+            "Messages returned by one MNS receive.",
+            ["queue"],
+            buckets=(1, 2, 4, 8, 12, 16),
+            registry=r,
+        )
+        self.mns_deletes = Counter(
+            "batchrelay_mns_deletes_total",
+            "MNS messages deleted after commit, or whose delete failed (they come back).",
+            ["queue", "outcome"],
+            registry=r,
+        )
+        self.mns_failures = Counter(
+            "batchrelay_mns_failures_total",
+            "MNS consumer failures by reason (network, throttled, server_error, auth_error, "
+            "client_error, store).",
+            ["queue", "reason"],
+            registry=r,
+        )
+
+    def observe_group_commit(self, size: int, seconds: float) -> None:
+        self.group_size.observe(size)
+        self.commit_seconds.observe(seconds)
+
+    def set_batch_states(self, counts: dict[str, int]) -> None:
+        self.batches.clear()
+        for state, count in counts.items():
+            self.batches.labels(state=state).set(count)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,111 @@
+"""The three push endpoints: ``/ingest/mns``, ``/ingest/eventbridge``, ``/ingest/ice``.
+
+One handler shape serves all three; each differs only in its verifier and its success
+answer. Answers: 2xx only after commit; 400 once a malformed body is quarantined; 403 bad
+signature; 413 too large; 503 while not ready or draining, or when the store cannot commit
+(the pusher retries, and the ledger dedups the retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from batchrelay.errors import InputReason, SignatureError, StoreError
+from batchrelay.events.models import Ingress
+from batchrelay.metrics import Metrics
+from batchrelay.pipeline import IngestResult, Pipeline
+from batchrelay.sources.certs import CertificateUnavailable
+
+log = structlog.get_logger(__name__)
+
+Verifier = Callable[[web.Request, bytes], Awaitable[None]]
+"""Raises SignatureError (→ 403) or CertificateUnavailable (→ 503) when the push is not proven."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    path: str
+    ingress: Ingress
+    verify: Verifier
+    success_status: int  # MNS documents 204, ICE wants 200
+
+
+class Gate:
+    """Whether pushes are accepted right now (false while starting and while draining)."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+
+def ingest_routes(
+    endpoints: list[Endpoint], pipeline: Pipeline, gate: Gate, max_body: int
+) -> list[web.RouteDef]:
+    return [
+        web.post(e.path, _handler(e, pipeline, gate, max_body, pipeline.metrics)) for e in endpoints
+    ]
+
+
+def _handler(
+    endpoint: Endpoint, pipeline: Pipeline, gate: Gate, max_body: int, metrics: Metrics
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    ingress = endpoint.ingress
+
+    def refuse(status: int, reason: str, detail: str) -> web.Response:
+        outcome = "unavailable" if status == 503 else "rejected"
+        metrics.inputs.labels(ingress=ingress, outcome=outcome).inc()
+        if status != 503:
+            metrics.rejected.labels(ingress=ingress, reason=reason).inc()
+        log.warning("input.refused", ingress=ingress, status=status, reason=reason, detail=detail)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return web.json_response(
+            {"error": reason, "detail": detail}, status=status, headers=headers
+        )
+
+    async def handle(request: web.Request) -> web.Response:
+        if not gate.open:
+            return refuse(503, "not_ready", "batchrelay is starting or draining")
+        if request.content_length is not None and request.content_length > max_body:
+            return refuse(413, InputReason.TOO_LARGE.value, f"body over {max_body} bytes")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return refuse(413, InputReason.TOO_LARGE.value, f"body over {max_body} bytes")
+        try:
+            await endpoint.verify(request, body)
+        except SignatureError as exc:
+            return refuse(403, exc.reason.value, exc.detail)
+        except CertificateUnavailable as exc:
+            return refuse(503, "certificate_unavailable", str(exc))
+        try:
+            # Shielded: once the commit has started, a client hang-up must not abandon it.
+            result = await asyncio.shield(pipeline.ingest(body, ingress, request.headers))
+        except StoreError as exc:
+            return refuse(503, "store_unavailable", str(exc))
+        return _answer(result, endpoint.success_status)
+
+    return handle
+
+
+def _answer(result: IngestResult, success_status: int) -> web.Response:
+    if result.quarantined:
+        first = result.errors[0]
+        return web.json_response(
+            {
+                "error": first.reason.value,
+                "detail": first.detail,
+                "quarantined": len(result.errors),
+                "committed": result.committed,
+                "duplicates": result.duplicates,
+            },
+            status=400,
+        )
+    if success_status == 204:
+        return web.Response(status=204)
+    return web.json_response(
+        {"committed": result.committed, "duplicates": result.duplicates}, status=success_status
+    )

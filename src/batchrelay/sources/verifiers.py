@@ -1,0 +1,72 @@
+"""Bind each push endpoint to its signature check, with the configured certificate caches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+from aiohttp import web
+
+from batchrelay.sources import eventbridge_auth, ice_auth, mns_signature
+from batchrelay.sources.certs import CertificateCache
+from batchrelay.sources.http import Endpoint
+
+if TYPE_CHECKING:
+    from batchrelay.config import IngressConfig
+
+log = structlog.get_logger(__name__)
+
+
+class Verifiers:
+    """Owns the certificate caches; ``start``/``close`` follow the daemon's lifecycle."""
+
+    def __init__(self, config: IngressConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.mns_certs = CertificateCache(config.mns_push.allow_list(), config.mns_push.cert_cache)
+        eb = config.eventbridge
+        self.eventbridge_certs = (
+            CertificateCache(eb.allow_list(), eb.cert_cache) if eb.signature != "off" else None
+        )
+
+    async def start(self) -> None:
+        eb, ice = self.config.eventbridge, self.config.ice
+        if eb.enabled and eb.token is None and eb.signature == "off":
+            log.warning("ingress.unauthenticated", endpoint="/ingest/eventbridge",
+                        hint="set ingress.eventbridge.token or signature")  # fmt: skip
+        if ice.enabled and ice.auth_key is None:
+            log.warning("ingress.unauthenticated", endpoint="/ingest/ice",
+                        hint="set ingress.ice.auth_key and callback_url")  # fmt: skip
+
+    async def close(self) -> None:
+        await self.mns_certs.close()
+        if self.eventbridge_certs is not None:
+            await self.eventbridge_certs.close()
+
+    async def mns(self, request: web.Request, body: bytes) -> None:
+        await mns_signature.verify_push(
+            request.method, request.raw_path, request.headers, body,
+            now=self.clock(), config=self.config.mns_push, certs=self.mns_certs,
+        )  # fmt: skip
+
+    async def eventbridge(self, request: web.Request, body: bytes) -> None:
+        await eventbridge_auth.verify_push(
+            request.raw_path, request.headers, body, now=self.clock(),
+            config=self.config.eventbridge, certs=self.eventbridge_certs, scheme=request.scheme,
+        )  # fmt: skip
+
+    async def ice(self, request: web.Request, body: bytes) -> None:
+        ice_auth.verify_callback(request.headers, now=self.clock(), config=self.config.ice)
+
+
+def endpoints(config: IngressConfig, verifiers: Verifiers) -> list[Endpoint]:
+    """The enabled push endpoints."""
+    candidates = [
+        (config.mns_push.enabled, Endpoint("/ingest/mns", "mns-push", verifiers.mns, 204)),
+        (config.eventbridge.enabled,
+         Endpoint("/ingest/eventbridge", "eventbridge", verifiers.eventbridge, 200)),
+        (config.ice.enabled, Endpoint("/ingest/ice", "ice-http", verifiers.ice, 200)),
+    ]  # fmt: skip
+    return [endpoint for enabled, endpoint in candidates if enabled]

@@ -1,0 +1,51 @@
+"""The aiohttp application: ingest routes, health, metrics and the API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from batchrelay import api
+from batchrelay.errors import StoreError
+from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
+from batchrelay.sources.http import Gate
+from batchrelay.store.base import Store
+
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+GATE: web.AppKey[Gate] = web.AppKey("gate", Gate)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """Alive: the process answers. Says nothing about the store."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready: accepting input and the store answers."""
+    if not request.app[GATE].open:
+        return web.json_response(
+            {"status": "not_ready", "reason": "starting or draining"}, status=503
+        )
+    try:
+        await request.app[api.STORE].ping()
+    except StoreError as exc:
+        return web.json_response({"status": "not_ready", "reason": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    registry.set_batch_states(await request.app[api.STORE].batch_state_counts())
+    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def create_app(store: Store, registry: Metrics, gate: Gate, max_body: int) -> web.Application:
+    # client_max_size bounds what request.read() accepts; handlers also check Content-Length.
+    app = web.Application(client_max_size=max_body)
+    app[api.STORE] = store
+    app[METRICS] = registry
+    app[GATE] = gate
+    app.add_routes(
+        [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
+    )
+    app.add_routes(api.routes())
+    return app
