@@ -1,13 +1,16 @@
 """Wire settings into a running daemon and own its lifecycle.
 
-Start: open the store (migrations), build the verifiers, open the gate. Stop (SIGTERM or
-SIGINT, handled by ``web.run_app``): close the gate so pushes get 503, let in-flight
-requests finish within ``server.drain_timeout``, then close the store, which commits
-everything already queued. Exit status 0.
+Start: open the store (migrations), start the certificate caches, the optional demo
+(emulator + simulator) and the MNS queue pollers, then open the gate. Stop (SIGTERM or
+SIGINT, handled by ``web.run_app``): close the gate so pushes get 503 and stop the pollers
+(batches in hand are committed and deleted, or left to become visible again), let
+in-flight requests finish within ``server.drain_timeout``, then close the store, which
+commits everything already queued. Exit status 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import structlog
@@ -15,23 +18,23 @@ from aiohttp import web
 
 from batchrelay import log as logconf
 from batchrelay.config import Settings
+from batchrelay.demo import running_demo
 from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
 from batchrelay.sources.http import Gate, ingest_routes
+from batchrelay.sources.mns_queue import MnsQueueSource
 from batchrelay.sources.verifiers import Verifiers, endpoints
 from batchrelay.store.base import Store
 from batchrelay.store.sqlite import SQLiteStore
-from batchrelay.web import create_app
+from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
 
 
 def open_store(settings: Settings, registry: Metrics | None = None) -> Store:
     cfg = settings.store
-    path = cfg.sqlite_path
-    path.parent.mkdir(parents=True, exist_ok=True)
     return SQLiteStore(
-        path,
+        cfg.sqlite_path,
         synchronous=cfg.synchronous,
         max_group=cfg.max_group,
         queue_size=cfg.queue_size,
@@ -46,26 +49,33 @@ def build(settings: Settings) -> web.Application:
     gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key)
     verifiers = Verifiers(settings.ingress)
-    app = create_app(store, registry, gate, settings.server.max_body_bytes)
-    app.add_routes(
-        ingest_routes(
-            endpoints(settings.ingress, verifiers), pipeline, gate, settings.server.max_body_bytes
-        )
-    )
+    sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
+    max_body = settings.server.max_body_bytes
+    app = create_app(store, registry, gate, max_body)
+    app[SOURCES] = sources
+    app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
-        await store.start()
-        await verifiers.start()
-        gate.open = True
-        log.info("daemon.started", host=settings.server.host, port=settings.server.port)
-        yield
-        await verifiers.close()
-        await store.close()
+        async with contextlib.AsyncExitStack() as stack:
+            await store.start()
+            stack.push_async_callback(store.close)
+            await verifiers.start()
+            stack.push_async_callback(verifiers.close)
+            if settings.demo.enabled:
+                push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
+                await stack.enter_async_context(running_demo(settings.demo, push_url))
+            for source in sources:
+                await source.start()
+            gate.open = True
+            log.info("daemon.started", host=settings.server.host, port=settings.server.port)
+            yield
         log.info("daemon.stopped")
 
     async def stop_taking_input(_: web.Application) -> None:
         gate.open = False
         log.info("daemon.draining")
+        for source in sources:
+            await source.stop(grace=settings.server.drain_timeout)
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_input)

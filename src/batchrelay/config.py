@@ -17,10 +17,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
 from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
 from batchrelay.sources.ice_auth import IceAuthConfig
+from batchrelay.sources.mns_queue import MnsQueueConfig
 from batchrelay.sources.mns_signature import MnsPushAuthConfig
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -72,6 +74,10 @@ class IngressConfig(Section):
     ice: IceIngress = IceIngress()
 
 
+class SourcesConfig(Section):
+    mns_queues: list[MnsQueueConfig] = Field(default_factory=list)
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -82,8 +88,10 @@ class Settings(Section):
     api: ApiConfig = ApiConfig()
     store: StoreConfig = StoreConfig()
     ingress: IngressConfig = IngressConfig()
+    sources: SourcesConfig = SourcesConfig()
     batch_key: BatchKeyConfig = BatchKeyConfig()
     log: LogConfig = LogConfig()
+    demo: DemoConfig = DemoConfig()
 
 
 def substitute_env(value: Any, env: dict[str, str] | None = None) -> Any:

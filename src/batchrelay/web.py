@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from batchrelay import api
@@ -12,6 +14,7 @@ from batchrelay.store.base import Store
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 GATE: web.AppKey[Gate] = web.AppKey("gate", Gate)
+SOURCES: web.AppKey[list[Any]] = web.AppKey("sources", list)  # pull sources with .running
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,6 +27,11 @@ async def readyz(request: web.Request) -> web.Response:
     if not request.app[GATE].open:
         return web.json_response(
             {"status": "not_ready", "reason": "starting or draining"}, status=503
+        )
+    stopped = [s.config.queue for s in request.app.get(SOURCES, []) if not s.running]
+    if stopped:
+        return web.json_response(
+            {"status": "not_ready", "reason": f"sources not running: {stopped}"}, status=503
         )
     try:
         await request.app[api.STORE].ping()

@@ -1,0 +1,103 @@
+"""The living quick start: a local MNS emulator fed by the simulator, consumed for real.
+
+With ``demo.enabled`` the daemon starts, next to itself, the MNS emulator with one queue
+and one topic whose HTTP push subscription points at ``/ingest/mns``, and runs the traffic
+simulator at a gentle rate, alternating between the queue (read back by the configured
+``sources.mns_queues`` pollers) and the topic (pushed, signed, to this daemon). A new user
+sees batches progress in ``GET /api/v1/batches`` within seconds, with no cloud account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import structlog
+from mns.account import Account
+from mns.subscription import SubscriptionMeta
+from mns.topic import TopicMeta
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchrelay.emulator import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    EmulatorConfig,
+    running_emulator,
+)
+from batchrelay.errors import ConfigError
+from batchrelay.simulate import SimulateOptions, simulate
+
+log = structlog.get_logger(__name__)
+
+SUBSCRIPTION = "batchrelay-demo"
+
+
+class DemoConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    emulator_port: int = Field(8090, ge=0, le=65535)
+    queue: str = "imm-notify"  # list it under sources.mns_queues to consume it
+    topic: str = "imm-events"  # pushed to this daemon's /ingest/mns
+    rate: float = Field(20.0, gt=0, le=10_000)  # events per second, per round
+    batches_per_round: int = Field(2, ge=1, le=100)
+    tasks_per_batch: int = Field(40, ge=1, le=100_000)
+    failure_ratio: float = Field(0.08, ge=0, le=1)
+    pause: float = Field(3.0, ge=0)  # seconds between rounds
+
+
+@contextlib.asynccontextmanager
+async def running_demo(config: DemoConfig, push_url: str) -> AsyncIterator[str]:
+    """Run the emulator and the simulator until the block ends; yields the emulator URL."""
+    emulator = EmulatorConfig(port=config.emulator_port, queues=(config.queue,))
+    async with contextlib.AsyncExitStack() as stack:
+        try:
+            emu = await stack.enter_async_context(running_emulator(emulator))
+        except OSError as exc:
+            port = config.emulator_port
+            raise ConfigError(f"demo.emulator_port: cannot listen on {port}: {exc}") from None
+        await asyncio.to_thread(subscribe, emu.url, config.topic, push_url)
+        task = asyncio.create_task(simulate_forever(config, emu.url), name="demo-simulator")
+        log.info("demo.started", emulator=emu.url, queue=config.queue, topic=config.topic)
+        try:
+            yield emu.url
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def subscribe(endpoint: str, topic_name: str, push_url: str) -> None:
+    """Create the topic and its HTTP subscription through the official SDK (blocking)."""
+    account = Account(endpoint, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
+    account.get_topic(topic_name).create(TopicMeta())
+    meta = SubscriptionMeta(push_url, notify_content_format="XML")
+    account.get_subscription(topic_name, SUBSCRIPTION).subscribe(meta)
+
+
+async def simulate_forever(config: DemoConfig, endpoint: str) -> None:
+    """Round after round, new batches through the queue and the topic in turn."""
+    targets = itertools.cycle(
+        [("mns-queue", "imm-batch"), ("mns-topic", "ice-batch"), ("mns-queue", "mixed")]
+    )
+    for seed, (target, kind) in zip(itertools.count(1), targets, strict=False):
+        options = SimulateOptions(
+            target=target,  # type: ignore[arg-type]
+            kind=kind,  # type: ignore[arg-type]
+            endpoint=endpoint,
+            queue=config.queue,
+            topic=config.topic,
+            batches=config.batches_per_round,
+            tasks=config.tasks_per_batch,
+            failure_ratio=config.failure_ratio,
+            rate=config.rate,
+            seed=seed,
+            start_time=datetime.now(UTC),
+        )
+        try:
+            await simulate(options)
+        except Exception as exc:  # the demo must never take the daemon down
+            log.warning("demo.round_failed", error=str(exc))
+        await asyncio.sleep(config.pause)
