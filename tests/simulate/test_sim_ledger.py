@@ -7,13 +7,13 @@ pipeline into a temporary SQLite ledger, which must then hold exactly the expect
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from batchrelay.simulate import BatchExpectation, SimulateOptions, generate
+from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import planned_bodies
 
+from ..ledgers import assert_recorded
 from .conftest import START
 
 pytestmark = pytest.mark.timeout(10)
@@ -23,12 +23,6 @@ sqlite = pytest.importorskip("batchrelay.store.sqlite")
 metrics = pytest.importorskip("batchrelay.metrics")
 
 INGRESS = {"mns-queue": "mns-queue", "eventbridge": "eventbridge", "ice": "ice-http"}
-COMPARED = (
-    "batch_key", "kind", "source", "project", "account_id", "state", "raw_state", "phase",
-    "error", "task_counts", "error_codes", "tags", "events", "create_time", "finished_at",
-)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("target", "kind"),
     [("mns-queue", "mixed"), ("eventbridge", "imm-trigger"), ("ice", "ice-batch")],
@@ -51,11 +45,3 @@ async def test_ledger_equals_the_expected_ledger(tmp_path: Path, target: str, ki
     finally:
         await store.close()
 
-
-def assert_recorded(view: Any, expected: BatchExpectation) -> None:
-    assert view is not None, f"batchrelay has no batch {expected.batch_key}"
-    got = {name: getattr(view, name) for name in COMPARED}
-    assert got == {name: getattr(expected, name) for name in COMPARED}
-    statistic = view.statistic.model_dump() if view.statistic is not None else None
-    assert statistic == expected.statistic
-    assert sum(view.task_counts.values()) == expected.tasks

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
 import time
 from typing import Any
 
@@ -56,6 +57,14 @@ class MnsQueueConfig(BaseModel):
     max_dequeue_count: int = Field(10, ge=1)
     backoff_initial: float = Field(0.5, gt=0)
     backoff_max: float = Field(30.0, gt=0)
+
+
+def interrupt(connection: Any) -> None:
+    """Shut the SDK connection's socket down so a blocked receive returns at once."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 def classify(exc: Exception) -> str:
@@ -133,15 +142,18 @@ class MnsQueueSource:
 
     async def _poller(self, number: int) -> None:
         thread = SdkThread(f"mns-{self.config.queue}-{number}")
+        queue = await thread.call(self._open_queue)
         try:
-            queue = await thread.call(self._open_queue)
             backoff = Backoff(self.config.backoff_initial, self.config.backoff_max, self.rng)
             while not self._stopping.is_set():
                 messages = await self._receive(thread, queue, backoff)
                 if messages:
                     await self._settle(thread, queue, messages)
         finally:
-            thread.stop()
+            connection = queue.mns_client.http.conn
+            interrupt(connection)  # ends a long poll still blocked in the thread
+            thread.stop(cleanup=connection.close)
+            await asyncio.shield(thread.join(grace=2.0))
 
     def _open_queue(self) -> Any:
         cfg = self.config

@@ -34,12 +34,26 @@ class SdkThread:
         self._jobs.put((loop, future, fn, args))
         return await future
 
-    def stop(self) -> None:
-        """Let the thread end after its current call; does not wait for it."""
+    def stop(self, cleanup: Callable[[], object] | None = None) -> None:
+        """Let the thread end after its current call, running ``cleanup`` there last.
+
+        Does not wait for the thread.
+        """
+        if cleanup is not None:
+            self._jobs.put(cleanup)
         self._jobs.put(_STOP)
+
+    async def join(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for the thread to end; True if it did."""
+        await asyncio.to_thread(self._thread.join, grace)
+        return not self._thread.is_alive()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not _STOP:
+            if callable(job):  # a cleanup: nobody awaits it, and it must not kill the thread
+                with contextlib.suppress(Exception):
+                    job()
+                continue
             loop, future, fn, args = job
             try:
                 result = fn(*args)
