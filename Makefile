@@ -26,6 +26,7 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/mns_consume.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
