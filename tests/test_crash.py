@@ -188,3 +188,44 @@ async def test_sigkill_while_consuming_an_mns_queue(tmp_path: Path) -> None:
         # Redeliveries show in the duplicates metric, never in the ledger.
         assert await duplicates_seen(base) > 0
         assert daemon.terminate() == 0
+
+
+async def test_sigterm_drains_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
+    sent = traffic("imm-batch", batches=4, tasks=250, seed=5)
+    bodies = [encode(event, "eventbridge") for event in sent.events]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    daemon = Child(["run", "-c", str(write_config(tmp_path, port))], tmp_path / "daemon.log")
+    with children(daemon):
+        daemon.start()
+        await wait_ready(f"{base}/readyz")
+        accepted = 0
+        refused = 0
+
+        async def client(session: aiohttp.ClientSession, mine: list[bytes]) -> None:
+            nonlocal accepted, refused
+            for body in mine:
+                try:
+                    async with session.post(f"{base}/ingest/eventbridge", data=body) as resp:
+                        await resp.read()
+                        accepted += resp.status == 200
+                        refused += resp.status == 503
+                except (aiohttp.ClientError, OSError):
+                    return  # the listener is gone: this client stops, as a pusher would retry
+
+        async def terminate_midway() -> int:
+            while accepted < len(bodies) // 4:
+                await asyncio.sleep(0.005)
+            return await asyncio.to_thread(daemon.terminate)
+
+        async with aiohttp.ClientSession() as session:
+            shares = [bodies[n::32] for n in range(32)]
+            code, *_ = await asyncio.gather(
+                terminate_midway(), *(client(session, s) for s in shares)
+            )
+        assert code == 0
+        assert 0 < accepted < len(bodies)
+        daemon.start()
+        await wait_ready(f"{base}/readyz")
+        journaled = sum(b["events"] for b in (await fetch_batches(base)).values())
+        assert journaled >= accepted  # every 2xx answer was durable
