@@ -152,7 +152,8 @@ def _describe(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key"
     value = error.get("input")
-    secret = any(word in key.lower() for word in ("token", "secret", "key", "password"))
+    # Receiver URLs often carry their token: never echo them either.
+    secret = any(word in key.lower() for word in ("token", "secret", "key", "password", "url"))
     plain = not (secret or isinstance(value, dict | list) or value is None)
     shown = f" (got {value!r})" if plain else ""
     return f"{key}: {error['msg']}{shown}"

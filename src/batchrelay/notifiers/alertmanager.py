@@ -1,0 +1,122 @@
+"""Prometheus Alertmanager: alerts posted to ``/api/v2/alerts``.
+
+Request: ``POST {url}/api/v2/alerts`` with a JSON list of ``{labels, annotations,
+startsAt, endsAt, generatorURL}`` (RFC 3339 times). Alertmanager identifies an alert by
+its labels and keeps the annotations of the last one received.
+
+A plain notification becomes one alert: labels ``alertname: BatchrelayNotification``,
+``receiver``, ``route``, ``batch_key``, ``project``, ``kind``, ``state``, ``source`` (empty
+ones left out) plus the configured static ``labels``; annotations ``summary`` (the
+title), ``description`` (the text), ``notification_id``, ``group_key``; ``startsAt`` is
+the notification time and ``endsAt`` ``resolve_after`` seconds later, since a
+notification is an event and no one will send it resolved. The alerts module sends its
+own firing and resolved alerts through :meth:`AlertmanagerNotifier.send_alerts`.
+
+Answers: 200 accepted; 400 (a malformed alert) → ``client_error``; the rest by the shared
+HTTP rules. No platform budget by default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any, Literal
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import Field, SecretStr, field_validator
+
+from batchrelay.notifiers.base import Notification
+from batchrelay.notifiers.common import ChatNotifier
+from batchrelay.notifiers.config import TitledConfig, require_http_url
+from batchrelay.notifiers.text import fit_chars
+
+ALERTNAME = "BatchrelayNotification"
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DESCRIPTION_CHARS = 8000
+
+
+class AlertmanagerConfig(TitledConfig):
+    type: Literal["alertmanager"]
+    url: SecretStr  # base URL, e.g. http://alertmanager:9093 (may carry user:password@)
+    bearer_token: SecretStr | None = None
+    labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert
+    generator_url: str | None = None  # batchrelay's base URL: links go to /batches/{key}
+    resolve_after: float = Field(900.0, gt=0, le=7 * 86400)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        return require_http_url(value)
+
+    @field_validator("labels")
+    @classmethod
+    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(name for name in value if not LABEL_NAME.match(name))
+        if bad:
+            raise ValueError(f"not Prometheus label names: {bad}")
+        return value
+
+
+class AlertmanagerNotifier(ChatNotifier):
+    kind = "alertmanager"
+    dialect = "text"
+    show_title = False
+
+    def __init__(
+        self, name: str, config: AlertmanagerConfig, session: aiohttp.ClientSession
+    ) -> None:
+        super().__init__(name, config, session)
+        self.am = config
+        base = config.url.get_secret_value().rstrip("/")
+        self._url = base if base.endswith("/api/v2/alerts") else f"{base}/api/v2/alerts"
+
+    def secrets(self) -> Iterable[str]:
+        yield self.am.url.get_secret_value()
+        if self.am.bearer_token is not None:
+            yield self.am.bearer_token.get_secret_value()
+
+    async def send(self, notification: Notification) -> None:
+        await self.send_alerts([self.alert(notification)])
+
+    async def send_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        """Post Alertmanager ``postableAlerts`` as they are (the alerts module's own)."""
+        headers = {}
+        if self.am.bearer_token is not None:
+            headers["Authorization"] = f"Bearer {self.am.bearer_token.get_secret_value()}"
+        self._raise_for_status(await self._post(self._url, alerts, headers))
+
+    def alert(self, notification: Notification) -> dict[str, Any]:
+        title, text = self.render(notification)
+        batch = notification.batch or {}
+        last = notification.events[-1] if notification.events else {}
+        labels = {
+            "alertname": ALERTNAME,
+            "receiver": self.name,
+            "route": notification.route,
+            "batch_key": batch.get("batch_key") or last.get("batch_key"),
+            "project": batch.get("project") or last.get("project"),
+            "kind": batch.get("kind") or last.get("kind"),
+            "state": batch.get("state") or last.get("status"),
+            "source": batch.get("source") or last.get("source"),
+        }
+        alert: dict[str, Any] = {
+            "labels": {k: str(v) for k, v in (self.am.labels | labels).items() if v},
+            "annotations": {
+                "summary": title,
+                "description": fit_chars(text, DESCRIPTION_CHARS),
+                "notification_id": notification.id,
+                "group_key": notification.group_key,
+            },
+            "startsAt": _rfc3339(notification.created_at),
+            "endsAt": _rfc3339(notification.created_at + timedelta(seconds=self.am.resolve_after)),
+        }
+        key = alert["labels"].get("batch_key")
+        if self.am.generator_url and key:
+            alert["generatorURL"] = f"{self.am.generator_url.rstrip('/')}/batches/{quote(key)}"
+        return alert
+
+
+def _rfc3339(value: Any) -> str:
+    return str(value.isoformat().replace("+00:00", "Z"))
