@@ -25,8 +25,10 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/mns_consume.py
+	$(BIN)/python bench/deliver.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

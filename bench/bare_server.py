@@ -1,4 +1,5 @@
-"""The baseline: an aiohttp server whose handler reads the body, answers 204, does nothing."""
+"""The baseline and sink: an aiohttp server that reads each body and answers 204 (or the
+status given as the second argument), doing nothing else."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import sys
 
 from aiohttp import web
 
+STATUS = int(sys.argv[2]) if len(sys.argv) > 2 else 204
+
 
 async def sink(request: web.Request) -> web.Response:
     await request.read()
-    return web.Response(status=204)
+    return web.Response(status=STATUS)
 
 
 async def healthz(request: web.Request) -> web.Response:

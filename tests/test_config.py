@@ -19,14 +19,18 @@ def test_shipped_configs_are_valid(name: str) -> None:
     assert isinstance(load(CONFIG / name, env={}), Settings)
 
 
-def keys(model: type[BaseModel]) -> set[str]:
+def keys(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
+    """Every YAML key a model accepts, nested models included (each visited once)."""
+    seen = set() if seen is None else seen
+    seen.add(model)
     found: set[str] = set()
     for name, field in model.model_fields.items():
-        found.add(name)
+        found.add(field.alias or name)
         annotation: Any = field.annotation
         for candidate in (annotation, *getattr(annotation, "__args__", ())):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                found |= keys(candidate)
+            is_model = isinstance(candidate, type) and issubclass(candidate, BaseModel)
+            if is_model and candidate not in seen:
+                found |= keys(candidate, seen)
     return found
 
 

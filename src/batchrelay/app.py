@@ -10,28 +10,35 @@ commits everything already queued. Exit status 0.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import structlog
 from aiohttp import web
 
 from batchrelay import log as logconf
 from batchrelay.config import Settings
+from batchrelay.delivery.dispatcher import Dispatcher
+from batchrelay.delivery.router import Router
 from batchrelay.demo import running_demo
 from batchrelay.metrics import Metrics
+from batchrelay.notifiers.registry import build_notifier
 from batchrelay.pipeline import Pipeline
+from batchrelay.routing.tree import RouteTree
 from batchrelay.sources.http import Gate, ingest_routes
 from batchrelay.sources.mns_queue import MnsQueueSource
 from batchrelay.sources.verifiers import Verifiers, endpoints
-from batchrelay.store.base import Store
 from batchrelay.store.sqlite import SQLiteStore
 from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
 
 
-def open_store(settings: Settings, registry: Metrics | None = None) -> Store:
+def open_store(
+    settings: Settings, registry: Metrics | None = None, router: Router | None = None
+) -> SQLiteStore:
     cfg = settings.store
     return SQLiteStore(
         cfg.sqlite_path,
@@ -39,19 +46,50 @@ def open_store(settings: Settings, registry: Metrics | None = None) -> Store:
         max_group=cfg.max_group,
         queue_size=cfg.queue_size,
         on_group_commit=registry.observe_group_commit if registry else None,
+        on_commit=router,
     )
+
+
+def route_tree(settings: Settings) -> RouteTree | None:
+    return RouteTree(settings.routing) if settings.routing is not None else None
+
+
+@contextlib.asynccontextmanager
+async def running_dispatcher(
+    settings: Settings, store: SQLiteStore, tree: RouteTree | None, registry: Metrics
+) -> AsyncIterator[Dispatcher | None]:
+    """Build the receivers and run the dispatcher until the block ends."""
+    if not settings.receivers:
+        yield None
+        return
+    async with aiohttp.ClientSession() as session:
+        notifiers = {name: build_notifier(name, cfg, session)
+                     for name, cfg in settings.receivers.items()}  # fmt: skip
+        dispatcher = Dispatcher(store, tree, settings.receivers, notifiers, registry,
+                                tick=settings.delivery.tick, lease=settings.delivery.lease,
+                                max_in_flight=settings.delivery.max_in_flight)  # fmt: skip
+        task = asyncio.create_task(dispatcher.run(), name="dispatcher")
+        try:
+            yield dispatcher
+        finally:
+            dispatcher.stop()
+            await asyncio.gather(task, return_exceptions=True)
+            for notifier in notifiers.values():
+                await notifier.close()
 
 
 def build(settings: Settings) -> web.Application:
     """The whole daemon as one aiohttp application (also used by tests)."""
     registry = Metrics()
-    store = open_store(settings, registry)
+    tree = route_tree(settings)
+    router = Router(tree) if tree is not None else None
+    store = open_store(settings, registry, router)
     gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key)
     verifiers = Verifiers(settings.ingress)
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     max_body = settings.server.max_body_bytes
-    app = create_app(store, registry, gate, max_body)
+    app = create_app(store, registry, gate, max_body, settings.api.token)
     app[SOURCES] = sources
     app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
 
@@ -64,6 +102,7 @@ def build(settings: Settings) -> web.Application:
             if settings.demo.enabled:
                 push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
                 await stack.enter_async_context(running_demo(settings.demo, push_url))
+            await stack.enter_async_context(running_dispatcher(settings, store, tree, registry))
             for source in sources:
                 await source.start()
             gate.open = True

@@ -78,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     p = command("simulate", cmd_simulate, "send realistic IMM/ICE batch traffic")
     _add_simulate_arguments(p)
     sub.add_parser("emulator", help="run the local MNS emulator (see: emulator --help)")
+    p = command("routes", cmd_routes, "show where an event goes and what it would send")
+    p.add_argument("action", choices=["test"])
+    p.add_argument("event_file")
+    p.add_argument("-c", "--config", required=True, help="YAML config file")
+    p = command("deadletters", cmd_deadletters, "list dead letters or replay one")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("delivery_id", nargs="?")
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
     p = command("ledger", cmd_ledger, "show or rebuild the ledger")
     p.add_argument("action", choices=["show", "rebuild"])
     p.add_argument("batch_key", nargs="?")
@@ -185,6 +193,89 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     result: int = asyncio.run(simulate.run(args))
     return result
+
+
+def _events_in(path: str, settings: Settings) -> list[Any]:
+    from batchrelay.events.decode import decode_each
+    from batchrelay.events.parse import parse
+    from batchrelay.inputs import split_inputs
+
+    events = []
+    for _, raw in split_inputs(_read(path)):
+        for part in _decode_safely(raw, "replay", decode_each):
+            if isinstance(part, InputError):
+                raise part
+            events.append(parse(part, "replay", batch_keys=settings.batch_key))
+    return events
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from batchrelay.delivery.preview import preview
+
+    settings = _settings(args)
+    if settings.routing is None:
+        _fail("routes: the config has no routing section")
+        return EXIT_USAGE
+    try:
+        events = _events_in(args.event_file, settings)
+    except InputError as exc:
+        _fail(f"routes: {args.event_file}: {exc.reason.value}: {exc.detail}")
+        return EXIT_INPUT
+    now = datetime.now(UTC)
+    for event in events:
+        view = event.normalized()
+        print(f"event {view['event_id']} ({view['type']}, {view['status']}, "
+              f"batch {view['batch_key']})")  # fmt: skip
+        for shown in asyncio.run(preview(settings, event, now)):
+            _print_preview(shown)
+    return EXIT_OK
+
+
+def _print_preview(shown: Any) -> None:
+    match = shown.match
+    name = f" ({match.name})" if match.name else ""
+    muted = ", muted now" if match.muted else ""
+    print(f"  route {match.route}{name} -> receiver {match.receiver} [{shown.kind}]{muted}")
+    print(f"    group {match.group_key}")
+    for host, body in shown.messages:
+        print(f"    message to {host}:")
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, indent=2)
+        print("\n".join("      " + line for line in text.splitlines()))
+    if shown.error:
+        print(f"    not rendered: {shown.error}")
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    return asyncio.run(_deadletters(_settings(args), args.action, args.delivery_id))
+
+
+async def _deadletters(settings: Settings, action: str, delivery_id: str | None) -> int:
+    import time
+
+    from batchrelay.app import open_store
+    from batchrelay.delivery import outbox
+
+    store = open_store(settings)
+    await store.start()
+    try:
+        if action == "list":
+            rows = await store.read(lambda c: outbox.list_deliveries(c, "dead", None, 100, ""))
+            for row in rows:
+                print(json.dumps(row, ensure_ascii=False))
+            return EXIT_OK
+        if not delivery_id:
+            _fail("deadletters replay: which one? give its id (see: deadletters list)")
+            return EXIT_USAGE
+        now = int(time.time() * outbox.SECOND)
+        if not await store.write(lambda c: outbox.replay(c, delivery_id, now)):
+            _fail(f"deadletters replay: no dead letter {delivery_id!r}")
+            return EXIT_INPUT
+        print(json.dumps({"replayed": delivery_id}))
+        return EXIT_OK
+    finally:
+        await store.close()
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
+from batchrelay.notifiers.registry import ReceiverConfig
+from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
 from batchrelay.sources.ice_auth import IceAuthConfig
 from batchrelay.sources.mns_queue import MnsQueueConfig
@@ -78,6 +80,12 @@ class SourcesConfig(Section):
     mns_queues: list[MnsQueueConfig] = Field(default_factory=list)
 
 
+class DeliveryConfig(Section):
+    tick: float = Field(0.5, gt=0, le=60)  # seconds between outbox passes
+    lease: float = Field(60.0, gt=0)  # seconds a claimed delivery stays with its sender
+    max_in_flight: int = Field(8, ge=1, le=256)  # concurrent sends per receiver
+
+
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -90,6 +98,9 @@ class Settings(Section):
     ingress: IngressConfig = IngressConfig()
     sources: SourcesConfig = SourcesConfig()
     batch_key: BatchKeyConfig = BatchKeyConfig()
+    receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
+    routing: RoutingConfig | None = None
+    delivery: DeliveryConfig = DeliveryConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
 
@@ -133,6 +144,16 @@ def load(path: str | Path | None, env: dict[str, str] | None = None) -> Settings
     return from_mapping(substitute_env(tree, env), source=str(path))
 
 
+def _check_references(settings: Settings) -> None:
+    """Routes and fallbacks may only name receivers that exist."""
+    names = set(settings.receivers)
+    if settings.routing is not None:
+        settings.routing.validate_receivers(names)
+    for name, receiver in settings.receivers.items():
+        if receiver.fallback is not None and receiver.fallback not in names - {name}:
+            raise ConfigError(f"receivers.{name}.fallback: no other receiver {receiver.fallback!r}")
+
+
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """One line: what is wrong and where (line and column, 1-based)."""
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
@@ -142,9 +163,14 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 
 def from_mapping(tree: dict[str, Any], source: str = "config") -> Settings:
     try:
-        return Settings.model_validate(tree)
+        settings = Settings.model_validate(tree)
     except ValidationError as exc:
         raise ConfigError(f"{source}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    try:
+        _check_references(settings)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return settings
 
 
 def _describe(error: Any) -> str:

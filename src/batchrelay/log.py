@@ -7,10 +7,13 @@ never passed to a logger; payloads are logged by id and size, never whole.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
+import orjson
 import structlog
 
 LogFormat = Literal["auto", "json", "console"]
@@ -20,7 +23,9 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
     """Set up structlog for the process. Safe to call again (tests, reload)."""
     use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
     renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+        structlog.dev.ConsoleRenderer()
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=json_line)
     )
     structlog.configure(
         processors=[
@@ -36,3 +41,19 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
         logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=False,
     )
+
+
+def json_line(event_dict: Any, *, default: Callable[[Any], Any]) -> str:
+    """One compact JSON log line, pure ASCII (non-ASCII text is \\u-escaped).
+
+    orjson renders the common line several times faster than the standard library (one
+    line is written per input); the standard library takes what orjson refuses (integers
+    past 64 bits, keys that are not strings) and lines that need escaping.
+    """
+    try:
+        line = orjson.dumps(event_dict, default=default).decode()
+    except orjson.JSONEncodeError:
+        line = ""
+    if line and line.isascii():
+        return line
+    return json.dumps(event_dict, default=default, separators=(",", ":"))

@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Children", "Metrics"]
+
+M = TypeVar("M", bound=MetricWrapperBase)
+
+
+class Children(Generic[M]):
+    """The children of one labelled metric, by label values in declaration order.
+
+    ``metric.labels(...)`` validates and locks on every call; on a per-event path a dict
+    lookup is enough. Only for metrics whose children are never removed.
+    """
+
+    def __init__(self, metric: M) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:
@@ -54,6 +77,9 @@ class Metrics:
         self.batches = Gauge(
             "batchrelay_batches", "Batches in the ledger by state.", ["state"], registry=r
         )
+        # the per-event counters, by (ingress, outcome) and (ingress,)
+        self.inputs_by = Children(self.inputs)
+        self.duplicates_by = Children(self.duplicates)
 
         self.mns_receive_seconds = Histogram(
             "batchrelay_mns_receive_seconds",
@@ -80,6 +106,38 @@ class Metrics:
             "MNS consumer failures by reason (network, throttled, server_error, auth_error, "
             "client_error, store).",
             ["queue", "reason"],
+            registry=r,
+        )
+
+        self.deliveries = Counter(
+            "batchrelay_deliveries_total",
+            "Delivery attempts by receiver, outcome (delivered, retry, dead) and reason.",
+            ["receiver", "outcome", "reason"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            "batchrelay_delivery_seconds",
+            "Time for one delivery attempt.",
+            ["receiver"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.coalesced = Counter(
+            "batchrelay_coalesced_total",
+            "Deliveries merged into digests because the receiver's send budget ran short.",
+            ["receiver"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "batchrelay_outbox_depth",
+            "Events waiting for their group (events) and deliveries waiting to send.",
+            ["kind"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "batchrelay_breaker_state",
+            "Circuit breaker per receiver: 0 closed, 1 half-open, 2 open.",
+            ["receiver"],
             registry=r,
         )
 

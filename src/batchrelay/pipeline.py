@@ -135,9 +135,9 @@ class Pipeline:
 
     def _record(self, ingress: Ingress, result: IngestResult) -> None:
         for event, outcome in zip(result.events, result.outcomes, strict=True):
-            self.metrics.inputs.labels(ingress=ingress, outcome=outcome.value).inc()
+            self.metrics.inputs_by(ingress, outcome.value).inc()
             if outcome is CommitOutcome.DUPLICATE:
-                self.metrics.duplicates.labels(ingress=ingress).inc()
+                self.metrics.duplicates_by(ingress).inc()
             log.info(
                 "input.committed" if outcome is CommitOutcome.COMMITTED else "input.duplicate",
                 ingress=ingress,

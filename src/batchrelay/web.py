@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
-from batchrelay import api
+from batchrelay import api, deadletters
 from batchrelay.errors import StoreError
 from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
 from batchrelay.sources.http import Gate
@@ -46,14 +47,18 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(store: Store, registry: Metrics, gate: Gate, max_body: int) -> web.Application:
+def create_app(
+    store: Store, registry: Metrics, gate: Gate, max_body: int, token: SecretStr | None = None
+) -> web.Application:
     # client_max_size bounds what request.read() accepts; handlers also check Content-Length.
     app = web.Application(client_max_size=max_body)
     app[api.STORE] = store
     app[METRICS] = registry
     app[GATE] = gate
+    app[deadletters.TOKEN] = token
     app.add_routes(
         [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
     )
     app.add_routes(api.routes())
+    app.add_routes(deadletters.routes())
     return app

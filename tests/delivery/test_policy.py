@@ -32,11 +32,19 @@ def test_retry_after_is_a_floor() -> None:
 
 @pytest.mark.parametrize(
     ("attempts", "age", "exhausted"),
-    [(1, 0, False), (9, 100, False), (10, 100, True), (2, 3601, True), (2, 3600, False)],
+    [(1, 0, False), (9, 100, False), (10, 100, True), (2, 3600, True), (2, 3599.9, False)],
 )
 def test_exhausted_by_attempts_or_age(attempts: int, age: float, exhausted: bool) -> None:
     policy = RetryPolicy(RetryConfig(max_attempts=10, max_age=3600))
-    assert policy.exhausted(attempts, first_attempt=1000, next_attempt=1000 + age) is exhausted
+    assert policy.exhausted(attempts, first_attempt=1000, now=1000 + age) is exhausted
+
+
+def test_the_last_try_is_at_max_age_and_retry_after_still_wins() -> None:
+    policy = RetryPolicy(
+        RetryConfig(max_age=60, initial_delay=100, max_delay=100), random.Random(3)
+    )
+    assert all(policy.next_attempt(5, 0, 50, None) <= 60 for _ in range(50))
+    assert policy.next_attempt(5, 0, 50, retry_after=30) == 80
 
 
 def test_budget_of_20_per_minute() -> None:

@@ -4,11 +4,19 @@ import json
 from typing import Any
 
 import pytest
+from cloudevents.v1 import exceptions as ce_errors
+from cloudevents.v1.http import from_dict as ce_from_dict
 from hypothesis import given
 from hypothesis import strategies as st
 
 from batchrelay.errors import DecodeError, InputError, InputReason
-from batchrelay.events.decode import MAX_JSON_DEPTH, MAX_UNWRAP_DEPTH, decode, decode_each
+from batchrelay.events.decode import (
+    MAX_JSON_DEPTH,
+    MAX_UNWRAP_DEPTH,
+    decode,
+    decode_each,
+    structured_attributes,
+)
 from batchrelay.events.models import Document
 
 from .conftest import (
@@ -538,3 +546,45 @@ def test_random_json_raises_only_input_errors(value: Any) -> None:
     decode_or_input_error(b64(raw))
     decode_or_input_error(mns_xml(raw))
     decode_or_input_error(dumps(imm_envelope(json.dumps(value))))
+
+
+# -- structured CloudEvents are read as the SDK reads them ------------------------------
+
+CE_NAMES = st.sampled_from(
+    ["id", "ID", "source", "Source", "type", "TYPE", "specversion", "SpecVersion", "time",
+     "Time", "subject", "data", "Data", "data_base64", "DATA_BASE64", "aliyunregionid"]
+)  # fmt: skip
+CE_VALUES = st.none() | st.integers() | st.sampled_from(["1.0", "0.3", "2.0", "", "x"])
+
+
+def sdk_attributes(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """What the CloudEvents SDK makes of a structured event; None when it rejects it."""
+    try:
+        event = ce_from_dict({key: value for key, value in obj.items() if key != "data_base64"})
+    except ce_errors.GenericException:
+        return None
+    return {
+        name: event.get(name)
+        for name in event
+        if name != "data" and (name != "time" or "time" in obj)
+    }
+
+
+@PROPERTY
+@given(st.dictionaries(CE_NAMES, CE_VALUES, max_size=10))
+def test_structured_attributes_match_the_sdk(extra: dict[str, Any]) -> None:
+    obj = {"specversion": "1.0", "id": "e-1", "source": "acs.imm", "type": "imm:Task:X", **extra}
+    expected = sdk_attributes(obj)
+    try:
+        got: dict[str, Any] | None = structured_attributes(obj)
+    except DecodeError as error:
+        assert error.reason is InputReason.BAD_CLOUDEVENT
+        got = None
+    assert got == expected
+
+
+def test_a_structured_event_with_an_odd_duplicate_version_is_refused_not_a_crash() -> None:
+    body = dumps({**cloudevent(), "SpecVersion": [1]})  # the SDK itself raises TypeError
+    with pytest.raises(DecodeError) as caught:
+        decode(body, "eventbridge")
+    assert caught.value.reason is InputReason.BAD_CLOUDEVENT

@@ -23,6 +23,8 @@ sqlite = pytest.importorskip("batchrelay.store.sqlite")
 metrics = pytest.importorskip("batchrelay.metrics")
 
 INGRESS = {"mns-queue": "mns-queue", "eventbridge": "eventbridge", "ice": "ice-http"}
+
+
 @pytest.mark.parametrize(
     ("target", "kind"),
     [("mns-queue", "mixed"), ("eventbridge", "imm-trigger"), ("ice", "ice-batch")],
@@ -44,4 +46,3 @@ async def test_ledger_equals_the_expected_ledger(tmp_path: Path, target: str, ki
             assert_recorded(await store.get_batch(expected.batch_key), expected)
     finally:
         await store.close()
-

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batchrelay.errors import ConfigError, NotReadyError, StoreError
-from batchrelay.store.base import CommitOutcome, TaskQuery
+from batchrelay.store.base import CommitOutcome, Inbound, TaskQuery
 from batchrelay.store.sqlite import SQLiteStore
 from batchrelay.store.sqlite_migrate import (
     apply_migrations,
@@ -20,10 +20,11 @@ from batchrelay.store.sqlite_migrate import (
     load_migrations,
     split_statements,
 )
+from batchrelay.store.sqlite_statements import Rows
 
-from .conformance import StoreConformance, commit_concurrently
+from .conformance import StoreConformance, commit_all, commit_concurrently
 from .conftest import SQLiteStoreFactory
-from .factories import event_stream, imm_batch, imm_task, inbound
+from .factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
 
 
 @pytest.fixture
@@ -69,7 +70,9 @@ async def test_data_and_schema_survive_reopening(tmp_path: Path) -> None:
         await store.rebuild_ledger()
         after = await store.ledger_snapshot()
     assert after["tasks"].keys() == before["tasks"].keys() | {"new"}
-    assert query(path, "SELECT version, name FROM schema_migrations") == [(1, "initial")]
+    applied = query(path, "SELECT version, name FROM schema_migrations ORDER BY version")
+    assert applied[0] == (1, "initial")
+    assert applied == [(m.version, m.name) for m in bundled_migrations()]  # each one, once
 
 
 async def test_a_wiped_ledger_is_rebuilt_from_the_journal(tmp_path: Path) -> None:
@@ -224,3 +227,66 @@ def test_bad_options_are_config_errors(tmp_path: Path, options: dict[str, Any]) 
 async def test_synchronous_normal_is_accepted(tmp_path: Path) -> None:
     async with opened(tmp_path / "x.db", synchronous="NORMAL") as store:
         assert await store.commit(inbound(imm_task("t1", "running", 1))) == "committed"
+
+
+# --------------------------------------------------------------------------- group paths
+
+
+def unstorable(n: int) -> Inbound:
+    """An item the writer cannot bind: its whole group is redone one request at a time."""
+    event = imm_task(f"unstorable-{n}", "running", n, batch_key="B")
+    return Inbound(event=event, raw=object(), received_at=RECEIVED)  # type: ignore[arg-type]
+
+
+async def test_groups_redone_one_request_at_a_time_give_the_same_ledger(tmp_path: Path) -> None:
+    events = event_stream(seed=13)
+    async with opened(tmp_path / "reference.db") as reference:
+        await commit_concurrently(reference, events)
+        expected = await reference.ledger_snapshot()
+    async with opened(tmp_path / "x.db", max_group=7) as store:
+        calls = [store.commit(inbound(event)) for event in events]
+        for n in range(0, len(calls), 5):  # a failing request in every group
+            calls.insert(n, store.commit(unstorable(n)))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failed = [result for result in results if isinstance(result, StoreError)]
+        assert len(failed) == len(calls) - len(events)
+        assert await store.ledger_snapshot() == expected
+        assert await store.rebuild_ledger() == len({event.event_id for event in events})
+        assert await store.ledger_snapshot() == expected
+
+
+async def test_the_batch_cache_follows_writes_by_another_connection(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    async with opened(path) as store:
+        await commit_all(store, [imm_batch("B", "running", 1), imm_task("t1", "running", 2)])
+        with closing(sqlite3.connect(path)) as other, other:
+            other.execute("UPDATE batches SET phase = 'set elsewhere', events = 40")
+        await store.commit(inbound(imm_task("t2", "running", 3, batch_key="B")))
+        batch = await store.get_batch("B")
+        assert batch is not None
+        assert (batch.phase, batch.events) == ("set elsewhere", 41)
+
+
+async def test_a_rebuild_among_queued_commits_sees_all_of_them(tmp_path: Path) -> None:
+    events = event_stream(seed=17)
+    async with opened(tmp_path / "reference.db") as reference:
+        await commit_all(reference, events)
+        expected = await reference.ledger_snapshot()
+    async with opened(tmp_path / "x.db") as store:
+        half = len(events) // 2
+        calls = [store.commit(inbound(event)) for event in events[:half]]
+        calls.append(store.rebuild_ledger())
+        calls += [store.commit(inbound(event)) for event in events[half:]]
+        results = await asyncio.gather(*calls)
+        assert results[half] == len({event.event_id for event in events[:half]})
+        assert await store.ledger_snapshot() == expected
+
+
+def test_multi_row_statements_fit_the_variable_limit() -> None:
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.execute("CREATE TABLE t (a, b, c)")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10)  # three rows per statement
+        Rows("t", "a, b, c").run(conn, [(n, n, n) for n in range(100)])
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 32766)
+        Rows("t", "a, b, c").run(conn, [(n, n, n) for n in range(100, 250)])
+        assert conn.execute("SELECT count(*), sum(a) FROM t").fetchone() == (250, sum(range(250)))

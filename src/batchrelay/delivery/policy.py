@@ -41,11 +41,19 @@ class RetryPolicy:
         jittered = self.rng.uniform(0, ceiling)
         return max(jittered, retry_after) if retry_after is not None else jittered
 
-    def exhausted(self, attempts: int, first_attempt: float, next_attempt: float) -> bool:
-        """True when another try would pass the attempt or age bound: dead-letter it."""
+    def exhausted(self, attempts: int, first_attempt: float, now: float) -> bool:
+        """True once ``attempts`` failed or the first one is ``max_age`` old: dead-letter it."""
         too_many = attempts >= self.config.max_attempts
-        too_old = next_attempt - first_attempt > self.config.max_age
+        too_old = now - first_attempt >= self.config.max_age
         return too_many or too_old
+
+    def next_attempt(
+        self, attempts: int, first_attempt: float, now: float, retry_after: float | None
+    ) -> float:
+        """When to try again: the backoff, but no later than the age bound (so the last try
+        happens at ``max_age``, not before), and never before ``retry_after``."""
+        planned = min(now + self.delay(attempts), first_attempt + self.config.max_age)
+        return max(planned, now + retry_after) if retry_after is not None else planned
 
 
 class SendBudget:

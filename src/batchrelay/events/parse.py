@@ -472,8 +472,9 @@ def _build(kind: Kind, fields: dict[str, Any], ingress: Ingress) -> Event:
     model = _MODELS[kind]
     if model is ImmBatchEvent:
         fields["kind"] = kind
+    fields["ingress"] = ingress
     try:
-        event: Event = model(ingress=ingress, **fields)
+        event: Event = model.model_validate(fields)
     except ValidationError as error:
         # The readers above check every field; this is the backstop, kept short.
         first = error.errors()[0]

@@ -11,6 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from batchrelay.delivery.policy import BreakerConfig, RetryConfig
 from batchrelay.delivery.templates import check_syntax
 
 #: One send budget window: at most ``count`` messages per ``seconds``.
@@ -25,7 +26,14 @@ class ChannelConfig(BaseModel):
     template: str | None = None  # Jinja2 source replacing the default body/message
     timeout: float = Field(10.0, gt=0, le=300)  # seconds for one send, all attempts aside
     rate_limits: tuple[RateLimit, ...] = ()  # () = no platform budget
-    max_failures: int = Field(10, ge=0, le=500)  # failures the default templates list
+    # A message carries at most ``max_events`` events (more make more messages), and the
+    # default templates list up to ``max_failures`` of them: by default every one, so a
+    # burst's digests together name every failure.
+    max_events: int = Field(100, ge=1, le=1000)
+    max_failures: int = Field(100, ge=0, le=1000)
+    retry: RetryConfig = RetryConfig()
+    breaker: BreakerConfig = BreakerConfig()
+    fallback: str | None = None  # receiver that gets what this one dead-letters
 
     @field_validator("template")
     @classmethod

@@ -38,6 +38,8 @@ class WeComConfig(ChatConfig):
     type: Literal["wecom"]
     rate_limits: tuple[RateLimit, ...] = ((20, 60.0),)
     max_bytes: int = Field(MAX_BYTES, ge=200, le=MAX_BYTES)
+    max_events: int = Field(25, ge=1, le=1000)  # about what 4,096 bytes of markdown can name
+    max_failures: int = Field(25, ge=0, le=1000)
 
 
 class WeComNotifier(ChatNotifier):

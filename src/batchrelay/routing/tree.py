@@ -344,12 +344,17 @@ class RouteNode:
 class RouteTree:
     """The compiled tree; :meth:`match` runs for every committed event."""
 
-    __slots__ = ("config", "root")
+    __slots__ = ("by_path", "config", "root")
 
     def __init__(self, config: RoutingConfig) -> None:
         intervals = {interval.name: interval for interval in config.time_intervals}
         self.config = config
         self.root = _build(config.route, "root", _DEFAULTS, intervals)
+        self.by_path = {node.path: node for node in self.walk()}
+
+    def node(self, path: str) -> RouteNode | None:
+        """The route at ``path`` ("root/1/0"), or None if the tree no longer has it."""
+        return self.by_path.get(path)
 
     def match(self, view: Mapping[str, Any], now: datetime) -> list[RouteMatch]:
         """The routes ``view`` takes, in tree order; never empty (the root catches all)."""

@@ -60,15 +60,17 @@ def is_batch_event(event: EventBase) -> bool:
 
 def merge_sticky(
     held: Mapping[str, Sticky], event: EventBase, rank: Rank, names: Iterable[str]
-) -> dict[str, Sticky]:
+) -> Mapping[str, Sticky]:
     """Keep, per field, the value of the highest-ranked event that had a non-empty one."""
-    merged = dict(held)
+    merged: dict[str, Sticky] | None = None  # copied on the first change only
     for name in names:
         value = getattr(event, name)
-        current = merged.get(name)
+        current = held.get(name)
         if value and (current is None or rank > current.rank):
+            if merged is None:
+                merged = dict(held)
             merged[name] = Sticky(value, rank)
-    return merged
+    return held if merged is None else merged
 
 
 def _sticky_value(sticky: Mapping[str, Sticky], name: str) -> str | None:
@@ -313,5 +315,7 @@ def apply_batch(current: BatchState | None, event: EventBase, received_at: datet
 
 
 def _service_time(event: EventBase, which: str) -> datetime | None:
-    value = getattr(event, f"{which}_time", None)
+    # Only batch events have service times. vars(), not getattr with a default: for a
+    # field the model lacks, pydantic answers getattr by building an exception.
+    value = vars(event).get(f"{which}_time")
     return value if isinstance(value, datetime) else None

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
 from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
 
@@ -39,7 +41,11 @@ def maybe_time(value: int | None) -> datetime | None:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    """Canonical JSON: compact, keys sorted, UTF-8 text."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # integers past 64 bits, non-string keys: the slow way
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
 
 
 def status_column(status: str) -> str:
@@ -50,21 +56,19 @@ def status_column(status: str) -> str:
 
 
 def journal_row(event: Event, raw: bytes, received_at: datetime) -> tuple[Any, ...]:
-    """The ``events`` row of one input, in ``INSERT_EVENT`` column order."""
+    """The ``events`` row of one input, in ``INSERT_EVENT`` column order.
+
+    Raises ``ValueError`` when the event cannot be written as JSON (a lone surrogate)."""
     return (
         event.event_id, to_us(received_at), event.ingress, event.source, event.type,
         event.kind, event.batch_key, event.task_id, to_us(event.time),
-        # the view keeps its documented key order; only canonical values are key-sorted
-        json.dumps(event.normalized(), separators=(",", ":"), ensure_ascii=False),
-        event.model_dump_json(exclude={"data"}), raw,
+        event.model_dump_json(), raw,
     )  # fmt: skip
 
 
-def event_from_journal(view: str, model: str) -> Event:
-    """Rebuild the exact event: the model row holds everything but ``data``, the view has it."""
-    fields = json.loads(model)
-    fields["data"] = json.loads(view).get("data") or {}
-    return EVENT_ADAPTER.validate_python(fields)
+def event_from_journal(model: str) -> Event:
+    """The exact event back from its ``model`` column (its normalized view follows from it)."""
+    return EVENT_ADAPTER.validate_json(model)
 
 
 # --------------------------------------------------------------------------- provenance

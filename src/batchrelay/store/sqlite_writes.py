@@ -1,26 +1,37 @@
-"""Write-side SQL of the SQLite store. Used only on the writer thread, inside its transaction.
+"""Write side of the SQLite store. Used only on the writer thread, inside its transaction.
 
-Each event costs a journal insert and, when it names a task, one primary-key read and one
-upsert of the task. Batches are read once per transaction and written once at its end;
-counters are summed in memory and added in SQL (``n = n + ?``), never read back.
+A transaction runs *staged* (the usual case) or *immediate*:
+
+* staged: :meth:`LedgerWriter.begin` reads, in three statements, what the group's events
+  need (which of their ids are journaled already, their tasks, the batches the
+  :class:`~batchrelay.store.sqlite_cache.BatchCache` lacks); the events are then
+  deduplicated, journaled and applied in memory, and :meth:`LedgerWriter.flush` writes
+  every row with a few multi-row statements just before COMMIT;
+* immediate: each event is journaled, and its task read and written, as it comes, so a
+  request run in its own SAVEPOINT can fail alone. The writer falls back to this when a
+  staged group fails (see ``sqlite_writer``).
+
+In both, batch rows are written once per transaction, at flush, so a burst of events on
+one batch costs one batch write; counters are summed in memory and added in SQL
+(``n = n + ?``), never read back.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from batchrelay.events.models import Event
 from batchrelay.store import ledger
+from batchrelay.store import sqlite_statements as sql
 from batchrelay.store.base import CommitOutcome, QuarantineRecord
-from batchrelay.store.ledger import BatchState
+from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.sqlite_cache import BatchCache
 from batchrelay.store.sqlite_rows import (
-    BATCH_DERIVED_COLUMNS,
-    BATCH_STATE_COLUMNS,
     STATUS_COLUMNS,
-    TASK_COLUMNS,
     batch_from_row,
     batch_to_row,
     dumps,
@@ -33,48 +44,10 @@ from batchrelay.store.sqlite_rows import (
 )
 
 LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
+_COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
+_NO_COUNTS = (0,) * len(STATUS_COLUMNS)
 
-
-def _placeholders(columns: str) -> str:
-    return ", ".join("?" for _ in columns.split(","))
-
-
-def _upsert(table: str, key: str, columns: str) -> str:
-    names = [name.strip() for name in columns.split(",")]
-    updates = ", ".join(f"{name} = excluded.{name}" for name in names if name != key)
-    return (
-        f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(columns)}) "
-        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    )
-
-
-_JOURNAL_COLUMNS = (
-    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, view, model, raw"
-)
-INSERT_EVENT = (
-    f"INSERT INTO events ({_JOURNAL_COLUMNS}) VALUES ({_placeholders(_JOURNAL_COLUMNS)}) "
-    "ON CONFLICT (event_id) DO NOTHING"
-)
-SELECT_BATCH = f"SELECT {BATCH_STATE_COLUMNS} FROM batches WHERE batch_key = ?"
-UPSERT_BATCH = _upsert("batches", "batch_key", f"{BATCH_STATE_COLUMNS}, {BATCH_DERIVED_COLUMNS}")
-SELECT_TASK = f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ?"
-UPSERT_TASK = _upsert("tasks", "task_id", TASK_COLUMNS)
-ADD_TASK_COUNT = {
-    column: f"UPDATE batches SET {column} = {column} + ? WHERE batch_key = ?"
-    for column in STATUS_COLUMNS.values()
-}
-ADD_ERROR_CODE = (
-    "INSERT INTO batch_error_codes (batch_key, code, n) VALUES (?, ?, ?) "
-    "ON CONFLICT (batch_key, code) DO UPDATE SET n = n + excluded.n"
-)
-ADD_PROJECT_TOTAL = (
-    "INSERT INTO project_totals (project, status, n) VALUES (?, ?, ?) "
-    "ON CONFLICT (project, status) DO UPDATE SET n = n + excluded.n"
-)
-INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
-)
+Counter = dict[tuple[str, str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,35 +60,71 @@ class PreparedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class CommitWork:
+    """One caller's events for the writer: journaled and applied in order."""
+
+    items: Sequence[PreparedEvent]
+
+    def __call__(self, writer: LedgerWriter) -> list[CommitOutcome]:
+        return [writer.commit(item) for item in self.items]
+
+
+@dataclass(frozen=True, slots=True)
 class _Pending:
     """What a transaction holds in memory until :meth:`LedgerWriter.flush`."""
 
-    batches: dict[str, BatchState | None]  # read cache; None: not in the table
-    dirty: set[str]
-    counters: tuple[dict[tuple[str, str], int], ...]  # task counts, error codes, totals
-
-    @classmethod
-    def empty(cls) -> _Pending:
-        return cls({}, set(), ({}, {}, {}))
+    batches: dict[str, BatchState | None] = field(default_factory=dict)  # None: no row
+    dirty: set[str] = field(default_factory=set)
+    counters: tuple[Counter, Counter, Counter] = field(default_factory=lambda: ({}, {}, {}))
+    # staged transactions only
+    journal: list[tuple[Any, ...]] = field(default_factory=list)  # rows to insert
+    journaled: set[str] = field(default_factory=set)  # ids in the journal or in `journal`
+    tasks: dict[str, TaskState | None] = field(default_factory=dict)  # None: no row
+    dirty_tasks: set[str] = field(default_factory=set)
 
     def copy(self) -> _Pending:
-        counters = tuple(dict(counter) for counter in self.counters)
-        return _Pending(dict(self.batches), set(self.dirty), counters)
+        counters = (dict(self.counters[0]), dict(self.counters[1]), dict(self.counters[2]))
+        return _Pending(
+            dict(self.batches), set(self.dirty), counters,
+            list(self.journal), set(self.journaled), dict(self.tasks), set(self.dirty_tasks),
+        )  # fmt: skip
 
 
 class LedgerWriter:
-    """Journal, ledger and quarantine writes on one connection, for one transaction.
+    """Journal, ledger and quarantine writes on one connection, one transaction at a time.
 
-    Batch rows and counters stay in memory until :meth:`flush` (called once, before
-    COMMIT): a burst of events on one batch costs one batch write, not one per event.
-    Journal and task rows are written at once (they are seldom touched twice in a group).
-    :meth:`save` and :meth:`restore` bracket each request with its SAVEPOINT, so a failed
-    request leaves neither rows nor pending memory behind.
+    :meth:`begin` starts a transaction's bookkeeping, :meth:`flush` ends it (called once,
+    before COMMIT), :meth:`abandon` forgets it after a rollback. :meth:`save` and
+    :meth:`restore` bracket a request run in its own SAVEPOINT (immediate transactions), so
+    a failed request leaves neither rows nor pending memory behind.
     """
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, cache: BatchCache | None = None) -> None:
         self._conn = conn
-        self._pending = _Pending.empty()
+        self._cache = cache if cache is not None else BatchCache()
+        self._pending = _Pending()
+        self._staged = False
+
+    def begin(self, works: Iterable[object] = (), *, staged: bool = False) -> None:
+        """Inside BEGIN IMMEDIATE: nothing pending, a cache still true to the file and, when
+        ``staged``, what the :class:`CommitWork` among ``works`` will read, read now."""
+        self._pending = _Pending()
+        self._staged = staged
+        self._cache.check(self._conn)
+        if staged:
+            commits = [work for work in works if isinstance(work, CommitWork)]
+            self._prefetch([item.event for work in commits for item in work.items])
+
+    def abandon(self) -> None:
+        """After ROLLBACK: what was pending is gone, and the cache may be ahead of the file."""
+        self._pending = _Pending()
+        self._staged = False
+        self._cache.clear()
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The write connection, for changes outside the ledger (the outbox)."""
+        return self._conn
 
     def save(self) -> _Pending:
         return self._pending.copy()
@@ -123,8 +132,16 @@ class LedgerWriter:
     def restore(self, saved: _Pending) -> None:
         self._pending = saved
 
+    # ------------------------------------------------------------------ requests
+
     def commit(self, item: PreparedEvent) -> CommitOutcome:
-        if self._conn.execute(INSERT_EVENT, item.row).rowcount == 0:
+        pending = self._pending
+        if self._staged:
+            if item.event.event_id in pending.journaled:
+                return CommitOutcome.DUPLICATE
+            pending.journaled.add(item.event.event_id)
+            pending.journal.append(item.row)
+        elif self._conn.execute(sql.INSERT_EVENT, item.row).rowcount == 0:
             return CommitOutcome.DUPLICATE
         self.apply(item.event, item.received_at)
         return CommitOutcome.COMMITTED
@@ -142,40 +159,90 @@ class LedgerWriter:
             record.raw, to_us(record.received_at),
         )  # fmt: skip
         # fetchall steps the statement to its end so nothing stays pending at COMMIT
-        [(quarantine_id,)] = self._conn.execute(INSERT_QUARANTINE, row).fetchall()
+        [(quarantine_id,)] = self._conn.execute(sql.INSERT_QUARANTINE, row).fetchall()
         return int(quarantine_id)
 
     def rebuild(self) -> int:
         """Wipe the ledger and replay the journal in ``seq`` order; returns the events."""
-        self._pending = _Pending.empty()  # what it held is in the journal, replayed below
+        sql.INSERT_EVENTS.run(self._conn, self._pending.journal)  # the replay must see them
+        # what was pending is in the journal and replayed below; replayed tasks are written
+        # as they go rather than held in memory (the journal may be long)
+        self._pending = _Pending()
+        self._staged = False
+        self._cache.clear()
         for table in LEDGER_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
         replayed = 0
-        journal = self._conn.execute("SELECT received_at, view, model FROM events ORDER BY seq")
-        for received_at, view, model in journal:
-            self.apply(event_from_journal(view, model), from_us(received_at))
+        journal = self._conn.execute("SELECT received_at, model FROM events ORDER BY seq")
+        for received_at, model in journal:
+            self.apply(event_from_journal(model), from_us(received_at))
             replayed += 1
         return replayed
 
+    # ------------------------------------------------------------------ end of transaction
+
     def flush(self) -> None:
-        """Write the pending batch rows, then the counters (which update those rows)."""
-        pending, self._pending = self._pending, _Pending.empty()
-        batches = (pending.batches[key] for key in sorted(pending.dirty))
-        self._conn.executemany(UPSERT_BATCH, [batch_to_row(b) for b in batches if b is not None])
-        task_counts, error_codes, totals = pending.counters
-        for (batch_key, status), n in sorted(task_counts.items()):
-            if n:
-                self._conn.execute(ADD_TASK_COUNT[status_column(status)], (n, batch_key))
-        codes = [(key, code, n) for (key, code), n in sorted(error_codes.items()) if n]
-        self._conn.executemany(ADD_ERROR_CODE, codes)
-        sums = [(project, status, n) for (project, status), n in sorted(totals.items()) if n]
-        self._conn.executemany(ADD_PROJECT_TOTAL, sums)
+        """Write what is pending: journal, tasks, then batches with their task counts."""
+        counts = _counts_by_batch(self._pending.counters[0])
+        for batch_key in counts:  # a task may move the counts of a batch no event named
+            if self._batch(batch_key) is not None:
+                self._pending.dirty.add(batch_key)
+        pending, self._pending = self._pending, _Pending()
+        conn = self._conn
+        sql.INSERT_EVENTS.run(conn, pending.journal)
+        tasks = (pending.tasks[task_id] for task_id in sorted(pending.dirty_tasks))
+        sql.UPSERT_TASKS.run(conn, [task_to_row(task) for task in tasks if task is not None])
+        batches = (pending.batches[batch_key] for batch_key in sorted(pending.dirty))
+        written = [batch for batch in batches if batch is not None]
+        rows = [batch_to_row(b) + counts.get(b.batch_key, _NO_COUNTS) for b in written]
+        sql.UPSERT_BATCHES.run(conn, rows)
+        _, error_codes, totals = pending.counters
+        sql.ADD_ERROR_CODES.run(conn, _counter_rows(error_codes))
+        sql.ADD_PROJECT_TOTALS.run(conn, _counter_rows(totals))
+        for batch in written:  # the writer calls abandon() if COMMIT fails after this
+            self._cache.put(batch)
+
+    # ------------------------------------------------------------------ ledger
+
+    def _prefetch(self, events: list[Event]) -> None:
+        pending, conn = self._pending, self._conn
+        known = conn.execute(sql.SELECT_KNOWN_EVENTS, (dumps([e.event_id for e in events]),))
+        pending.journaled.update(event_id for (event_id,) in known)
+        task_ids = sorted({str(e.task_id) for e in events if ledger.is_task_event(e)})
+        if task_ids:
+            pending.tasks.update(dict.fromkeys(task_ids))
+            for row in conn.execute(sql.SELECT_TASKS, (dumps(task_ids),)):
+                pending.tasks[row[0]] = task_from_row(row)
+        missing = []
+        for batch_key in sorted({e.batch_key for e in events if e.batch_key}):
+            cached = self._cache.get(batch_key)
+            pending.batches[batch_key] = cached
+            if cached is None:
+                missing.append(batch_key)
+        if missing:
+            for row in conn.execute(sql.SELECT_BATCHES, (dumps(missing),)):
+                pending.batches[row[0]] = batch_from_row(row)
 
     def _batch(self, batch_key: str) -> BatchState | None:
-        if batch_key not in self._pending.batches:
-            row = self._conn.execute(SELECT_BATCH, (batch_key,)).fetchone()
-            self._pending.batches[batch_key] = batch_from_row(row) if row else None
-        return self._pending.batches[batch_key]
+        batches = self._pending.batches
+        if batch_key in batches:
+            return batches[batch_key]
+        state = self._cache.get(batch_key)
+        if state is None:
+            row = self._conn.execute(sql.SELECT_BATCH, (batch_key,)).fetchone()
+            state = batch_from_row(row) if row else None
+        batches[batch_key] = state
+        return state
+
+    def _task(self, task_id: str) -> TaskState | None:
+        tasks = self._pending.tasks
+        if self._staged and task_id in tasks:
+            return tasks[task_id]
+        row = self._conn.execute(sql.SELECT_TASK, (task_id,)).fetchone()
+        state = task_from_row(row) if row else None
+        if self._staged:
+            tasks[task_id] = state
+        return state
 
     def _apply_batch(self, event: Event, received_at: datetime) -> None:
         batch_key = str(event.batch_key)
@@ -184,13 +251,32 @@ class LedgerWriter:
         self._pending.dirty.add(batch_key)
 
     def _apply_task(self, event: Event) -> None:
-        row = self._conn.execute(SELECT_TASK, (event.task_id,)).fetchone()
-        current = task_from_row(row) if row else None
+        task_id = str(event.task_id)
+        current = self._task(task_id)
         updated = ledger.apply_task(current, event)
-        if updated != current:
-            self._conn.execute(UPSERT_TASK, task_to_row(updated))
-            deltas = ledger.task_deltas(current, updated)
-            parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
-            for counter, delta in zip(self._pending.counters, parts, strict=True):
-                for key, n in delta.items():
-                    counter[key] = counter.get(key, 0) + n
+        if updated == current:
+            return
+        if self._staged:
+            self._pending.tasks[task_id] = updated
+            self._pending.dirty_tasks.add(task_id)
+        else:
+            self._conn.execute(sql.UPSERT_TASK, task_to_row(updated))
+        deltas = ledger.task_deltas(current, updated)
+        parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
+        for counter, delta in zip(self._pending.counters, parts, strict=True):
+            for key, n in delta.items():
+                counter[key] = counter.get(key, 0) + n
+
+
+def _counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
+    """Task-count deltas as the count columns of each batch row."""
+    counts: dict[str, list[int]] = {}
+    for (batch_key, status), n in task_counts.items():
+        if n:
+            columns = counts.setdefault(batch_key, list(_NO_COUNTS))
+            columns[_COUNT_INDEX[status_column(status)]] += n
+    return {batch_key: tuple(columns) for batch_key, columns in counts.items()}
+
+
+def _counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
+    return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]

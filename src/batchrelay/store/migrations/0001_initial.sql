@@ -17,12 +17,11 @@ CREATE TABLE events (
     batch_key   TEXT,
     task_id     TEXT,
     time        INTEGER NOT NULL,                   -- event time
-    view        TEXT    NOT NULL,                   -- the normalized view, JSON
-    model       TEXT    NOT NULL,                   -- the event model minus `data` (in view), JSON
+    model       TEXT    NOT NULL,                   -- the event model, JSON (the view derives from it)
     raw         BLOB    NOT NULL
 );
-CREATE INDEX events_by_batch ON events (batch_key, seq) WHERE batch_key IS NOT NULL;
-CREATE INDEX events_by_task ON events (task_id, seq) WHERE task_id IS NOT NULL;
+-- No secondary index but event_id's: every index costs each commit a B-tree write, and
+-- nothing reads the journal by batch or task yet (the query that does brings its index).
 
 -- One row per batch_key. Task counts live in columns so alert rules can read a whole
 -- batch in one row; they change only by deltas when a task changes status.
@@ -84,9 +83,9 @@ CREATE TABLE tasks (
     event_id    TEXT    NOT NULL,           --   event id (finality comes from status)
     provenance  TEXT    NOT NULL            -- JSON: rank of the event behind each sticky field
 );
+-- Serves every task listing: the status filter (status or lower(raw_status)) and the
+-- object-path substring search are checked on the batch's rows, which no index can seek.
 CREATE INDEX tasks_by_batch ON tasks (batch_key, status_time, task_id);
-CREATE INDEX tasks_by_batch_status ON tasks (batch_key, status, status_time, task_id);
-CREATE INDEX tasks_by_object_path ON tasks (object_path);
 
 -- Failed tasks per batch and error code (a task that stops failing is subtracted).
 CREATE TABLE batch_error_codes (

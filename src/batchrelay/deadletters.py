@@ -1,0 +1,71 @@
+"""Deliveries and dead letters over HTTP: list them, replay a dead letter (token required)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from batchrelay.api import STORE, error_response, max_results
+from batchrelay.delivery import outbox
+
+TOKEN: web.AppKey[SecretStr | None] = web.AppKey("api_token", SecretStr)  # type: ignore[arg-type]
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/api/v1/deadletters", list_dead_letters),
+        web.post("/api/v1/deadletters/{id}/replay", replay_dead_letter),
+        web.get("/api/v1/deliveries", list_deliveries),
+    ]
+
+
+def authorized(request: web.Request) -> web.Response | None:
+    """None when the bearer token matches; else the 401/403 answer to give."""
+    token = request.app.get(TOKEN)
+    if token is None:
+        return error_response(403, "forbidden", "mutating calls are disabled: set api.token")
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not given:
+        return error_response(401, "unauthorized", "a bearer token is required")
+    if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+        return error_response(403, "forbidden", "wrong token")
+    return None
+
+
+async def _deliveries(request: web.Request, state: str | None) -> web.Response:
+    try:
+        limit = max_results(request.query)
+    except ValueError as exc:
+        return error_response(400, "bad_request", str(exc))
+    before = request.query.get("next_token", "")
+    batch_key = request.query.get("batch_key") or None
+    rows = await request.app[STORE].read(  # type: ignore[attr-defined]
+        lambda c: outbox.list_deliveries(c, state, batch_key, limit, before)
+    )
+    token = f"{rows[-1]['updated_at']}:{rows[-1]['id']}" if len(rows) == limit else ""
+    return web.json_response({"deliveries": rows, "next_token": token})
+
+
+async def list_dead_letters(request: web.Request) -> web.Response:
+    return await _deliveries(request, "dead")
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    return await _deliveries(request, request.query.get("state") or None)
+
+
+async def replay_dead_letter(request: web.Request) -> web.Response:
+    refused = authorized(request)
+    if refused is not None:
+        return refused
+    delivery_id = request.match_info["id"]
+    now = int(time.time() * outbox.SECOND)
+    replayed = await request.app[STORE].write(  # type: ignore[attr-defined]
+        lambda c: outbox.replay(c, delivery_id, now)
+    )
+    if not replayed:
+        return error_response(404, "not_found", "no dead letter with that id")
+    return web.json_response({"replayed": delivery_id}, status=202)

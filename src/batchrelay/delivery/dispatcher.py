@@ -1,0 +1,246 @@
+"""The dispatcher: outbox → group → (coalesce) → send → record.
+
+Each tick it flushes due notification groups into deliveries, claims due deliveries (and
+ones whose sender died: their lease expired), and sends them per receiver under three
+guards: the circuit breaker (a receiver that keeps failing gets a probe, not a flood), the
+send budget (a platform's "20 per minute"; when more is due than the budget allows, the
+due deliveries are coalesced into digests instead of waiting in line or failing), and the
+retry policy (full-jitter backoff, ``Retry-After`` honoured, bounded by attempts and age,
+then a dead letter, and the fallback receiver if one is configured).
+
+A delivery's id is created once and repeated by every retry, so a receiver that dedups
+(Standard Webhooks ``webhook-id``) sees each message once even across a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import structlog
+
+from batchrelay.delivery import outbox
+from batchrelay.delivery.outbox import SECOND, Delivery
+from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
+from batchrelay.metrics import Metrics
+from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
+from batchrelay.notifiers.config import ChannelConfig
+from batchrelay.routing.tree import RouteTree
+
+log = structlog.get_logger(__name__)
+
+Clock = Callable[[], float]  # epoch seconds
+
+
+class Dispatcher:
+    """Sends what the outbox holds; one instance per daemon."""
+
+    def __init__(
+        self,
+        store: Any,  # SQLiteStore: write(fn), read(fn), get_batch(key)
+        tree: RouteTree | None,
+        receivers: Mapping[str, ChannelConfig],
+        notifiers: Mapping[str, Notifier],
+        metrics: Metrics,
+        *,
+        clock: Clock = time.time,
+        rng: random.Random | None = None,
+        tick: float = 0.5,
+        lease: float = 60.0,
+        max_in_flight: int = 8,
+    ) -> None:
+        self.store, self.tree, self.receivers = store, tree, receivers
+        self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
+        self.tick_seconds, self.lease = tick, lease
+        rng = rng or random.Random()
+        self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
+        self.budgets = {n: SendBudget(c.rate_limits) for n, c in receivers.items()}
+        self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
+        self.in_flight = {n: asyncio.Semaphore(max_in_flight) for n in receivers}
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Something was committed: look at the outbox soon rather than at the next tick."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except Exception:  # a bad tick must not end delivery; the next one retries
+                log.exception("dispatcher.tick_failed")
+            self._wake.clear()
+            waiters = {asyncio.ensure_future(self._stopping.wait()),
+                       asyncio.ensure_future(self._wake.wait())}  # fmt: skip
+            _, pending = await asyncio.wait(waiters, timeout=self.tick_seconds,
+                                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            for waiter in pending | waiters:
+                waiter.cancel()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def tick(self) -> int:
+        """One pass; returns how many deliveries were attempted."""
+        now = self.clock()
+        us = int(now * SECOND)
+        await self.store.write(
+            lambda c: outbox.flush_due_groups(c, us, self._max_events, self._muted)
+        )
+        due: list[Delivery] = await self.store.write(
+            lambda c: outbox.claim_due(c, us, int(self.lease * SECOND), 512)
+        )
+        by_receiver: dict[str, list[Delivery]] = defaultdict(list)
+        for delivery in due:
+            by_receiver[delivery.receiver].append(delivery)
+        sends = [self._receiver_pass(name, items, now) for name, items in by_receiver.items()]
+        counts = await asyncio.gather(*sends)
+        await self._export_depth()
+        return sum(counts)
+
+    def _max_events(self, receiver: str) -> int:
+        config = self.receivers.get(receiver)
+        return config.max_events if config else 100
+
+    def _muted(self, receiver: str, route: str) -> bool:
+        if self.tree is None:
+            return False
+        node = self.tree.node(route)
+        return node is not None and node.muted(datetime.fromtimestamp(self.clock(), UTC))
+
+    async def _receiver_pass(self, name: str, due: list[Delivery], now: float) -> int:
+        notifier = self.notifiers.get(name)
+        if notifier is None:  # removed from the config while messages waited for it
+            for delivery in due:
+                await self._finish(delivery, now, 0.0, "dead", FailureReason.CLIENT_ERROR,
+                                   "receiver is no longer configured")  # fmt: skip
+            return 0
+        ready = await self._through_breaker(name, due, now)
+        ready = await self._within_budget(name, ready, now)
+        await asyncio.gather(*(self._send(notifier, d) for d in ready))
+        return len(ready)
+
+    async def _through_breaker(self, name: str, due: list[Delivery], now: float) -> list[Delivery]:
+        """Closed: all go. Half-open: one probe goes. Open: none; they wait for the probe."""
+        breaker = self.breakers[name]
+        if breaker.state(now) is BreakerState.CLOSED:
+            return due
+        allowed = due[:1] if due and breaker.allow(now) else []
+        held = [d.id for d in due[len(allowed) :]]
+        if held:
+            until = int((now + max(breaker.retry_in(now), self.tick_seconds)) * SECOND)
+            await self.store.write(lambda c: outbox.postpone(c, held, until, int(now * SECOND)))
+        return allowed
+
+    async def _within_budget(self, name: str, due: list[Delivery], now: float) -> list[Delivery]:
+        budget = self.budgets[name]
+        available = budget.available(now)
+        if len(due) <= available:
+            return due
+        us = int(now * SECOND)
+        if available >= 1 and len(due) > 1:
+            max_events, lease = self._max_events(name), int(self.lease * SECOND)
+            digests = await self.store.write(lambda c: outbox.coalesce(c, due, max_events, us))
+            self.metrics.coalesced.labels(receiver=name).inc(len(due))
+            log.info("delivery.coalesced", receiver=name, deliveries=len(due), digests=len(digests))
+            due = await self.store.write(lambda c: outbox.claim(c, digests, us, lease))
+            if len(due) <= budget.available(now):
+                return due
+        keep = due[: int(available)]
+        held = [d.id for d in due[len(keep) :]]
+        until = int((now + max(budget.wait(now), self.tick_seconds)) * SECOND)
+        await self.store.write(lambda c: outbox.postpone(c, held, until, us))
+        return keep
+
+    async def _send(self, notifier: Notifier, delivery: Delivery) -> None:
+        async with self.in_flight[delivery.receiver]:
+            await self._send_one(notifier, delivery)
+
+    async def _send_one(self, notifier: Notifier, delivery: Delivery) -> None:
+        name = delivery.receiver
+        self.budgets[name].try_take(self.clock())
+        notification = await self._notification(delivery)
+        started = time.perf_counter()
+        try:
+            await notifier.send(notification)
+        except SendError as exc:
+            await self._failed(delivery, exc, time.perf_counter() - started)
+            return
+        seconds = time.perf_counter() - started
+        self.breakers[name].record_success()
+        await self._finish(delivery, self.clock(), seconds, "delivered")
+
+    async def _notification(self, delivery: Delivery) -> Notification:
+        batch = None
+        if delivery.batch_key:
+            view = await self.store.get_batch(delivery.batch_key)
+            batch = view.model_dump(mode="json") if view is not None else None
+        return Notification(
+            id=delivery.id, receiver=delivery.receiver, route=delivery.route,
+            group_key=delivery.group_key, events=delivery.events, batch=batch,
+            digest=delivery.digest, created_at=datetime.fromtimestamp(
+                delivery.created_at / SECOND, UTC),
+        )  # fmt: skip
+
+    async def _failed(self, delivery: Delivery, exc: SendError, seconds: float) -> None:
+        now = self.clock()
+        self.breakers[delivery.receiver].record_failure(now)
+        policy = self.retry[delivery.receiver]
+        attempts = delivery.attempts + 1
+        first = delivery.first_attempt_at / SECOND if delivery.first_attempt_at else now
+        if exc.retryable and not policy.exhausted(attempts, first, now):
+            retry_at = policy.next_attempt(attempts, first, now, exc.retry_after)
+            await self._finish(delivery, now, seconds, "retry", exc.reason, exc.detail,
+                               next_attempt=retry_at)  # fmt: skip
+            return
+        await self._finish(delivery, now, seconds, "dead", exc.reason, exc.detail)
+        fallback = self.receivers[delivery.receiver].fallback
+        if fallback and fallback in self.notifiers:
+            copy = await self.store.write(
+                lambda c: outbox.copy_to(c, delivery, fallback, int(now * SECOND))
+            )
+            log.warning("delivery.fallback", receiver=delivery.receiver, fallback=fallback,
+                        delivery_id=delivery.id, copy_id=copy)  # fmt: skip
+
+    async def _finish(
+        self,
+        delivery: Delivery,
+        now: float,
+        seconds: float,
+        outcome: str,
+        reason: FailureReason | None = None,
+        detail: str = "",
+        next_attempt: float | None = None,
+    ) -> None:
+        reason_text = reason.value if reason else None
+        next_us = int(next_attempt * SECOND) if next_attempt is not None else None
+        attempt = partial(outbox.record_attempt, delivery=delivery, outcome=outcome,
+                          now=int(now * SECOND), seconds=seconds, reason=reason_text,
+                          detail=detail or None, next_attempt_at=next_us)  # fmt: skip
+        await self.store.write(attempt)
+        self.metrics.deliveries.labels(
+            receiver=delivery.receiver, outcome=outcome, reason=reason_text or ""
+        ).inc()
+        self.metrics.delivery_seconds.labels(receiver=delivery.receiver).observe(seconds)
+        log.info(
+            f"delivery.{outcome}", receiver=delivery.receiver, delivery_id=delivery.id,
+            attempt=delivery.attempts + 1, events=len(delivery.events), digest=delivery.digest,
+            reason=reason_text, retry_in=round(next_attempt - now, 3) if next_attempt else None,
+        )  # fmt: skip
+
+    async def _export_depth(self) -> None:
+        depth = await self.store.read(outbox.depth)
+        for kind, value in depth.items():
+            self.metrics.outbox_depth.labels(kind=kind).set(value)
+        now = self.clock()
+        for name, breaker in self.breakers.items():
+            self.metrics.breaker_state.labels(receiver=name).set(
+                {"closed": 0, "half_open": 1, "open": 2}[breaker.state(now).value]
+            )

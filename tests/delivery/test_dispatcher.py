@@ -1,0 +1,271 @@
+"""The dispatcher on a real SQLite outbox with a fake clock: timelines of sends."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchrelay.delivery.dispatcher import Dispatcher
+from batchrelay.delivery.router import Router
+from batchrelay.events.models import ImmTaskEvent
+from batchrelay.metrics import Metrics
+from batchrelay.notifiers.base import FailureReason, Notification, send_error
+from batchrelay.notifiers.webhook import WebhookConfig
+from batchrelay.routing.tree import RouteTree, RoutingConfig
+from batchrelay.store.base import Inbound
+from batchrelay.store.sqlite import SQLiteStore
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_795_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Recorder:
+    """A receiver that records what it is sent, failing as scripted."""
+
+    name: str = "hook"
+    kind: str = "webhook"
+    clock: Callable[[], float] = lambda: 0.0
+    failures: list[Exception] = field(default_factory=list)
+    sent: list[tuple[float, Notification]] = field(default_factory=list)
+    attempts: list[tuple[float, str]] = field(default_factory=list)
+
+    async def send(self, notification: Notification) -> None:
+        self.attempts.append((self.clock(), notification.id))
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((self.clock(), notification))
+
+    async def close(self) -> None:
+        pass
+
+    def event_ids(self) -> list[str]:
+        return [e["event_id"] for _, n in self.sent for e in n.events]
+
+
+def routing(**route: Any) -> RouteTree:
+    base = {"receiver": "hook", "group_by": ["batch_key"], "group_wait": "10s",
+            "group_interval": "60s"}  # fmt: skip
+    return RouteTree(RoutingConfig.model_validate({"route": base | route}))
+
+
+def hook_config(**values: Any) -> WebhookConfig:
+    return WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"} | values)
+
+
+def task(n: int, batch: str = "batch-1", status: str = "failed") -> ImmTaskEvent:
+    return ImmTaskEvent(
+        event_id=f"ev-{batch}-{n}", source="acs.imm", type="imm:Task:MediaConvert",
+        time=datetime(2026, 11, 20, 3, 0, n % 60, tzinfo=UTC), ingress="replay", batch_key=batch,
+        task_id=f"MediaConvert-{batch}-{n}", status=status, raw_status="Failed",
+        code="InvalidFile.Corrupted", object_path=f"oss://in/{n:04d}.mov",
+    )  # fmt: skip
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    store: SQLiteStore
+    hook: Recorder
+    dispatcher: Dispatcher
+    extra: dict[str, Recorder]
+
+    async def commit(self, *events: ImmTaskEvent) -> None:
+        at = datetime.fromtimestamp(self.clock(), UTC)
+        await self.store.commit_many([Inbound(e, b"{}", at) for e in events])
+
+    async def run_for(self, seconds: float, step: float = 1.0) -> None:
+        end = self.clock.now + seconds
+        while self.clock.now < end:
+            await self.dispatcher.tick()
+            self.clock.advance(step)
+
+
+@pytest.fixture
+async def rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    stores: list[SQLiteStore] = []
+
+    async def make(tree: RouteTree | None = None, fallback: bool = False, **hook: Any) -> Rig:
+        clock = FakeClock()
+        tree = tree or routing()
+        store = SQLiteStore(tmp_path / f"s{len(stores)}.db", synchronous="NORMAL",
+                            on_commit=Router(tree, clock))  # fmt: skip
+        await store.start()
+        stores.append(store)
+        recorder = Recorder(clock=clock)
+        configs = {"hook": hook_config(fallback="spare" if fallback else None, **hook)}
+        notifiers: dict[str, Any] = {"hook": recorder}
+        extra: dict[str, Recorder] = {}
+        if fallback:
+            extra["spare"] = Recorder(name="spare", clock=clock)
+            configs["spare"] = hook_config()
+            notifiers["spare"] = extra["spare"]
+        dispatcher = Dispatcher(store, tree, configs, notifiers, Metrics(), clock=clock,
+                                rng=random.Random(1))  # fmt: skip
+        return Rig(clock, store, recorder, dispatcher, extra)
+
+    yield make
+    for store in stores:
+        await store.close()
+
+
+async def test_group_wait_then_one_notification(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    await rig.commit(task(1))
+    rig.clock.advance(3)
+    await rig.commit(task(2), task(3))
+    await rig.run_for(6)
+    assert rig.hook.sent == []  # group_wait (10 s from the first event) has not passed
+    await rig.run_for(3)
+    [(sent_at, notification)] = rig.hook.sent
+    assert sent_at == FakeClock().now + 10
+    assert [e["event_id"] for e in notification.events] == [
+        "ev-batch-1-1", "ev-batch-1-2", "ev-batch-1-3"]  # fmt: skip
+    assert notification.batch is not None and notification.batch["batch_key"] == "batch-1"
+
+
+async def test_group_interval_after_a_flush(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    await rig.commit(task(1))
+    await rig.run_for(11)
+    first_at = rig.hook.sent[0][0]
+    await rig.commit(task(2))
+    await rig.run_for(40)
+    assert len(rig.hook.sent) == 1  # group_interval (60 s) since the flush
+    await rig.run_for(25)
+    assert len(rig.hook.sent) == 2
+    assert rig.hook.sent[1][0] - first_at >= 60
+
+
+async def test_separate_groups_by_batch(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    await rig.commit(task(1, "batch-a"), task(1, "batch-b"))
+    await rig.run_for(12)
+    assert sorted(n.group_key for _, n in rig.hook.sent) == sorted(
+        {n.group_key for _, n in rig.hook.sent})  # fmt: skip
+    assert len(rig.hook.sent) == 2
+
+
+async def test_retry_after_is_honoured_and_the_id_repeats(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    rig.hook.failures = [send_error(FailureReason.RATE_LIMITED, "429", retry_after=30.0)]
+    await rig.commit(task(1))
+    await rig.run_for(80)
+    (first_at, first_id), (second_at, second_id) = rig.hook.attempts
+    assert second_at - first_at >= 30
+    assert first_id == second_id
+    assert len(rig.hook.sent) == 1
+
+
+async def test_permanent_failure_is_a_dead_letter_and_goes_to_the_fallback(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory(fallback=True)
+    rig.hook.failures = [send_error(FailureReason.CLIENT_ERROR, "HTTP 400")]
+    await rig.commit(task(1))
+    await rig.run_for(15)
+    assert rig.hook.sent == []
+    assert rig.extra["spare"].event_ids() == ["ev-batch-1-1"]
+    query = "SELECT state, last_reason FROM deliveries WHERE receiver = 'hook'"
+    dead = await rig.store.read(lambda c: c.execute(query).fetchall())
+    assert dead == [("dead", "client_error")]
+
+
+async def test_retries_stop_at_max_attempts(rig_factory: Any) -> None:
+    rig = await rig_factory(retry={"max_attempts": 3, "initial_delay": 1, "max_delay": 2})
+    rig.hook.failures = [send_error(FailureReason.SERVER_ERROR, "HTTP 500") for _ in range(10)]
+    await rig.commit(task(1))
+    await rig.run_for(60)
+    assert len(rig.hook.attempts) == 3
+    assert rig.hook.sent == []
+
+
+async def test_retries_stop_at_max_age(rig_factory: Any) -> None:
+    rig = await rig_factory(retry={"max_attempts": 1000, "max_age": 30, "initial_delay": 4,
+                                   "max_delay": 8}, breaker={"failures": 1000})  # fmt: skip
+    rig.hook.failures = [send_error(FailureReason.TIMEOUT, "slow") for _ in range(1000)]
+    await rig.commit(task(1))
+    await rig.run_for(120)
+    times = [at for at, _ in rig.hook.attempts]
+    assert times[-1] - times[0] <= 30
+    state = await rig.store.read(lambda c: c.execute("SELECT state FROM deliveries").fetchone())
+    assert state == ("dead",)
+
+
+async def test_out_of_budget_deliveries_are_coalesced_into_digests(rig_factory: Any) -> None:
+    tree = routing(group_by=["..."], group_wait="1s")  # every event its own group
+    rig = await rig_factory(tree, rate_limits=[[2, 60]], max_events=20)
+    await rig.commit(*(task(n) for n in range(50)))
+    await rig.run_for(200)
+    times = [at for at, _ in rig.hook.sent]
+    for i, start in enumerate(times):
+        assert sum(1 for t in times[i:] if t < start + 60) <= 2  # the budget held
+    assert sorted(rig.hook.event_ids()) == sorted(f"ev-batch-1-{n}" for n in range(50))
+    assert any(n.digest for _, n in rig.hook.sent)
+
+
+async def test_breaker_opens_and_probes(rig_factory: Any) -> None:
+    rig = await rig_factory(breaker={"failures": 2, "cooldown": 30},
+                            retry={"initial_delay": 1, "max_delay": 1})  # fmt: skip
+    rig.hook.failures = [send_error(FailureReason.CONNECTION, "refused") for _ in range(4)]
+    await rig.commit(task(1, "a"), task(1, "b"), task(1, "c"))
+    await rig.run_for(25)
+    # The three went out together and failed, which opened it: no retry while open,
+    # although each retry was due a second later.
+    assert len(rig.hook.attempts) == 3
+    await rig.run_for(200)
+    assert len(rig.hook.sent) == 3  # probes until one succeeded, then the rest
+
+
+async def test_a_delivery_whose_sender_died_is_sent_again_with_the_same_id(
+    rig_factory: Any,
+) -> None:
+    from batchrelay.delivery import outbox
+
+    rig = await rig_factory()
+    await rig.commit(task(1))
+    rig.clock.advance(11)
+    us = int(rig.clock() * 1_000_000)
+    await rig.store.write(lambda c: outbox.flush_due_groups(c, us, lambda _: 100, lambda *_: False))
+    [claimed] = await rig.store.write(lambda c: outbox.claim_due(c, us, 60_000_000, 10))
+    await rig.run_for(30)
+    assert rig.hook.sent == []  # still leased to the sender that "died"
+    await rig.run_for(40)
+    assert [n.id for _, n in rig.hook.sent] == [claimed.id]
+
+
+async def test_muted_route_records_but_does_not_send(rig_factory: Any) -> None:
+    tree = RouteTree(RoutingConfig.model_validate({
+        "route": {"receiver": "hook", "group_wait": "1s", "routes": [
+            {"match": {"status": ["failed"]}, "receiver": "hook",
+             "mute_time_intervals": ["always"]}]},
+        "time_intervals": [{"name": "always", "time_intervals": [{"weekdays": ["monday:sunday"]}]}],
+    }))  # fmt: skip
+    rig = await rig_factory(tree)
+    await rig.commit(task(1))
+    await rig.run_for(5)
+    assert rig.hook.sent == []
+    muted = await rig.store.read(lambda c: c.execute("SELECT state FROM deliveries").fetchall())
+    assert muted == [("muted",)]
+
+
+async def test_duplicates_are_not_routed_again(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    await rig.commit(task(1))
+    await rig.commit(task(1))
+    await rig.run_for(12)
+    assert rig.hook.event_ids() == ["ev-batch-1-1"]
