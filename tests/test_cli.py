@@ -128,3 +128,26 @@ def test_ingest_then_ledger_show_and_rebuild(tmp_path: Path, capsys: Any) -> Non
     assert json.loads(capsys.readouterr().out) == {"rebuilt_from_events": 3}
     assert main(["ledger", "show", "-c", config]) == 0
     assert json.loads(capsys.readouterr().out) == before
+
+
+def test_routes_test_renders_without_sending(capsys: Any) -> None:
+    config = str(Path(__file__).parent / "fixtures" / "routes.yaml")
+    assert main(["routes", "test", str(SAMPLES / "imm-task-eventbridge.json"), "-c", config]) == 0
+    out = capsys.readouterr().out
+    assert "route root/0 (imm-task-failures) -> receiver ops-ding [dingtalk]" in out
+    assert "message to oapi.dingtalk.com:" in out
+    assert "InvalidFile.Corrupted oss://docs-in/contracts/2026/q4-0042.docx" in out
+    assert "access_token" not in out  # the receiver's secret URL is never printed
+    assert (
+        main(["routes", "test", str(SAMPLES / "ice-produce-media-complete.json"), "-c", config])
+        == 0
+    )
+    assert "receiver ice-hook [webhook]" in capsys.readouterr().out
+
+
+def test_deadletters_cli(tmp_path: Path, capsys: Any) -> None:
+    config = str(config_file(tmp_path))
+    assert main(["deadletters", "list", "-c", config]) == 0
+    assert capsys.readouterr().out == ""
+    assert main(["deadletters", "replay", "nope", "-c", config]) == 1
+    assert "no dead letter" in capsys.readouterr().err
