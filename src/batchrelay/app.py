@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import sys
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -121,10 +123,27 @@ def build(settings: Settings) -> web.Application:
     return app
 
 
+def tune_runtime() -> None:
+    """Interpreter settings for a long-running ingest daemon, measured with bench/ingest.py.
+
+    Objects built at start-up live as long as the process: freezing them keeps every later
+    collection from walking them again. Per-request garbage is almost all freed by
+    reference counting, so young collections can run far less often. A shorter switch
+    interval hands the GIL to the SQLite writer thread sooner after its I/O, which keeps
+    group commits flowing while the event loop is busy.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 10, 10)
+    sys.setswitchinterval(0.001)
+
+
 def run(settings: Settings) -> None:
     logconf.configure(settings.log.level, settings.log.format)
+    app = build(settings)
+    tune_runtime()
     web.run_app(
-        build(settings),
+        app,
         host=settings.server.host,
         port=settings.server.port,
         shutdown_timeout=settings.server.drain_timeout,

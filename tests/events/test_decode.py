@@ -588,3 +588,20 @@ def test_a_structured_event_with_an_odd_duplicate_version_is_refused_not_a_crash
     with pytest.raises(DecodeError) as caught:
         decode(body, "eventbridge")
     assert caught.value.reason is InputReason.BAD_CLOUDEVENT
+
+
+NOTE = b'{"id": "x", "source": "acs.imm", "type": "t", "content": "{}", "note": "'
+
+
+@pytest.mark.parametrize(
+    ("escape", "ok"),
+    [(b"\\ud800", False), (b"\\uDFFF!", False), (b"\\ud83d\\ude00", True)],
+)
+def test_unpaired_surrogates_are_bad_encoding(escape: bytes, ok: bool) -> None:
+    body = NOTE + escape + b'"}'
+    if ok:
+        assert decode(body, "eventbridge")
+        return
+    with pytest.raises(DecodeError) as caught:
+        decode(body, "eventbridge")
+    assert caught.value.reason is InputReason.BAD_ENCODING

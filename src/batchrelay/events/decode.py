@@ -191,7 +191,22 @@ def _load_json(text: str) -> Any:
     except ValueError as error:  # integer too long to convert, NaN, float overflow
         raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
     _check_depth(value, text)
+    _check_surrogates(value, text)
     return value
+
+
+def _check_surrogates(value: Any, text: str) -> None:
+    """A ``\ud800``-style escape with no partner decodes to a string nothing can store or
+    send (not UTF-8): refuse it here, so it is quarantined instead of failing every commit.
+    Only texts holding such an escape pay for the check."""
+    if "\\ud" not in text and "\\uD" not in text:
+        return
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise DecodeError(
+            InputReason.BAD_ENCODING, "unpaired surrogate escape in a string"
+        ) from None
 
 
 def _number_problem(error: ValueError) -> str:
