@@ -7,7 +7,7 @@ processes it, deletes it, and repeats, with the official SDK on one thread. batc
 uses its pollers: batch receive of 16 with long polling, concurrent commits that share
 group commits, batch delete.
 
-    python bench/mns_consume.py [--messages 20000] [--pollers 4]
+    python bench/mns_consume.py [--messages 20000] [--pollers 8]
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def main() -> None:
     log.configure("warning")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--pollers", type=int, default=4)
+    parser.add_argument("--pollers", type=int, default=8)
     args = parser.parse_args()
     messages = bodies(args.messages)
     port = free_port()

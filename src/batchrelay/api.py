@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from batchrelay.store.base import BatchQuery, Page, Store, TaskQuery
 
-STORE: web.AppKey[Store] = web.AppKey("store", Store)  # type: ignore[type-abstract]
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
 
 
 class BadQuery(ValueError):

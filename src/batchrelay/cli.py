@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command != "run":  # one-shot commands keep stdout for their output
+        from batchrelay import log as logconf
+
+        logconf.configure("warning", "json", stream="stderr")
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

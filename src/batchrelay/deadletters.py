@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from batchrelay.api import STORE, error_response, max_results
 from batchrelay.delivery import outbox
 
-TOKEN: web.AppKey[SecretStr | None] = web.AppKey("api_token", SecretStr)  # type: ignore[arg-type]
+TOKEN: web.AppKey[SecretStr | None] = web.AppKey("api_token", SecretStr)
 
 
 def routes() -> list[web.RouteDef]:

@@ -84,8 +84,8 @@ async def simulate_forever(config: DemoConfig, endpoint: str) -> None:
     )
     for seed, (target, kind) in zip(itertools.count(1), targets, strict=False):
         options = SimulateOptions(
-            target=target,  # type: ignore[arg-type]
-            kind=kind,  # type: ignore[arg-type]
+            target=target,
+            kind=kind,
             endpoint=endpoint,
             queue=config.queue,
             topic=config.topic,

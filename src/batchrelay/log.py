@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import orjson
 import structlog
@@ -19,9 +19,36 @@ import structlog
 LogFormat = Literal["auto", "json", "console"]
 
 
-def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
-    """Set up structlog for the process. Safe to call again (tests, reload)."""
-    use_console = fmt == "console" or (fmt == "auto" and sys.stdout.isatty())
+class _Current:
+    """Writes to whatever ``sys.stdout`` / ``sys.stderr`` is at the time of writing, so a
+    replaced stream (tests capture them) is never written to after it was closed."""
+
+    def __init__(self, name: Literal["stdout", "stderr"]) -> None:
+        self.name = name
+
+    def _stream(self) -> TextIO:
+        stream: TextIO = getattr(sys, self.name)
+        return stream
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self._stream().flush()
+
+    def isatty(self) -> bool:
+        return self._stream().isatty()
+
+
+def configure(
+    level: str = "info", fmt: LogFormat = "auto", stream: Literal["stdout", "stderr"] = "stdout"
+) -> None:
+    """Set up structlog for the process. Safe to call again (tests, reload).
+
+    The daemon logs to stdout; one-shot commands log to stderr, keeping stdout for output.
+    """
+    out = _Current(stream)
+    use_console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer()
         if use_console
@@ -38,7 +65,7 @@ def configure(level: str = "info", fmt: LogFormat = "auto") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
+        logger_factory=structlog.WriteLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
 

@@ -151,9 +151,16 @@ def _lease(conn: sqlite3.Connection, rows: list[Any], now: int, lease: int) -> l
         "UPDATE deliveries SET state = 'sending', lease_until = ?, updated_at = ? WHERE id = ?",
         [(now + lease, now, row[0]) for row in rows],
     )
-    return [
-        Delivery(*row[:5], bool(row[5]), *row[6:], events=events_of(conn, row[0])) for row in rows
-    ]
+    return [_delivery(conn, row) for row in rows]
+
+
+def _delivery(conn: sqlite3.Connection, row: Any) -> Delivery:
+    delivery_id, receiver, route, group_key, batch_key, digest, attempts, first, created = row
+    return Delivery(
+        id=delivery_id, receiver=receiver, route=route, group_key=group_key,
+        batch_key=batch_key, digest=bool(digest), attempts=attempts, first_attempt_at=first,
+        created_at=created, events=events_of(conn, delivery_id),
+    )  # fmt: skip
 
 
 def events_of(conn: sqlite3.Connection, delivery_id: str) -> list[dict[str, Any]]:
