@@ -269,3 +269,20 @@ async def test_duplicates_are_not_routed_again(rig_factory: Any) -> None:
     await rig.commit(task(1))
     await rig.run_for(12)
     assert rig.hook.event_ids() == ["ev-batch-1-1"]
+
+
+async def test_metrics_follow_deliveries(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    rig.hook.failures = [send_error(FailureReason.SERVER_ERROR, "HTTP 503")]
+    await rig.commit(task(1), task(2, "batch-2"))
+    await rig.run_for(5)
+    text = rig.dispatcher.metrics.render().decode()
+    assert 'batchrelay_outbox_depth{kind="events"} 2.0' in text  # waiting for group_wait
+    await rig.run_for(10)
+    text = rig.dispatcher.metrics.render().decode()
+    retried = 'batchrelay_deliveries_total{outcome="retry",reason="server_error",receiver="hook"}'
+    assert f"{retried} 1.0" in text
+    assert 'batchrelay_deliveries_total{outcome="delivered",reason="",receiver="hook"} 2.0' in text
+    assert 'batchrelay_delivery_seconds_count{receiver="hook"} 3.0' in text
+    assert 'batchrelay_outbox_depth{kind="deliveries"} 0.0' in text
+    assert 'batchrelay_breaker_state{receiver="hook"} 0.0' in text
