@@ -34,8 +34,14 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextlib.contextmanager
-def child(argv: Sequence[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run a child process until the block ends; its output goes to ``log``."""
+def child(
+    argv: Sequence[str], ready_url: str, log: Path, cpus: set[int] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a child process until the block ends; its output goes to ``log``.
+
+    ``cpus`` pins the child, threads included, to those cores.
+    """
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, *argv],
@@ -43,6 +49,7 @@ def child(argv: Sequence[str], ready_url: str, log: Path) -> Iterator[subprocess
             stderr=subprocess.STDOUT,
             cwd=ROOT,
             env=os.environ.copy(),
+            preexec_fn=pin,
         )
         try:
             wait_http(ready_url)
