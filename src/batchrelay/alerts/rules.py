@@ -1,0 +1,111 @@
+"""The ``alerts`` section: rules whose conditions are checked against each batch.
+
+A rule fires for a batch once its condition has held for ``for`` (0: at once), repeats
+every ``repeat_interval`` while it holds and, with ``send_resolved``, says when it stops.
+Conditions are compiled when the configuration is validated, so a bad one stops the load
+with a ``ConfigError`` naming the rule and the position (see ``expr.py``).
+
+The rules a team would start with are ``STARTER_RULES``; ``load_alerts`` reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from batchrelay.alerts.expr import Condition, compile_condition
+from batchrelay.errors import ConfigError
+from batchrelay.routing.tree import Duration
+
+__all__ = ["STARTER_RULES", "AlertRuleConfig", "AlertsConfig", "load_alerts"]
+
+#: The four rules a team would start with: counts, a ratio with a minimum sample, a stall
+#: and the states that need a person.
+STARTER_RULES = """\
+rules:
+  - name: submit-failures
+    condition: submit_failure >= 10
+    severity: warning
+    annotations: {summary: "{{ batch_key }}: 10 or more files failed to submit"}
+  - name: failure-ratio
+    condition: failure_ratio > 0.05 && processed >= 100
+    severity: critical
+    annotations: {summary: "{{ batch_key }}: more than 5% of processed files failed"}
+  - name: stalled
+    condition: status == "running" && idle_for > duration("15m")
+    severity: warning
+    annotations: {summary: "{{ batch_key }}: running, no progress for 15 minutes"}
+  - name: failed-or-suspended
+    condition: status in ["failed", "suspended"]
+    severity: critical
+    annotations: {summary: "{{ batch_key }} is {{ status }}"}
+"""
+
+Severity = Literal["info", "warning", "critical"]
+
+
+class AlertRuleConfig(BaseModel):
+    """One rule. ``for`` is ``for_`` here; ``compiled`` is the checked condition."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    condition: str = Field(min_length=1)
+    for_: Duration = Field(0.0, alias="for")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    severity: Severity = "warning"
+    receiver: str | None = Field(None, min_length=1)  # send here directly, past the routes
+    repeat_interval: Duration = 4 * 3600.0
+    send_resolved: bool = True
+    _compiled: Condition = PrivateAttr()
+
+    @field_validator("repeat_interval")
+    @classmethod
+    def _not_zero(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than zero")
+        return value
+
+    @model_validator(mode="after")
+    def _compile(self) -> AlertRuleConfig:
+        self._compiled = compile_condition(self.condition, rule=self.name)
+        return self
+
+    @property
+    def compiled(self) -> Condition:
+        """The condition, parsed and checked."""
+        return self._compiled
+
+
+class AlertsConfig(BaseModel):
+    """The ``alerts`` section: the rules and how often stalls are looked for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: list[AlertRuleConfig] = Field(default_factory=list)
+    evaluation_interval: Duration = 30.0
+
+    @field_validator("evaluation_interval")
+    @classmethod
+    def _not_zero(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than zero")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertsConfig:
+        seen: set[str] = set()
+        for rule in self.rules:
+            if rule.name in seen:
+                raise ConfigError(f"alerts.rules: the rule name {rule.name!r} is used twice")
+            seen.add(rule.name)
+        return self
+
+
+def load_alerts(text: str) -> AlertsConfig:
+    """An ``AlertsConfig`` from YAML text such as ``STARTER_RULES``."""
+    tree: Any = yaml.safe_load(text) or {}
+    return AlertsConfig.model_validate(tree)
