@@ -9,6 +9,7 @@ thread at a time, and the pool size bounds the open connections.
 from __future__ import annotations
 
 import asyncio
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -72,7 +73,7 @@ def _account(endpoint: str, key_id: str, key_secret: str, timeout: int) -> Any:
     return account
 
 
-class _SdkTarget:
+class _SdkTarget(ABC):
     """Runs one blocking SDK call per attempt in a thread, with a borrowed Account."""
 
     name = "mns"
@@ -91,8 +92,9 @@ class _SdkTarget:
         async with self._pool.borrow() as account:
             return await asyncio.to_thread(self._call, account, bodies)
 
+    @abstractmethod
     def _call(self, account: Any, bodies: Sequence[bytes]) -> Failures:
-        raise NotImplementedError
+        """Send ``bodies`` with the SDK (blocking); the failures, by reason."""
 
 
 class MnsQueueTarget(_SdkTarget):
