@@ -154,3 +154,18 @@ async def test_quarantine_pages(daemon: Any) -> None:
     assert len(page["quarantine"]) == 2
     more = await (await daemon.get(f"/api/v1/quarantine?next_token={page['next_token']}")).json()
     assert len(more["quarantine"]) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/batches/batch-0000/tasks?next_token=tampered",
+        "/api/v1/batches/batch-0000/tasks?max_results=1000",
+        "/api/v1/quarantine?next_token=tampered",
+        "/api/v1/deadletters?MaxResults=500",
+    ],
+)
+async def test_every_listing_answers_400_to_bad_parameters(api: Any, path: str) -> None:
+    resp = await api.get(path)
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "bad_request"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from batchrelay.store.base import BatchQuery, Page, Store, TaskQuery
+from batchrelay.store.base import BatchQuery, InvalidTokenError, Page, Store, TaskQuery
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 
@@ -108,21 +108,20 @@ def error_response(status: int, error: str, detail: str) -> web.Response:
     return web.json_response({"error": error, "detail": detail}, status=status)
 
 
-async def _guard(coro: Any) -> Any:
-    """Turn bad parameters and tampered tokens into 400s instead of tracebacks."""
+@web.middleware
+async def bad_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bad parameters and tampered page tokens become 400s, never tracebacks."""
     try:
-        return await coro
-    except ValueError as exc:  # BadQuery and the store's bad-token error
+        return await handler(request)
+    except (BadQuery, InvalidTokenError) as exc:
         return error_response(400, "bad_request", str(exc))
 
 
 async def list_batches(request: web.Request) -> web.Response:
-    async def run() -> web.Response:
-        page = await request.app[STORE].list_batches(batch_query(request.query))
-        return _page_json(page, "batches")
-
-    result: web.Response = await _guard(run())
-    return result
+    page = await request.app[STORE].list_batches(batch_query(request.query))
+    return _page_json(page, "batches")
 
 
 async def get_batch(request: web.Request) -> web.Response:
@@ -133,28 +132,19 @@ async def get_batch(request: web.Request) -> web.Response:
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    async def run() -> web.Response:
-        q = request.query
-        query = TaskQuery(
-            batch_key=request.match_info["batch_key"],
-            status=_param(q, "status", "Status") or None,
-            search=_param(q, "search", "q") or None,
-            max_results=max_results(q),
-            next_token=_param(q, "next_token", "NextToken") or "",
-        )
-        return _page_json(await request.app[STORE].list_tasks(query), "tasks")
-
-    result: web.Response = await _guard(run())
-    return result
+    q = request.query
+    query = TaskQuery(
+        batch_key=request.match_info["batch_key"],
+        status=_param(q, "status", "Status") or None,
+        search=_param(q, "search", "q") or None,
+        max_results=max_results(q),
+        next_token=_param(q, "next_token", "NextToken") or "",
+    )
+    return _page_json(await request.app[STORE].list_tasks(query), "tasks")
 
 
 async def list_quarantine(request: web.Request) -> web.Response:
-    async def run() -> web.Response:
-        q = request.query
-        page = await request.app[STORE].list_quarantine(
-            max_results(q), _param(q, "next_token", "NextToken") or ""
-        )
-        return _page_json(page, "quarantine")
-
-    result: web.Response = await _guard(run())
-    return result
+    q = request.query
+    token = _param(q, "next_token", "NextToken") or ""
+    page = await request.app[STORE].list_quarantine(max_results(q), token)
+    return _page_json(page, "quarantine")

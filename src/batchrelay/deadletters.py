@@ -36,10 +36,7 @@ def authorized(request: web.Request) -> web.Response | None:
 
 
 async def _deliveries(request: web.Request, state: str | None) -> web.Response:
-    try:
-        limit = max_results(request.query)
-    except ValueError as exc:
-        return error_response(400, "bad_request", str(exc))
+    limit = max_results(request.query)  # a BadQuery becomes a 400 in api.bad_requests
     before = request.query.get("next_token", "")
     batch_key = request.query.get("batch_key") or None
     rows = await request.app[STORE].read(  # type: ignore[attr-defined]

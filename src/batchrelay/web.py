@@ -51,7 +51,7 @@ def create_app(
     store: Store, registry: Metrics, gate: Gate, max_body: int, token: SecretStr | None = None
 ) -> web.Application:
     # client_max_size bounds what request.read() accepts; handlers also check Content-Length.
-    app = web.Application(client_max_size=max_body)
+    app = web.Application(client_max_size=max_body, middlewares=[api.bad_requests])
     app[api.STORE] = store
     app[METRICS] = registry
     app[GATE] = gate
