@@ -351,3 +351,14 @@ async def test_ice_callback_refused(ice_daemon: Any, headers: Any, reason: str) 
     )
     assert resp.status == 403
     assert (await resp.json())["error"] == reason
+
+
+async def test_mns_push_with_an_unreachable_certificate_is_503_not_403(
+    mns_daemon: tuple[Any, str], signing_key: rsa.RSAPrivateKey, cert_server: CertServer
+) -> None:
+    client, _ = mns_daemon
+    body = sample("mns-push-xml.xml")
+    missing = cert_server.url("/rotated-away.pem")  # allow-listed, but not served
+    resp = await post(client, "/ingest/mns", body, mns_push(signing_key, missing, body))
+    assert resp.status == 503  # not proof of forgery: MNS should retry later
+    assert int(resp.headers["Retry-After"]) >= 1

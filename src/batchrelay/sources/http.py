@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -57,13 +58,13 @@ def _handler(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     ingress = endpoint.ingress
 
-    def refuse(status: int, reason: str, detail: str) -> web.Response:
+    def refuse(status: int, reason: str, detail: str, retry_after: float = 5) -> web.Response:
         outcome = "unavailable" if status == 503 else "rejected"
         metrics.inputs.labels(ingress=ingress, outcome=outcome).inc()
         if status != 503:
             metrics.rejected.labels(ingress=ingress, reason=reason).inc()
         log.warning("input.refused", ingress=ingress, status=status, reason=reason, detail=detail)
-        headers = {"Retry-After": "5"} if status == 503 else None
+        headers = {"Retry-After": str(max(1, math.ceil(retry_after)))} if status == 503 else None
         return web.json_response(
             {"error": reason, "detail": detail}, status=status, headers=headers
         )
@@ -82,7 +83,7 @@ def _handler(
         except SignatureError as exc:
             return refuse(403, exc.reason.value, exc.detail)
         except CertificateUnavailable as exc:
-            return refuse(503, "certificate_unavailable", str(exc))
+            return refuse(503, "certificate_unavailable", str(exc), exc.retry_after)
         try:
             # Shielded: once the commit has started, a client hang-up must not abandon it.
             result = await asyncio.shield(pipeline.ingest(body, ingress, request.headers))
