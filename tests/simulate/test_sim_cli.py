@@ -144,7 +144,8 @@ async def test_errors_never_echo_secrets() -> None:
 
 
 def test_defaults_point_at_the_local_emulator_and_batchrelay() -> None:
-    emulator = pytest.importorskip("batchrelay.emulator")
+    from batchrelay import emulator
+
     options = SimulateOptions()
     assert options.resolved_endpoint() == emulator.EmulatorConfig().base_url()
     assert options.access_key_id == emulator.DEFAULT_ACCESS_KEY_ID

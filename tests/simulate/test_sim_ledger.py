@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from batchrelay.metrics import Metrics
+from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import planned_bodies
+from batchrelay.store.sqlite import SQLiteStore
 
 from ..ledgers import assert_recorded
 from .conftest import START
 
 pytestmark = pytest.mark.timeout(10)
 
-pipeline = pytest.importorskip("batchrelay.pipeline")
-sqlite = pytest.importorskip("batchrelay.store.sqlite")
-metrics = pytest.importorskip("batchrelay.metrics")
 
 INGRESS = {"mns-queue": "mns-queue", "eventbridge": "eventbridge", "ice": "ice-http"}
 
@@ -35,10 +35,10 @@ async def test_ledger_equals_the_expected_ledger(tmp_path: Path, target: str, ki
         duplicates=0.3, shuffle=True, shuffle_window=12, seed=5, start_time=START,
     )  # fmt: skip
     traffic = generate(options.spec(START))
-    store = sqlite.SQLiteStore(tmp_path / "ledger.db")
+    store = SQLiteStore(tmp_path / "ledger.db")
     await store.start()
     try:
-        relay = pipeline.Pipeline(store, metrics.Metrics())
+        relay = Pipeline(store, Metrics())
         for body in planned_bodies(traffic, options):
             result = await relay.ingest(body, INGRESS[target], {})
             assert not result.errors, result.errors

@@ -15,6 +15,7 @@ A delivery's id is created once and repeated by every retry, so a receiver that 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import defaultdict
@@ -64,25 +65,18 @@ class Dispatcher:
         self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
         self.in_flight = {n: asyncio.Semaphore(max_in_flight) for n in receivers}
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        """Something was committed: look at the outbox soon rather than at the next tick."""
-        self._wake.set()
+        # One read per batch per tick, however many of its deliveries go out in that tick.
+        self._batch_reads: dict[str, asyncio.Future[Any]] = {}
 
     async def run(self) -> None:
+        """Tick every ``tick`` seconds until :meth:`stop`."""
         while not self._stopping.is_set():
             try:
                 await self.tick()
             except Exception:  # a bad tick must not end delivery; the next one retries
                 log.exception("dispatcher.tick_failed")
-            self._wake.clear()
-            waiters = {asyncio.ensure_future(self._stopping.wait()),
-                       asyncio.ensure_future(self._wake.wait())}  # fmt: skip
-            _, pending = await asyncio.wait(waiters, timeout=self.tick_seconds,
-                                            return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
-            for waiter in pending | waiters:
-                waiter.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -91,6 +85,7 @@ class Dispatcher:
         """One pass; returns how many deliveries were attempted."""
         now = self.clock()
         us = int(now * SECOND)
+        self._batch_reads = {}
         await self.store.write(
             lambda c: outbox.flush_due_groups(c, us, self._max_events, self._muted)
         )
@@ -180,7 +175,11 @@ class Dispatcher:
     async def _notification(self, delivery: Delivery) -> Notification:
         batch = None
         if delivery.batch_key:
-            view = await self.store.get_batch(delivery.batch_key)
+            read = self._batch_reads.get(delivery.batch_key)
+            if read is None:
+                read = asyncio.ensure_future(self.store.get_batch(delivery.batch_key))
+                self._batch_reads[delivery.batch_key] = read
+            view = await asyncio.shield(read)
             batch = view.model_dump(mode="json") if view is not None else None
         return Notification(
             id=delivery.id, receiver=delivery.receiver, route=delivery.route,

@@ -10,7 +10,7 @@ import random
 import re
 import time
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
@@ -136,20 +136,8 @@ class Backend:
 
     def create_queue(self, name: str, attributes: QueueAttributes) -> bool:
         """True if created; False if it exists with the same attributes (else 409)."""
-        check_name("queue", name)
-        existing = self.queues.get(name)
-        if existing is not None:
-            if existing.attributes != attributes:
-                raise MnsError(
-                    409,
-                    "QueueAlreadyExist",
-                    f"The queue you want to create is already exist: {name}",
-                )
+        if not _may_create("queue", self.queues, name, attributes, self.config.max_queues):
             return False
-        if len(self.queues) >= self.config.max_queues:
-            raise internal_error(
-                f"the emulator holds its maximum of {self.config.max_queues} queues"
-            )
         self.queues[name] = Queue(
             name,
             attributes,
@@ -190,20 +178,8 @@ class Backend:
 
     def create_topic(self, name: str, attributes: TopicAttributes) -> bool:
         """True if created; False if it exists with the same attributes (else 409)."""
-        check_name("topic", name)
-        existing = self.topics.get(name)
-        if existing is not None:
-            if existing.attributes != attributes:
-                raise MnsError(
-                    409,
-                    "TopicAlreadyExist",
-                    f"The topic you want to create is already exist: {name}",
-                )
+        if not _may_create("topic", self.topics, name, attributes, self.config.max_topics):
             return False
-        if len(self.topics) >= self.config.max_topics:
-            raise internal_error(
-                f"the emulator holds its maximum of {self.config.max_topics} topics"
-            )
         now = int(self.clock())
         self.topics[name] = Topic(name, attributes, now, now)
         return True
@@ -291,3 +267,19 @@ def _message_entry(fields: Mapping[str, str], limit: int) -> tuple[str, int | No
         None if delay is None else parse_int("DelaySeconds", delay, 0, 604800),
         None if priority is None else parse_int("Priority", priority, 1, 16),
     )
+
+
+def _may_create(
+    kind: str, table: Mapping[str, Any], name: str, attributes: object, limit: int
+) -> bool:
+    """False when ``name`` exists with these attributes (MNS answers 204); 409 with others."""
+    check_name(kind, name)
+    existing = table.get(name)
+    if existing is not None:
+        if existing.attributes != attributes:
+            code = f"{kind.capitalize()}AlreadyExist"
+            raise MnsError(409, code, f"The {kind} you want to create is already exist: {name}")
+        return False
+    if len(table) >= limit:
+        raise internal_error(f"the emulator holds its maximum of {limit} {kind}s")
+    return True
