@@ -13,33 +13,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sqlite3
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp import web
 
 from batchrelay import log as logconf
+from batchrelay.alerts import api as alerts_api
+from batchrelay.alerts.evaluator import AlertEvaluator
+from batchrelay.alerts.mute import NotificationHold
+from batchrelay.alerts.state import SQLiteAlertStore, mark_dirty
 from batchrelay.config import Settings
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.router import Router
 from batchrelay.demo import running_demo
+from batchrelay.events.models import Event
 from batchrelay.metrics import Metrics
+from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
+from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.registry import build_notifier
 from batchrelay.pipeline import Pipeline
 from batchrelay.routing.tree import RouteTree
 from batchrelay.sources.http import Gate, ingest_routes
 from batchrelay.sources.mns_queue import MnsQueueSource
 from batchrelay.sources.verifiers import Verifiers, endpoints
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite import CommitHook, SQLiteStore
 from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
 
 
 def open_store(
-    settings: Settings, registry: Metrics | None = None, router: Router | None = None
+    settings: Settings, registry: Metrics | None = None, on_commit: CommitHook | None = None
 ) -> SQLiteStore:
     cfg = settings.store
     return SQLiteStore(
@@ -48,7 +57,7 @@ def open_store(
         max_group=cfg.max_group,
         queue_size=cfg.queue_size,
         on_group_commit=registry.observe_group_commit if registry else None,
-        on_commit=router,
+        on_commit=on_commit,
     )
 
 
@@ -56,42 +65,96 @@ def route_tree(settings: Settings) -> RouteTree | None:
     return RouteTree(settings.routing) if settings.routing is not None else None
 
 
+def alerting(settings: Settings) -> bool:
+    """Whether anything needs the alert evaluator: rules, or a digest that goes somewhere."""
+    digest = settings.alerts.digest
+    routed = settings.routing is not None or digest.receiver is not None
+    return bool(settings.alerts.rules) or (digest.enabled and routed)
+
+
+def commit_hooks(settings: Settings, tree: RouteTree | None) -> CommitHook | None:
+    """What runs inside each new event's transaction: notification obligations (the route
+    tree) and the alert evaluator's dirty mark."""
+    hooks: list[CommitHook] = []
+    if tree is not None:
+        hooks.append(Router(tree))
+    if alerting(settings):
+        hooks.append(mark_dirty)
+    if len(hooks) <= 1:
+        return hooks[0] if hooks else None
+
+    def both(conn: sqlite3.Connection, event: Event) -> None:
+        for hook in hooks:
+            hook(conn, event)
+
+    return both
+
+
 @contextlib.asynccontextmanager
-async def running_dispatcher(
-    settings: Settings, store: SQLiteStore, tree: RouteTree | None, registry: Metrics
-) -> AsyncIterator[Dispatcher | None]:
-    """Build the receivers and run the dispatcher until the block ends."""
-    if not settings.receivers:
-        yield None
-        return
+async def running_receivers(settings: Settings) -> AsyncIterator[dict[str, Notifier]]:
+    """The configured receivers, sharing one HTTP session, closed when the block ends."""
     async with aiohttp.ClientSession() as session:
         notifiers = {name: build_notifier(name, cfg, session)
                      for name, cfg in settings.receivers.items()}  # fmt: skip
-        dispatcher = Dispatcher(store, tree, settings.receivers, notifiers, registry,
-                                tick=settings.delivery.tick, lease=settings.delivery.lease,
-                                max_in_flight=settings.delivery.max_in_flight)  # fmt: skip
-        task = asyncio.create_task(dispatcher.run(), name="dispatcher")
         try:
-            yield dispatcher
+            yield notifiers
         finally:
-            dispatcher.stop()
-            await asyncio.gather(task, return_exceptions=True)
             for notifier in notifiers.values():
                 await notifier.close()
+
+
+@contextlib.asynccontextmanager
+async def running_task(
+    name: str, run: Coroutine[Any, Any, None], stop: Callable[[], None]
+) -> AsyncIterator[None]:
+    task = asyncio.create_task(run, name=name)
+    try:
+        yield
+    finally:
+        stop()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def dispatcher_for(
+    settings: Settings,
+    store: SQLiteStore,
+    tree: RouteTree | None,
+    notifiers: dict[str, Notifier],
+    registry: Metrics,
+) -> Dispatcher:
+    cfg = settings.delivery
+    hold = NotificationHold([r.compiled for r in settings.alerts.inhibit_rules])
+    return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
+                      lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold)  # fmt: skip
+
+
+def evaluator_for(
+    settings: Settings,
+    alert_store: SQLiteAlertStore,
+    tree: RouteTree | None,
+    notifiers: dict[str, Notifier],
+    registry: Metrics,
+) -> AlertEvaluator:
+    alertmanagers = {n: x for n, x in notifiers.items() if isinstance(x, AlertmanagerNotifier)}
+    return AlertEvaluator(alert_store, settings.alerts, tree, registry,
+                          alertmanagers=alertmanagers)  # fmt: skip
 
 
 def build(settings: Settings) -> web.Application:
     """The whole daemon as one aiohttp application (also used by tests)."""
     registry = Metrics()
     tree = route_tree(settings)
-    router = Router(tree) if tree is not None else None
-    store = open_store(settings, registry, router)
+    store = open_store(settings, registry, commit_hooks(settings, tree))
+    alert_store = SQLiteAlertStore(store)
     gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key)
     verifiers = Verifiers(settings.ingress)
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     max_body = settings.server.max_body_bytes
     app = create_app(store, registry, gate, max_body, settings.api.token)
+    inhibit_rules = [rule.compiled for rule in settings.alerts.inhibit_rules]
+    app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, inhibit_rules)
+    app.add_routes(alerts_api.routes())
     app[SOURCES] = sources
     app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
 
@@ -104,7 +167,17 @@ def build(settings: Settings) -> web.Application:
             if settings.demo.enabled:
                 push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
                 await stack.enter_async_context(running_demo(settings.demo, push_url))
-            await stack.enter_async_context(running_dispatcher(settings, store, tree, registry))
+            notifiers = await stack.enter_async_context(running_receivers(settings))
+            if notifiers:
+                dispatcher = dispatcher_for(settings, store, tree, notifiers, registry)
+                await stack.enter_async_context(
+                    running_task("dispatcher", dispatcher.run(), dispatcher.stop)
+                )
+            if alerting(settings):
+                evaluator = evaluator_for(settings, alert_store, tree, notifiers, registry)
+                await stack.enter_async_context(
+                    running_task("alerts", evaluator.run(), evaluator.stop)
+                )
             for source in sources:
                 await source.start()
             gate.open = True

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
@@ -101,6 +102,7 @@ class Settings(Section):
     receivers: dict[str, ReceiverConfig] = Field(default_factory=dict)
     routing: RoutingConfig | None = None
     delivery: DeliveryConfig = DeliveryConfig()
+    alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
 
@@ -152,6 +154,12 @@ def _check_references(settings: Settings) -> None:
     for name, receiver in settings.receivers.items():
         if receiver.fallback is not None and receiver.fallback not in names - {name}:
             raise ConfigError(f"receivers.{name}.fallback: no other receiver {receiver.fallback!r}")
+    for index, rule in enumerate(settings.alerts.rules):
+        if rule.receiver is not None and rule.receiver not in names:
+            raise ConfigError(f"alerts.rules[{index}].receiver: no receiver {rule.receiver!r}")
+    digest = settings.alerts.digest.receiver
+    if digest is not None and digest not in names:
+        raise ConfigError(f"alerts.digest.receiver: no receiver {digest!r}")
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

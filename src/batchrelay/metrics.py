@@ -140,6 +140,19 @@ class Metrics:
             ["receiver"],
             registry=r,
         )
+        self.alerts = Gauge(
+            "batchrelay_alerts",
+            "Alerts (one per rule and batch) by rule and state: pending, firing, resolved.",
+            ["rule", "state"],
+            registry=r,
+        )
+        self.alert_notices = Counter(
+            "batchrelay_alert_notices_total",
+            "Alert notices written to the outbox by kind (firing, repeat, resolved, digest),"
+            " and those held back by a silence or inhibition (muted).",
+            ["rule", "kind"],
+            registry=r,
+        )
 
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)

@@ -16,10 +16,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from batchrelay.alerts.expr import Condition, compile_condition
+from batchrelay.alerts.inhibit import InhibitRule
+from batchrelay.delivery.templates import check_syntax
 from batchrelay.errors import ConfigError
 from batchrelay.routing.tree import Duration
 
-__all__ = ["STARTER_RULES", "AlertRuleConfig", "AlertsConfig", "load_alerts"]
+__all__ = [
+    "STARTER_RULES",
+    "AlertRuleConfig",
+    "AlertsConfig",
+    "DigestConfig",
+    "InhibitRuleConfig",
+    "load_alerts",
+]
 
 #: The four rules a team would start with: counts, a ratio with a minimum sample, a stall
 #: and the states that need a person.
@@ -41,6 +50,11 @@ rules:
     condition: status in ["failed", "suspended"]
     severity: critical
     annotations: {summary: "{{ batch_key }} is {{ status }}"}
+inhibit_rules:
+  # a batch that failed or was suspended says so once: its per-task failures stay quiet
+  - source_matchers: ['alertname="failed-or-suspended"']
+    target_matchers: ['alertname=~"task_failed|ice_job_failed|failure-ratio|submit-failures"']
+    equal: [batch_key]
 """
 
 Severity = Literal["info", "warning", "critical"]
@@ -72,6 +86,11 @@ class AlertRuleConfig(BaseModel):
     @model_validator(mode="after")
     def _compile(self) -> AlertRuleConfig:
         self._compiled = compile_condition(self.condition, rule=self.name)
+        for key, text in self.annotations.items():
+            try:
+                check_syntax(text)
+            except ValueError as exc:
+                raise ConfigError(f"alert rule {self.name!r}: annotations.{key}: {exc}") from None
         return self
 
     @property
@@ -80,12 +99,45 @@ class AlertRuleConfig(BaseModel):
         return self._compiled
 
 
+class InhibitRuleConfig(BaseModel):
+    """While a *source* alert fires, *target* alerts and per-task notifications that carry
+    the same values for the ``equal`` labels are muted (see ``inhibit.py``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source_matchers: list[str] = Field(min_length=1)
+    target_matchers: list[str] = Field(min_length=1)
+    equal: list[str] = Field(default_factory=list)
+    _compiled: InhibitRule = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _compile(self) -> InhibitRuleConfig:
+        self._compiled = InhibitRule(self.source_matchers, self.target_matchers, self.equal)
+        return self
+
+    @property
+    def compiled(self) -> InhibitRule:
+        return self._compiled
+
+
+class DigestConfig(BaseModel):
+    """The completion digest sent when a batch reaches a final state."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = True
+    receiver: str | None = Field(None, min_length=1)  # directly here, past the routes
+    max_failures: int = Field(20, ge=0, le=1000)  # failing object paths listed
+
+
 class AlertsConfig(BaseModel):
-    """The ``alerts`` section: the rules and how often stalls are looked for."""
+    """The ``alerts`` section: rules, inhibition, the digest, and how often to look."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     rules: list[AlertRuleConfig] = Field(default_factory=list)
+    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
+    digest: DigestConfig = DigestConfig()
     evaluation_interval: Duration = 30.0
 
     @field_validator("evaluation_interval")

@@ -55,10 +55,11 @@ class Dispatcher:
         tick: float = 0.5,
         lease: float = 60.0,
         max_in_flight: int = 8,
+        hold: outbox.Hold | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
-        self.tick_seconds, self.lease = tick, lease
+        self.tick_seconds, self.lease, self.hold = tick, lease, hold
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
         self.budgets = {n: SendBudget(c.rate_limits) for n, c in receivers.items()}
@@ -87,7 +88,7 @@ class Dispatcher:
         us = int(now * SECOND)
         self._batch_reads = {}
         await self.store.write(
-            lambda c: outbox.flush_due_groups(c, us, self._max_events, self._muted)
+            lambda c: outbox.flush_due_groups(c, us, self._max_events, self._muted, self.hold)
         )
         due: list[Delivery] = await self.store.write(
             lambda c: outbox.claim_due(c, us, int(self.lease * SECOND), 512)

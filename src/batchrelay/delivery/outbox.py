@@ -60,33 +60,47 @@ def add_obligations(
         )
 
 
+#: Given the writer's connection at a flush, a check that names why a pending event must
+#: not be sent (``silenced``, ``inhibited``) or returns None; see ``alerts/mute.py``.
+Hold = Callable[[sqlite3.Connection, int], Callable[[dict[str, Any]], str | None]]
+
+
 def flush_due_groups(
     conn: sqlite3.Connection,
     now: int,
     max_events: Callable[[str], int],
     muted: Callable[[str, str], bool],
+    hold: Hold | None = None,
 ) -> int:
     """Turn every due group's pending events into deliveries; returns how many were made.
 
     A group muted right now (its route's mute intervals) still flushes, into deliveries in
-    state ``muted``: recorded and visible, never sent.
+    state ``muted``: recorded and visible, never sent. So do events ``hold`` keeps back
+    (a silence matches them, a firing alert inhibits them), in state ``silenced`` or
+    ``inhibited``.
     """
     due = conn.execute(
         "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= ?", (now,)
     ).fetchall()
+    check = hold(conn, now) if hold is not None and due else None
     made = 0
     for receiver, route, group_key in due:
         rows = conn.execute(
-            "SELECT id, batch_key FROM outbox WHERE receiver = ? AND route = ? AND group_key = ?"
-            " AND delivery_id IS NULL ORDER BY id",
+            "SELECT id, batch_key, view FROM outbox WHERE receiver = ? AND route = ?"
+            " AND group_key = ? AND delivery_id IS NULL ORDER BY id",
             (receiver, route, group_key),
         ).fetchall()
-        state = "muted" if muted(receiver, route) else "pending"
+        route_state = "muted" if muted(receiver, route) else "pending"
+        by_state: dict[str, list[tuple[int, str | None]]] = {}
+        for outbox_id, batch_key, view in rows:
+            held = check(json.loads(view)) if check is not None else None
+            by_state.setdefault(held or route_state, []).append((outbox_id, batch_key))
         size = max_events(receiver)
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
-            _new_delivery(conn, receiver, route, group_key, chunk, state, now)
-            made += 1
+        for state, chunk_rows in by_state.items():
+            for start in range(0, len(chunk_rows), size):
+                chunk = chunk_rows[start : start + size]
+                _new_delivery(conn, receiver, route, group_key, chunk, state, now)
+                made += 1
         conn.execute(
             "UPDATE notify_groups SET flush_at = NULL, last_flush = ?"
             " WHERE receiver = ? AND route = ? AND group_key = ?",

@@ -15,7 +15,10 @@ The context every template sees (a public contract, like the normalized view):
 ``digest``, ``omitted``  shortcuts for the notification fields
 ``summary`` (also ``s``)  batch_key, project, kind, state, raw_state, source, statistic,
                   task_counts, failure_ratio, failures [{code, message, object_path,
-                  task_id, time}], error_codes, duration (seconds), updated, title
+                  task_id, time}], error_codes, duration (seconds), updated, title,
+                  alerts (the ``alert`` events: alertname, status, notice, severity,
+                  labels, annotations, value, alert), completion (the last ``digest``
+                  event's figures, or null; see ``alerts/notices.py``)
 ``max_failures``  how many failures a template lists; ``dialect`` the markup in use;
 ``show_title``    whether the message text should start with the title
 
@@ -513,6 +516,9 @@ def summarize(notification: Notification) -> dict[str, Any]:
         "updated": batch.get("update_time") or last.get("time"),
         "error": batch.get("error") or "",
     }
+    alerts = [event for event in events if event.get("kind") == "alert"]
+    summary["alerts"] = alerts
+    summary["completion"] = _latest(events, "completion")
     summary["title"] = default_title(summary, notification.digest)
     return summary
 
@@ -521,6 +527,11 @@ def default_title(summary: dict[str, Any], digest: bool) -> str:
     title = f"{summary['kind']} {summary['batch_key']}: {summary['state']}"
     if summary["project"]:
         title += f" ({summary['project']})"
+    if summary["alerts"]:
+        last = summary["alerts"][-1]
+        title = f"[{last['status'].upper()}] {last['alertname']}: {title}"
+    elif summary["completion"]:
+        title = f"[completed] {title}"
     return f"[digest] {title}" if digest else title
 
 
@@ -546,6 +557,8 @@ def _task_statuses(events: list[dict[str, Any]]) -> Iterator[str]:
 
 
 def _is_failure(event: dict[str, Any]) -> bool:
+    if event.get("kind") in ("alert", "digest"):  # about the batch, not one of its tasks
+        return False
     return event.get("status") == "failed" or (
         bool(event.get("code")) and event.get("status") not in ("succeeded", "finished")
     )

@@ -9,8 +9,14 @@ A plain notification becomes one alert: labels ``alertname: BatchrelayNotificati
 ones left out) plus the configured static ``labels``; annotations ``summary`` (the
 title), ``description`` (the text), ``notification_id``, ``group_key``; ``startsAt`` is
 the notification time and ``endsAt`` ``resolve_after`` seconds later, since a
-notification is an event and no one will send it resolved. The alerts module sends its
-own firing and resolved alerts through :meth:`AlertmanagerNotifier.send_alerts`.
+notification is an event and no one will send it resolved.
+
+batchrelay's own alerts (events of kind ``alert``, see ``alerts/notices.py``) are posted as
+themselves (:meth:`AlertmanagerNotifier.batch_alert`): the alert's stable labels
+(``alertname`` = the rule, ``batch_key``, ``severity``, ``project``, ``kind`` and the
+rule's labels), ``startsAt`` when it fired, and ``endsAt`` when it resolved — or, while it
+fires, ``resolve_after`` from now; the evaluator re-posts firing alerts well before that,
+as Prometheus does, so Alertmanager resolves them on its own only if batchrelay is gone.
 
 Answers: 200 accepted; 400 (a malformed alert) → ``client_error``; the rest by the shared
 HTTP rules. No platform budget by default.
@@ -20,7 +26,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -78,7 +85,12 @@ class AlertmanagerNotifier(ChatNotifier):
             yield self.am.bearer_token.get_secret_value()
 
     async def send(self, notification: Notification) -> None:
-        await self.send_alerts([self.alert(notification)])
+        ours = [e for e in notification.events if e.get("kind") == "alert"]
+        others = [e for e in notification.events if e.get("kind") != "alert"]
+        alerts = [self.batch_alert(view, notification.created_at) for view in ours]
+        if others or not ours:
+            alerts.append(self.alert(replace(notification, events=others)))
+        await self.send_alerts(alerts)
 
     async def send_alerts(self, alerts: list[dict[str, Any]]) -> None:
         """Post Alertmanager ``postableAlerts`` as they are (the alerts module's own)."""
@@ -113,6 +125,26 @@ class AlertmanagerNotifier(ChatNotifier):
             "endsAt": _rfc3339(notification.created_at + timedelta(seconds=self.am.resolve_after)),
         }
         key = alert["labels"].get("batch_key")
+        if self.am.generator_url and key:
+            alert["generatorURL"] = f"{self.am.generator_url.rstrip('/')}/batches/{quote(key)}"
+        return alert
+
+    def batch_alert(self, view: dict[str, Any], now: datetime) -> dict[str, Any]:
+        """One of batchrelay's alerts (an ``alert`` view) as Alertmanager's postable alert."""
+        state = view.get("alert") or {}
+        labels = self.am.labels | {str(k): str(v) for k, v in (view.get("labels") or {}).items()}
+        resolved = state.get("resolved_at") if view.get("status") == "resolved" else None
+        ends = resolved or _rfc3339(now + timedelta(seconds=self.am.resolve_after))
+        annotations = {str(k): str(v) for k, v in (view.get("annotations") or {}).items()}
+        if view.get("value"):
+            annotations["value"] = str(view["value"])
+        alert: dict[str, Any] = {
+            "labels": {k: v for k, v in labels.items() if v and LABEL_NAME.match(k)},
+            "annotations": annotations,
+            "startsAt": state.get("fired_at") or state.get("active_since") or _rfc3339(now),
+            "endsAt": ends,
+        }
+        key = labels.get("batch_key")
         if self.am.generator_url and key:
             alert["generatorURL"] = f"{self.am.generator_url.rstrip('/')}/batches/{quote(key)}"
         return alert
