@@ -110,8 +110,8 @@ class AlertEvaluator:
 
     async def tick(self) -> Changes:
         """One pass: changed batches, and every watched batch when the timer is due."""
-        now = self.clock()
         dirty = await self.state.dirty()
+        now = self.clock()  # after the read: whatever the marks show happened before "now"
         keys = set(dirty)
         sweep = now >= self._next_sweep
         if sweep:
