@@ -46,9 +46,11 @@ def batch_event(event_id: str, batch: str, state: str, updated: str) -> bytes:
 
 
 async def push(base: str, body: bytes) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{base}/ingest/eventbridge", data=body) as resp:
-            assert resp.status == 200, await resp.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{base}/ingest/eventbridge", data=body) as resp,
+    ):
+        assert resp.status == 200, await resp.text()
 
 
 async def get_json(url: str) -> Any:
@@ -136,11 +138,10 @@ async def alertmanager(tmp_path: Path) -> AsyncIterator[str]:
     (folder / "alertmanager.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     log = (folder / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}",
-         f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--cluster.listen-address="],
-        stdout=log, stderr=subprocess.STDOUT,
+    proc = await asyncio.create_subprocess_exec(
+        ALERTMANAGER, f"--config.file={folder / 'alertmanager.yml'}",
+        f"--storage.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=", stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -148,7 +149,7 @@ async def alertmanager(tmp_path: Path) -> AsyncIterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        await asyncio.wait_for(proc.wait(), timeout=10)
         log.close()
 
 

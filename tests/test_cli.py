@@ -41,6 +41,11 @@ def test_check_config_ok(tmp_path: Path, capsys: Any) -> None:
         ("api:\n  token: ${NOT_SET_ANYWHERE}\n", "NOT_SET_ANYWHERE"),
         ("server: [1, 2", "not valid YAML"),
         ("- just a list", "mapping"),
+        (
+            "alerts: {rules: [{name: typo, condition: 'status == \"running\" &&'}]}",
+            "alert rule 'typo': condition at 1:21: syntax error",
+        ),
+        ("alerts: {rules: [{name: r, condition: 'true', receiver: x}]}", "alerts.rules[0].receiver"),
     ],
 )
 def test_check_config_names_the_bad_key(

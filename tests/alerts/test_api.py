@@ -89,7 +89,10 @@ async def test_changing_silences_needs_the_token(relay: Any, headers: Any, statu
         (GOOD | {"duration": "0s"}, "longer than zero"),
         (GOOD | {"duration": "9000h"}, "at most 365 days"),
         ({**GOOD, "duration": None, "ends_at": "2030-01-01T00:00:00"}, "time zone"),
-        ({**GOOD, "duration": None, "ends_at": "2001-01-01T00:00:00Z"}, "ends_at is before starts_at"),
+        (
+            {**GOOD, "duration": None, "ends_at": "2001-01-01T00:00:00Z"},
+            "ends_at is before starts_at",
+        ),
         (GOOD | {"comment": ""}, "comment is empty"),
         (GOOD | {"created_by": 7}, "created_by must be a string"),
         (GOOD | {"expire_on_batch_close": "yes"}, "true or false"),

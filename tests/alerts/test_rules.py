@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from batchrelay.alerts.expr import batch_context
-from batchrelay.alerts.rules import STARTER_RULES, AlertRuleConfig, AlertsConfig, load_alerts
+from batchrelay.alerts.rules import AlertRuleConfig, AlertsConfig
+from batchrelay.config import load
 from batchrelay.errors import ConfigError
 from batchrelay.events.models import Statistic
 from batchrelay.store.base import BatchView
@@ -105,8 +107,13 @@ def test_evaluation_interval_rejects(interval: Any) -> None:
         AlertsConfig.model_validate({"evaluation_interval": interval})
 
 
+def starter_rules() -> AlertsConfig:
+    """The rules ``config/example.yaml`` ships."""
+    return load(Path(__file__).parents[2] / "config" / "example.yaml").alerts
+
+
 def test_starter_rules_load() -> None:
-    config = load_alerts(STARTER_RULES)
+    config = starter_rules()
     assert [r.name for r in config.rules] == [
         "submit-failures",
         "failure-ratio",
@@ -128,5 +135,5 @@ def test_starter_rules_load() -> None:
 )
 def test_starter_rules_on_batches(batch: BatchView, firing: set[str]) -> None:
     context = batch_context(batch, NOW)
-    rules = load_alerts(STARTER_RULES).rules
+    rules = starter_rules().rules
     assert {r.name for r in rules if r.compiled.evaluate(context)} == firing

@@ -201,8 +201,13 @@ async def test_inhibition_mutes_per_task_noise_of_a_failed_batch(rig: Any) -> No
 
 
 async def test_a_firing_alert_inhibits_another_alert_of_the_same_batch(rig: Any) -> None:
-    inhibit = [{"source_matchers": ['alertname="failed"'],
-                "target_matchers": ['alertname="submit-failures"'], "equal": ["batch_key"]}]
+    inhibit = [
+        {
+            "source_matchers": ['alertname="failed"'],
+            "target_matchers": ['alertname="submit-failures"'],
+            "equal": ["batch_key"],
+        }
+    ]
     r = await rig(FAILED, SUBMIT, inhibit_rules=inhibit)  # fmt: skip
     await r.commit(r.batch("a", "failed", failure=20), r.batch("b", "running", failure=20))
     await r.run_until(10)

@@ -5,14 +5,13 @@ every ``repeat_interval`` while it holds and, with ``send_resolved``, says when 
 Conditions are compiled when the configuration is validated, so a bad one stops the load
 with a ``ConfigError`` naming the rule and the position (see ``expr.py``).
 
-The rules a team would start with are ``STARTER_RULES``; ``load_alerts`` reads them.
+The rules a team would start with ship in ``config/example.yaml``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from batchrelay.alerts.expr import Condition, compile_condition
@@ -22,40 +21,11 @@ from batchrelay.errors import ConfigError
 from batchrelay.routing.tree import Duration
 
 __all__ = [
-    "STARTER_RULES",
     "AlertRuleConfig",
     "AlertsConfig",
     "DigestConfig",
     "InhibitRuleConfig",
-    "load_alerts",
 ]
-
-#: The four rules a team would start with: counts, a ratio with a minimum sample, a stall
-#: and the states that need a person.
-STARTER_RULES = """\
-rules:
-  - name: submit-failures
-    condition: submit_failure >= 10
-    severity: warning
-    annotations: {summary: "{{ batch_key }}: 10 or more files failed to submit"}
-  - name: failure-ratio
-    condition: failure_ratio > 0.05 && processed >= 100
-    severity: critical
-    annotations: {summary: "{{ batch_key }}: more than 5% of processed files failed"}
-  - name: stalled
-    condition: status == "running" && idle_for > duration("15m")
-    severity: warning
-    annotations: {summary: "{{ batch_key }}: running, no progress for 15 minutes"}
-  - name: failed-or-suspended
-    condition: status in ["failed", "suspended"]
-    severity: critical
-    annotations: {summary: "{{ batch_key }} is {{ status }}"}
-inhibit_rules:
-  # a batch that failed or was suspended says so once: its per-task failures stay quiet
-  - source_matchers: ['alertname="failed-or-suspended"']
-    target_matchers: ['alertname=~"task_failed|ice_job_failed|failure-ratio|submit-failures"']
-    equal: [batch_key]
-"""
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -155,9 +125,3 @@ class AlertsConfig(BaseModel):
                 raise ConfigError(f"alerts.rules: the rule name {rule.name!r} is used twice")
             seen.add(rule.name)
         return self
-
-
-def load_alerts(text: str) -> AlertsConfig:
-    """An ``AlertsConfig`` from YAML text such as ``STARTER_RULES``."""
-    tree: Any = yaml.safe_load(text) or {}
-    return AlertsConfig.model_validate(tree)
