@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from batchrelay.alerts.silences import Silence
+from batchrelay.delivery.templates import template_or_default
+from batchrelay.events.models import IceBatchJobEvent, IceJobEvent
 from tests.alerts.rig import Rig, make_rig, routes
 
 RATIO = {"name": "failure-ratio", "condition": "failure_ratio > 0.05 && processed >= 100",
@@ -251,3 +253,46 @@ async def test_completion_digest_once_per_finish(rig: Any) -> None:
     await r.commit(r.batch("b1", "failed", success=7, failure=3))
     await r.run_until(200)
     assert [v["status"] for _, v in r.notices("digest")] == ["succeeded", "failed"]
+
+
+async def test_ice_digest_lists_the_output_media(rig: Any) -> None:
+    r = await rig()
+    jobs = [
+        IceJobEvent(
+            event_id=f"job-{n}", source="acs.ice", type="ProduceMediaComplete", time=r.at(),
+            ingress="replay", batch_key="ice-1", task_id=f"job-{n}",
+            status="succeeded" if n else "failed", code="" if n else "InvalidTimeline",
+            media_url=f"https://out.oss-cn-shanghai.aliyuncs.com/render/{n}.mp4" if n else "",
+        )
+        for n in range(3)
+    ]  # fmt: skip
+    done = IceBatchJobEvent(event_id="ice-batch-done", source="acs.ice",
+                            type="BatchProduceMediaComplete", time=r.at(), ingress="replay",
+                            batch_key="ice-1", status="finished")  # fmt: skip
+    await r.commit(*jobs, done)
+    await r.run_until(5)
+    [(_, view)] = r.notices("digest")
+    c = view["completion"]
+    assert c["media_urls"] == [f"https://out.oss-cn-shanghai.aliyuncs.com/render/{n}.mp4"
+                               for n in (1, 2)]  # fmt: skip
+    assert c["failures_by_code"] == {"InvalidTimeline": 1}
+
+
+async def test_notices_render_in_the_default_templates(rig: Any) -> None:
+    r = await rig(FAILED | {"annotations": {"summary": "{{ batch_key }} is {{ status }}"}})
+    await r.commit(r.task("b1", 1, code="InvalidFile.Corrupted"), r.task("b1", 2, "succeeded"))
+    await r.commit(r.batch("b1", "failed", success=1, failure=1))
+    await r.run_until(5)
+    alert = next(n for _, n in r.sink.sent if any(e["kind"] == "alert" for e in n.events))
+    digest = next(n for _, n in r.sink.sent if any(e["kind"] == "digest" for e in n.events))
+    chat = template_or_default(None, "chat", "x")
+    email = template_or_default(None, "email.html", "x")
+    text = chat.render(alert, dialect="markdown", show_title=True)
+    assert text.startswith(r"### \[FIRING\] failed: batch b1: failed")  # markdown-escaped
+    assert "**Firing**: `failed` (critical): b1 is failed" in text
+    text = chat.render(digest, dialect="text", show_title=True)  # grouped with the alert
+    assert "Completed: failed after" in text and "failure ratio 50.0%" in text
+    assert "InvalidFile.Corrupted oss://in/b1/0001.mov" in text.replace("`", "")
+    html = email.render(digest)
+    assert "<h3>Completed: failed</h3>" in html and "oss://in/b1/0001.mov" in html
+    assert "Firing" in email.render(alert)
