@@ -26,7 +26,8 @@ from batchrelay import log as logconf
 from batchrelay.alerts import api as alerts_api
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
-from batchrelay.alerts.state import SQLiteAlertStore, mark_dirty
+from batchrelay.alerts.state import AlertStore
+from batchrelay.alerts.state_sqlite import SQLiteAlertStore, mark_dirty
 from batchrelay.config import Settings
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.router import Router
@@ -118,19 +119,20 @@ async def running_task(
 def dispatcher_for(
     settings: Settings,
     store: SQLiteStore,
+    alert_store: AlertStore,
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
     registry: Metrics,
 ) -> Dispatcher:
     cfg = settings.delivery
-    hold = NotificationHold([r.compiled for r in settings.alerts.inhibit_rules])
+    hold = NotificationHold(alert_store, [r.compiled for r in settings.alerts.inhibit_rules])
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
                       lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold)  # fmt: skip
 
 
 def evaluator_for(
     settings: Settings,
-    alert_store: SQLiteAlertStore,
+    alert_store: AlertStore,
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
     registry: Metrics,
@@ -169,7 +171,7 @@ def build(settings: Settings) -> web.Application:
                 await stack.enter_async_context(running_demo(settings.demo, push_url))
             notifiers = await stack.enter_async_context(running_receivers(settings))
             if notifiers:
-                dispatcher = dispatcher_for(settings, store, tree, notifiers, registry)
+                dispatcher = dispatcher_for(settings, store, alert_store, tree, notifiers, registry)
                 await stack.enter_async_context(
                     running_task("dispatcher", dispatcher.run(), dispatcher.stop)
                 )

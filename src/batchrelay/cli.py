@@ -281,12 +281,13 @@ async def _deadletters(settings: Settings, action: str, delivery_id: str | None)
 
     from batchrelay.app import open_store
     from batchrelay.delivery import outbox
+    from batchrelay.delivery.outboxes import outbox_for
 
     store = open_store(settings)
     await store.start()
     try:
         if action == "list":
-            rows = await store.read(lambda c: outbox.list_deliveries(c, "dead", None, 100, ""))
+            rows = await outbox_for(store).list_deliveries("dead", None, 100, "")
             for row in rows:
                 print(json.dumps(row, ensure_ascii=False))
             return EXIT_OK
@@ -294,7 +295,7 @@ async def _deadletters(settings: Settings, action: str, delivery_id: str | None)
             _fail("deadletters replay: which one? give its id (see: deadletters list)")
             return EXIT_USAGE
         now = int(time.time() * outbox.SECOND)
-        if not await store.write(lambda c: outbox.replay(c, delivery_id, now)):
+        if not await outbox_for(store).replay(delivery_id, now):
             _fail(f"deadletters replay: no dead letter {delivery_id!r}")
             return EXIT_INPUT
         print(json.dumps({"replayed": delivery_id}))
@@ -313,7 +314,7 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from batchrelay.alerts.api import silence_from_body, silence_json
-    from batchrelay.alerts.state import SQLiteAlertStore
+    from batchrelay.alerts.state_sqlite import SQLiteAlertStore
     from batchrelay.app import open_store
 
     now = datetime.fromtimestamp(time.time(), UTC)

@@ -8,10 +8,12 @@ import time
 from aiohttp import web
 from pydantic import SecretStr
 
-from batchrelay.api import STORE, error_response, max_results
+from batchrelay.api import error_response, max_results
 from batchrelay.delivery import outbox
+from batchrelay.delivery.outboxes import Outbox
 
 TOKEN: web.AppKey[SecretStr | None] = web.AppKey("api_token", SecretStr)
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
 
 
 def routes() -> list[web.RouteDef]:
@@ -39,9 +41,7 @@ async def _deliveries(request: web.Request, state: str | None) -> web.Response:
     limit = max_results(request.query)  # a BadQuery becomes a 400 in api.bad_requests
     before = request.query.get("next_token", "")
     batch_key = request.query.get("batch_key") or None
-    rows = await request.app[STORE].read(  # type: ignore[attr-defined]
-        lambda c: outbox.list_deliveries(c, state, batch_key, limit, before)
-    )
+    rows = await request.app[OUTBOX].list_deliveries(state, batch_key, limit, before)
     token = f"{rows[-1]['updated_at']}:{rows[-1]['id']}" if len(rows) == limit else ""
     return web.json_response({"deliveries": rows, "next_token": token})
 
@@ -60,9 +60,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
         return refused
     delivery_id = request.match_info["id"]
     now = int(time.time() * outbox.SECOND)
-    replayed = await request.app[STORE].write(  # type: ignore[attr-defined]
-        lambda c: outbox.replay(c, delivery_id, now)
-    )
+    replayed = await request.app[OUTBOX].replay(delivery_id, now)
     if not replayed:
         return error_response(404, "not_found", "no dead letter with that id")
     return web.json_response({"replayed": delivery_id}, status=202)

@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from batchrelay import api, deadletters
+from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.errors import StoreError
 from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
 from batchrelay.sources.http import Gate
@@ -56,6 +57,7 @@ def create_app(
     app[METRICS] = registry
     app[GATE] = gate
     app[deadletters.TOKEN] = token
+    app[deadletters.OUTBOX] = outbox_for(store)
     app.add_routes(
         [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
     )

@@ -17,7 +17,7 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.alerts.silences import Silence
-from batchrelay.alerts.state import SQLiteAlertStore, mark_dirty
+from batchrelay.alerts.state_sqlite import SQLiteAlertStore, mark_dirty
 from batchrelay.delivery import outbox
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.router import Router
@@ -151,7 +151,7 @@ async def make_rig(
     evaluator = AlertEvaluator(state, config, tree, metrics, clock=clock)
     sink = Sink(clock)
     hook = WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"})
-    hold = NotificationHold([r.compiled for r in config.inhibit_rules])
+    hold = NotificationHold(state, [r.compiled for r in config.inhibit_rules])
     dispatcher = Dispatcher(store, tree, {"hook": hook}, {"hook": sink}, metrics, clock=clock,
                             rng=random.Random(1), hold=hold)  # fmt: skip
     return Rig(clock, store, state, evaluator, dispatcher, sink, metrics)

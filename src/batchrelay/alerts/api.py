@@ -24,7 +24,7 @@ from aiohttp import web
 from batchrelay.alerts.inhibit import InhibitRule, inhibited
 from batchrelay.alerts.lifecycle import AlertState
 from batchrelay.alerts.silences import Silence, silenced_by
-from batchrelay.alerts.state import SQLiteAlertStore
+from batchrelay.alerts.state import AlertStore
 from batchrelay.api import BadQuery, error_response
 from batchrelay.deadletters import authorized
 from batchrelay.routing.tree import parse_duration
@@ -36,7 +36,7 @@ MAX_SILENCE = timedelta(days=365)
 
 @dataclass(frozen=True, slots=True)
 class AlertsApi:
-    store: SQLiteAlertStore
+    store: AlertStore
     inhibit_rules: Sequence[InhibitRule] = ()
     clock: Callable[[], float] = time.time
 

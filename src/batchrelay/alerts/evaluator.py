@@ -42,9 +42,9 @@ from batchrelay.alerts.silences import Silence, expire_closed, silenced_by
 from batchrelay.alerts.state import (
     CLOSING_STATES,
     RESOLVING_STATES,
+    AlertStore,
     Changes,
     Notice,
-    SQLiteAlertStore,
 )
 from batchrelay.delivery.templates import Template, compile_template
 from batchrelay.metrics import Metrics
@@ -71,7 +71,7 @@ class _Stepped:
 class AlertEvaluator:
     def __init__(
         self,
-        state: SQLiteAlertStore,
+        state: AlertStore,
         config: AlertsConfig,
         tree: RouteTree | None,
         metrics: Metrics | None = None,

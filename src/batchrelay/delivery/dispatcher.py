@@ -19,15 +19,14 @@ import contextlib
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 import structlog
 
-from batchrelay.delivery import outbox
-from batchrelay.delivery.outbox import SECOND, Delivery
+from batchrelay.delivery.outbox import SECOND, Check, Delivery
+from batchrelay.delivery.outboxes import Outbox, outbox_for
 from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
@@ -37,6 +36,8 @@ from batchrelay.routing.tree import RouteTree
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]  # epoch seconds
+#: Before each flush: the check that holds back silenced and inhibited events (or None).
+Hold = Callable[[int], Awaitable[Check | None]]
 
 
 class Dispatcher:
@@ -44,7 +45,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Any,  # SQLiteStore: write(fn), read(fn), get_batch(key)
+        store: Any,  # the store: get_batch(key); and the outbox unless one is given
         tree: RouteTree | None,
         receivers: Mapping[str, ChannelConfig],
         notifiers: Mapping[str, Notifier],
@@ -55,11 +56,13 @@ class Dispatcher:
         tick: float = 0.5,
         lease: float = 60.0,
         max_in_flight: int = 8,
-        hold: outbox.Hold | None = None,
+        hold: Hold | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
         self.tick_seconds, self.lease, self.hold = tick, lease, hold
+        self.outbox = outbox if outbox is not None else outbox_for(store)
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
         self.budgets = {n: SendBudget(c.rate_limits) for n, c in receivers.items()}
@@ -87,12 +90,9 @@ class Dispatcher:
         now = self.clock()
         us = int(now * SECOND)
         self._batch_reads = {}
-        await self.store.write(
-            lambda c: outbox.flush_due_groups(c, us, self._max_events, self._muted, self.hold)
-        )
-        due: list[Delivery] = await self.store.write(
-            lambda c: outbox.claim_due(c, us, int(self.lease * SECOND), 512)
-        )
+        check = await self.hold(us) if self.hold is not None else None
+        await self.outbox.flush_due_groups(us, self._max_events, self._muted, check)
+        due = await self.outbox.claim_due(us, int(self.lease * SECOND), 512)
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
@@ -132,7 +132,7 @@ class Dispatcher:
         held = [d.id for d in due[len(allowed) :]]
         if held:
             until = int((now + max(breaker.retry_in(now), self.tick_seconds)) * SECOND)
-            await self.store.write(lambda c: outbox.postpone(c, held, until, int(now * SECOND)))
+            await self.outbox.postpone(held, until, int(now * SECOND))
         return allowed
 
     async def _within_budget(self, name: str, due: list[Delivery], now: float) -> list[Delivery]:
@@ -143,16 +143,16 @@ class Dispatcher:
         us = int(now * SECOND)
         if available >= 1 and len(due) > 1:
             max_events, lease = self._max_events(name), int(self.lease * SECOND)
-            digests = await self.store.write(lambda c: outbox.coalesce(c, due, max_events, us))
+            digests = await self.outbox.coalesce(due, max_events, us)
             self.metrics.coalesced.labels(receiver=name).inc(len(due))
             log.info("delivery.coalesced", receiver=name, deliveries=len(due), digests=len(digests))
-            due = await self.store.write(lambda c: outbox.claim(c, digests, us, lease))
+            due = await self.outbox.claim(digests, us, lease)
             if len(due) <= budget.available(now):
                 return due
         keep = due[: int(available)]
         held = [d.id for d in due[len(keep) :]]
         until = int((now + max(budget.wait(now), self.tick_seconds)) * SECOND)
-        await self.store.write(lambda c: outbox.postpone(c, held, until, us))
+        await self.outbox.postpone(held, until, us)
         return keep
 
     async def _send(self, notifier: Notifier, delivery: Delivery) -> None:
@@ -203,9 +203,7 @@ class Dispatcher:
         await self._finish(delivery, now, seconds, "dead", exc.reason, exc.detail)
         fallback = self.receivers[delivery.receiver].fallback
         if fallback and fallback in self.notifiers:
-            copy = await self.store.write(
-                lambda c: outbox.copy_to(c, delivery, fallback, int(now * SECOND))
-            )
+            copy = await self.outbox.copy_to(delivery, fallback, int(now * SECOND))
             log.warning("delivery.fallback", receiver=delivery.receiver, fallback=fallback,
                         delivery_id=delivery.id, copy_id=copy)  # fmt: skip
 
@@ -221,10 +219,8 @@ class Dispatcher:
     ) -> None:
         reason_text = reason.value if reason else None
         next_us = int(next_attempt * SECOND) if next_attempt is not None else None
-        attempt = partial(outbox.record_attempt, delivery=delivery, outcome=outcome,
-                          now=int(now * SECOND), seconds=seconds, reason=reason_text,
-                          detail=detail or None, next_attempt_at=next_us)  # fmt: skip
-        await self.store.write(attempt)
+        await self.outbox.record_attempt(delivery, outcome, int(now * SECOND), seconds,
+                                         reason_text, detail or None, next_us)  # fmt: skip
         self.metrics.deliveries.labels(
             receiver=delivery.receiver, outcome=outcome, reason=reason_text or ""
         ).inc()
@@ -236,7 +232,7 @@ class Dispatcher:
         )  # fmt: skip
 
     async def _export_depth(self) -> None:
-        depth = await self.store.read(outbox.depth)
+        depth = await self.outbox.depth()
         for kind, value in depth.items():
             self.metrics.outbox_depth.labels(kind=kind).set(value)
         now = self.clock()

@@ -60,9 +60,9 @@ def add_obligations(
         )
 
 
-#: Given the writer's connection at a flush, a check that names why a pending event must
-#: not be sent (``silenced``, ``inhibited``) or returns None; see ``alerts/mute.py``.
-Hold = Callable[[sqlite3.Connection, int], Callable[[dict[str, Any]], str | None]]
+#: Names why a pending event (its view) must not be sent — ``silenced``, ``inhibited`` —
+#: or returns None; see ``alerts/mute.py``.
+Check = Callable[[dict[str, Any]], str | None]
 
 
 def flush_due_groups(
@@ -70,19 +70,18 @@ def flush_due_groups(
     now: int,
     max_events: Callable[[str], int],
     muted: Callable[[str, str], bool],
-    hold: Hold | None = None,
+    check: Check | None = None,
 ) -> int:
     """Turn every due group's pending events into deliveries; returns how many were made.
 
     A group muted right now (its route's mute intervals) still flushes, into deliveries in
-    state ``muted``: recorded and visible, never sent. So do events ``hold`` keeps back
+    state ``muted``: recorded and visible, never sent. So do events ``check`` holds back
     (a silence matches them, a firing alert inhibits them), in state ``silenced`` or
     ``inhibited``.
     """
     due = conn.execute(
         "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= ?", (now,)
     ).fetchall()
-    check = hold(conn, now) if hold is not None and due else None
     made = 0
     for receiver, route, group_key in due:
         rows = conn.execute(

@@ -1,0 +1,143 @@
+"""The outbox as the dispatcher, the dead-letter API and the CLI see it, for any store.
+
+:class:`Outbox` is the contract; :class:`SQLiteOutbox` runs the SQL of ``outbox.py`` on the
+SQLite store's writer and readers, and ``store/postgres_outbox.py`` implements the same
+contract on PostgreSQL. Times are microseconds since the epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any, Protocol
+
+from batchrelay.delivery import outbox
+from batchrelay.delivery.outbox import Check, Delivery
+from batchrelay.store.sqlite import SQLiteStore
+
+
+class Outbox(Protocol):
+    async def flush_due_groups(
+        self,
+        now: int,
+        max_events: Callable[[str], int],
+        muted: Callable[[str, str], bool],
+        check: Check | None = None,
+    ) -> int: ...
+
+    async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]: ...
+
+    async def claim(self, ids: Sequence[str], now: int, lease: int) -> list[Delivery]: ...
+
+    async def coalesce(
+        self, deliveries: Sequence[Delivery], max_events: int, now: int
+    ) -> list[str]: ...
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        outcome: str,
+        now: int,
+        seconds: float,
+        reason: str | None = None,
+        detail: str | None = None,
+        next_attempt_at: int | None = None,
+    ) -> None: ...
+
+    async def postpone(self, ids: Sequence[str], until: int, now: int) -> None: ...
+
+    async def copy_to(self, delivery: Delivery, receiver: str, now: int) -> str: ...
+
+    async def replay(self, delivery_id: str, now: int) -> bool: ...
+
+    async def list_deliveries(
+        self, state: str | None, batch_key: str | None, limit: int, before: str
+    ) -> list[dict[str, Any]]: ...
+
+    async def depth(self) -> dict[str, int]: ...
+
+
+class SQLiteOutbox:
+    """:class:`Outbox` on a :class:`SQLiteStore`: changes on its writer, reads on its pool."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    async def flush_due_groups(
+        self,
+        now: int,
+        max_events: Callable[[str], int],
+        muted: Callable[[str, str], bool],
+        check: Check | None = None,
+    ) -> int:
+        return await self.store.write(
+            partial(
+                outbox.flush_due_groups, now=now, max_events=max_events, muted=muted, check=check
+            )
+        )
+
+    async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]:
+        return await self.store.write(partial(outbox.claim_due, now=now, lease=lease, limit=limit))
+
+    async def claim(self, ids: Sequence[str], now: int, lease: int) -> list[Delivery]:
+        return await self.store.write(partial(outbox.claim, ids=ids, now=now, lease=lease))
+
+    async def coalesce(
+        self, deliveries: Sequence[Delivery], max_events: int, now: int
+    ) -> list[str]:
+        return await self.store.write(
+            partial(outbox.coalesce, deliveries=deliveries, max_events=max_events, now=now)
+        )
+
+    async def record_attempt(
+        self,
+        delivery: Delivery,
+        outcome: str,
+        now: int,
+        seconds: float,
+        reason: str | None = None,
+        detail: str | None = None,
+        next_attempt_at: int | None = None,
+    ) -> None:
+        await self.store.write(
+            partial(
+                outbox.record_attempt,
+                delivery=delivery,
+                outcome=outcome,
+                now=now,
+                seconds=seconds,
+                reason=reason,
+                detail=detail,
+                next_attempt_at=next_attempt_at,
+            )
+        )
+
+    async def postpone(self, ids: Sequence[str], until: int, now: int) -> None:
+        await self.store.write(partial(outbox.postpone, ids=ids, until=until, now=now))
+
+    async def copy_to(self, delivery: Delivery, receiver: str, now: int) -> str:
+        return await self.store.write(
+            partial(outbox.copy_to, delivery=delivery, receiver=receiver, now=now)
+        )
+
+    async def replay(self, delivery_id: str, now: int) -> bool:
+        return await self.store.write(partial(outbox.replay, delivery_id=delivery_id, now=now))
+
+    async def list_deliveries(
+        self, state: str | None, batch_key: str | None, limit: int, before: str
+    ) -> list[dict[str, Any]]:
+        return await self.store.read(
+            partial(
+                outbox.list_deliveries, state=state, batch_key=batch_key, limit=limit, before=before
+            )
+        )
+
+    async def depth(self) -> dict[str, int]:
+        return await self.store.read(outbox.depth)
+
+
+def outbox_for(store: Any) -> Outbox:
+    """The outbox that lives in ``store``."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteOutbox(store)
+    raise TypeError(f"no outbox for a {type(store).__name__}")
