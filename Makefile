@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/mns_consume.py
 	$(BIN)/python bench/deliver.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from batchrelay import api, deadletters
+from batchrelay import api, dashboard, deadletters
 from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.errors import StoreError
 from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -63,4 +63,5 @@ def create_app(
     )
     app.add_routes(api.routes())
     app.add_routes(deadletters.routes())
+    dashboard.setup(app)  # the dashboard at /, its reads and live stream
     return app

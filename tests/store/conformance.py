@@ -10,11 +10,12 @@ open at teardown.
 from __future__ import annotations
 
 from .conformance_api import ApiConformance
+from .conformance_dashboard import DashboardConformance
 from .conformance_ledger import LedgerConformance
 from .conformance_support import StoreFactory, commit_all, commit_concurrently
 
 __all__ = ["StoreConformance", "StoreFactory", "commit_all", "commit_concurrently"]
 
 
-class StoreConformance(LedgerConformance, ApiConformance):
+class StoreConformance(LedgerConformance, ApiConformance, DashboardConformance):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``."""

@@ -123,6 +123,32 @@ class QuarantineView(View):
     received_at: datetime
 
 
+class EventView(View):
+    """One journaled event of a batch, with the bytes it arrived as (base64)."""
+
+    event_id: str
+    type: str
+    kind: str
+    source: str
+    ingress: str
+    time: datetime  # event time
+    received_at: datetime
+    task_id: str | None = None
+    status: str = "unknown"
+    code: str = ""
+    raw_base64: str
+    size: int
+
+
+class HistoryPoint(View):
+    """A batch's figures at one moment of event time (see :meth:`Store.batch_history`)."""
+
+    time: datetime
+    statistic: Statistic | None = None  # newest snapshot at or before ``time``
+    task_counts: dict[str, int] = Field(default_factory=dict)  # status -> tasks, non-zero only
+    events: int = 0  # the batch's journaled events at or before ``time``
+
+
 @dataclass(frozen=True, slots=True)
 class Page(Generic[T]):
     items: list[T]
@@ -192,3 +218,29 @@ class Store(Protocol):
     async def ledger_snapshot(self) -> dict[str, Any]:
         """Canonical JSON-ready dump of the ledger (batches, tasks, error codes, totals),
         without arrival times, for ``ledger show`` and equality checks."""
+
+    # ------------------------------------------------------------------ dashboard reads
+
+    async def list_batch_events(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[EventView]:
+        """Journaled events whose ``batch_key`` is ``batch_key``, newest event time first
+        (equal times: ``event_id`` descending). ``max_results`` as in IMM: 0 or less means
+        100, more than 100 means 100. A token this method did not issue raises
+        ``InvalidTokenError``. An unknown batch gives an empty page."""
+
+    async def batch_history(self, batch_key: str, max_points: int) -> list[HistoryPoint]:
+        """The batch's figures over event time, folded from its journaled events.
+
+        Walk the events whose ``batch_key`` is ``batch_key`` in (event time, ``event_id``)
+        order and compute ``store.history.fold`` over them: after each distinct event time,
+        one point holding the newest ``Statistic`` so far, each task's most advanced status
+        so far (the ledger's task rule) counted by status, and the events so far. The span
+        from the first to the last event time is cut into ``max(2, max_points)`` equal
+        buckets and only the last point of each non-empty bucket is kept (so the final point
+        always is). Oldest first; empty for an unknown batch."""
+
+    async def changed_batches(self, since: datetime, max_results: int) -> list[BatchView]:
+        """Batches whose ``last_received`` is at or after ``since``, oldest ``last_received``
+        first (equal: ``batch_key`` ascending), at most ``max_results`` (≥ 1). The live
+        stream polls this with a moving cursor, so it must be served by an index."""

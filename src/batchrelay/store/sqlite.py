@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -21,7 +22,9 @@ from batchrelay.store.base import (
     BatchQuery,
     BatchView,
     CommitOutcome,
+    EventView,
     GroupCommitHook,
+    HistoryPoint,
     Inbound,
     Page,
     QuarantineRecord,
@@ -163,6 +166,26 @@ class SQLiteStore:
 
     async def ledger_snapshot(self) -> dict[str, Any]:
         return await self._read(queries.ledger_snapshot)
+
+    # ------------------------------------------------------------------ dashboard reads
+
+    async def list_batch_events(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[EventView]:
+        return await self._read(
+            partial(queries.list_batch_events, batch_key=batch_key,
+                    max_results=max_results, next_token=next_token)
+        )  # fmt: skip
+
+    async def batch_history(self, batch_key: str, max_points: int) -> list[HistoryPoint]:
+        return await self._read(
+            partial(queries.batch_history, batch_key=batch_key, max_points=max_points)
+        )
+
+    async def changed_batches(self, since: datetime, max_results: int) -> list[BatchView]:
+        return await self._read(
+            partial(queries.changed_batches, since=since, max_results=max_results)
+        )
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(query)

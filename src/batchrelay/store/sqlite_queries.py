@@ -9,19 +9,24 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
+from batchrelay.events.models import Statistic
 from batchrelay.store.base import (
     BatchQuery,
     BatchView,
+    EventView,
+    HistoryPoint,
     InvalidTokenError,
     Page,
     QuarantineView,
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time
+from batchrelay.store.history import JournalFigure, fold
+from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time, to_us
 from batchrelay.store.tokens import decode_token, encode_token
 
 MAX_RESULTS = 100
@@ -220,6 +225,82 @@ def _quarantine_view(row: tuple[Any, ...]) -> QuarantineView:
         size=len(raw),
         received_at=from_us(received_at),
     )
+
+
+# --------------------------------------------------------------------------- dashboard
+
+_SELECT_EVENTS = (
+    "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
+    "json_extract(model, '$.status'), json_extract(model, '$.code'), raw FROM events"
+)
+_EVENT_TOKEN = {"time": int, "key": str}
+
+
+def list_batch_events(
+    conn: sqlite3.Connection, batch_key: str, max_results: int, next_token: str
+) -> Page[EventView]:
+    """Newest event time first; served by ``events_by_batch``."""
+    where, params = ["batch_key = ?"], [batch_key]
+    if next_token:
+        keyset = decode_token(next_token, _EVENT_TOKEN)
+        where.append("(time, event_id) < (?, ?)")
+        params += [keyset["time"], keyset["key"]]
+    limit = page_size(max_results)
+    sql = f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC LIMIT ?"
+    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+    views = [_event_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last[5], "key": last[0]}))
+
+
+def _event_view(row: tuple[Any, ...]) -> EventView:
+    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
+    return EventView(
+        event_id=event_id,
+        type=type_,
+        kind=kind,
+        source=source,
+        ingress=ingress,
+        time=from_us(time),
+        received_at=from_us(received_at),
+        task_id=task_id,
+        status=status or "unknown",
+        code=code or "",
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+    )
+
+
+def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
+    first, last = conn.execute(
+        "SELECT min(time), max(time) FROM events WHERE batch_key = ?", (batch_key,)
+    ).fetchone()
+    if first is None:
+        return []
+    rows = conn.execute(
+        "SELECT time, event_id, kind, task_id, json_extract(model, '$.status'), "
+        "json_extract(model, '$.statistic') FROM events WHERE batch_key = ? "
+        "ORDER BY time, event_id",
+        (batch_key,),
+    )
+    return fold(_figures(rows), from_us(first), from_us(last), max_points)
+
+
+def _figures(rows: Iterable[tuple[Any, ...]]) -> Iterator[JournalFigure]:
+    for time, event_id, kind, task_id, status, statistic in rows:
+        stat = Statistic.model_validate_json(statistic) if statistic else None
+        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+
+
+def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int) -> list[BatchView]:
+    """Served by ``batches_by_received``."""
+    rows = conn.execute(
+        f"{_SELECT_BATCHES} WHERE last_received >= ? ORDER BY last_received, batch_key LIMIT ?",
+        (to_us(since), max(1, max_results)),
+    ).fetchall()
+    return _batch_views(conn, rows)
 
 
 # --------------------------------------------------------------------------- snapshot

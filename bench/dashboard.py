@@ -1,0 +1,179 @@
+"""Dashboard load time with 1,000 batches and 100,000 tasks in one SQLite store.
+
+The store is filled directly (events committed through the Store, 100 tasks per batch, as
+the simulator's lifecycles would leave them), then a daemon process serves it. Measured:
+the HTTP time of each page's shell plus the API calls its script makes (sequentially, the
+worst case), and, when Chromium is there, the browser's load event plus the time until the
+page's table is filled. Budget: one second per page.
+
+    python bench/dashboard.py [--batches 1000] [--tasks 100] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from _common import ROOT, child, free_port
+
+from batchrelay.events.models import ImmBatchEvent, ImmTaskEvent, Statistic
+from batchrelay.store.base import Inbound
+from batchrelay.store.sqlite import SQLiteStore
+
+BUDGET = 1.0
+CHROMIUM = "/usr/bin/chromium"
+T0 = datetime.now(UTC) - timedelta(hours=2)
+CODES = ("InvalidFile.Corrupted", "ResourceNotFound", "InternalError")
+
+
+def batch_events(b: int, tasks: int) -> list[Inbound]:
+    key = f"batch-{b:05d}"
+    start = T0 + timedelta(seconds=b * 5)
+    running = b % 10 == 0
+    events: list[Inbound] = []
+    for n in range(tasks):
+        failed = n % 17 == 0
+        status = "running" if running and n > tasks // 2 else "failed" if failed else "succeeded"
+        at = start + timedelta(seconds=n)
+        task = ImmTaskEvent(
+            event_id=f"{key}-t{n}", source="acs.imm", type="imm:Task:MediaConvert", time=at,
+            ingress="eventbridge", project="bench", batch_key=key, task_id=f"{key}-task-{n:05d}",
+            task_type="MediaConvert", object_path=f"oss://in/{key}/clip-{n:05d}.mov",
+            status=status, raw_status=status.title(), code=CODES[n % 3] if failed else "",
+        )  # fmt: skip
+        events.append(Inbound(task, b'{"bench":true}', at))
+    done = sum(1 for e in events if e.event.status != "running")
+    stat = Statistic(submit_success=done, submit_failure=0, skip_files=0)
+    batch = ImmBatchEvent(
+        event_id=f"{key}-b", source="acs.imm", type="imm:Batch:Notification",
+        time=start + timedelta(seconds=tasks), ingress="eventbridge", project="bench",
+        batch_key=key, status="running" if running else "succeeded",
+        raw_status="Running" if running else "Succeeded", statistic=stat,
+        tags={"team": "bench", "n": str(b)},
+    )  # fmt: skip
+    events.append(Inbound(batch, b'{"bench":true}', batch.time))
+    return events
+
+
+async def fill(path: Path, batches: int, tasks: int) -> float:
+    started = time.perf_counter()
+    store = SQLiteStore(path, synchronous="NORMAL", max_group=2048)
+    await store.start()
+    try:
+        for first in range(0, batches, 20):
+            chunk = [
+                e for b in range(first, min(first + 20, batches)) for e in batch_events(b, tasks)
+            ]
+            await asyncio.gather(*(store.commit_many(chunk[i : i + 500])
+                                   for i in range(0, len(chunk), 500)))  # fmt: skip
+    finally:
+        await store.close()
+    return time.perf_counter() - started
+
+
+def get(url: str) -> float:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        resp.read()
+    return time.perf_counter() - started
+
+
+def http_page(base: str, calls: list[str], rounds: int) -> float:
+    """Median over rounds of the shell + its API calls, one after another."""
+    totals = [sum(get(base + path) for path in calls) for _ in range(rounds)]
+    return statistics.median(totals)
+
+
+def browser_page(base: str, path: str, ready: str, rounds: int) -> tuple[float, float] | None:
+    if not Path(CHROMIUM).exists():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))
+    from tests.dashboard.browser import CHROMIUM_ARGS
+
+    loads, readies = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for _ in range(rounds):
+            page = browser.new_page()
+            started = time.perf_counter()
+            page.goto(base + path, wait_until="load")
+            loads.append(time.perf_counter() - started)
+            page.wait_for_selector(ready)
+            readies.append(time.perf_counter() - started)
+            page.close()
+        browser.close()
+    return statistics.median(loads), statistics.median(readies)
+
+
+def report(name: str, seconds: float) -> None:
+    verdict = "within" if seconds <= BUDGET else "OVER"
+    print(f"  {name:<44} {seconds * 1000:8.1f} ms  ({seconds / BUDGET:5.1%} of budget, {verdict})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=1000)
+    parser.add_argument("--tasks", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db = folder / "relay.db"
+        took = asyncio.run(fill(db, args.batches, args.tasks))
+        print(f"filled {args.batches} batches, {args.batches * args.tasks} tasks in {took:.1f}s")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        config = folder / "config.yaml"
+        config.write_text(yaml.safe_dump({
+            "server": {"host": "127.0.0.1", "port": port},
+            "store": {"url": f"sqlite:///{db}", "synchronous": "NORMAL"},
+            "log": {"level": "warning", "format": "json"},
+        }))  # fmt: skip
+        key = "batch-00000"
+        batches_calls = ["/", "/static/dashboard/batches.js", "/static/dashboard/common.js",
+                         "/static/dashboard/app.css", "/api/v1/batches?MaxResults=50"]  # fmt: skip
+        batch_calls = [
+            f"/batches/{key}",
+            "/static/dashboard/batch.js",
+            "/static/dashboard/chart.js",
+            f"/api/v1/batches/{key}",
+            f"/api/v1/batches/{key}/history?max_points=200",
+            f"/api/v1/batches/{key}/tasks?max_results=50",
+            f"/api/v1/batches/{key}/events?max_results=25",
+            f"/api/v1/deliveries?batch_key={key}&max_results=50",
+            f"/api/v1/alerts?batch_key={key}",
+        ]
+        with child(["-m", "batchrelay", "run", "-c", str(config)], f"{base}/readyz",
+                   folder / "daemon.log"):  # fmt: skip
+            for path in batches_calls + batch_calls:  # warm: caches, page cache, imports
+                with contextlib.suppress(OSError):
+                    get(base + path)
+            print(f"HTTP, median of {args.rounds} (shell + API calls, sequential):")
+            report("batches page (50 rows)", http_page(base, batches_calls, args.rounds))
+            report("batch page", http_page(base, batch_calls, args.rounds))
+            print("Chromium (load event / table filled):")
+            for name, path, ready in (
+                ("batches page", "/", "#batches tbody tr"),
+                ("batch page", f"/batches/{key}", "#task-table tbody tr"),
+            ):
+                measured = browser_page(base, path, ready, args.rounds)
+                if measured is None:
+                    print(f"  {name}: skipped, no {CHROMIUM}")
+                    continue
+                report(f"{name}: load event", measured[0])
+                report(f"{name}: table filled", measured[1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""The dashboard at ``/``: pages, static assets, the reads they need and live updates.
+
+``setup(app)`` is the one call ``web.create_app`` makes. Everything the browser loads ships
+in ``static/`` (plain JS modules, CSS, SVG; no build step, nothing from another origin).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from batchrelay.dashboard import pages, reads, sse
+
+
+def setup(app: web.Application) -> None:
+    app[sse.HUB] = sse.Hub()
+    app.on_shutdown.append(sse.end_streams)
+    app.add_routes(reads.routes())
+    app.add_routes(sse.routes())
+    app.add_routes(pages.routes())
