@@ -163,6 +163,11 @@ async def test_quarantine_pages(daemon: Any) -> None:
         "/api/v1/batches/batch-0000/tasks?max_results=1000",
         "/api/v1/quarantine?next_token=tampered",
         "/api/v1/deadletters?MaxResults=500",
+        "/api/v1/deliveries?next_token=tampered",
+        "/api/v1/deliveries?next_token=12:",
+        "/api/v1/deadletters?next_token=x:y",
+        "/api/v1/alerts?state=burning",
+        "/api/v1/silences?state=loud",
     ],
 )
 async def test_every_listing_answers_400_to_bad_parameters(api: Any, path: str) -> None:

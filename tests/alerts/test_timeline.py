@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from batchrelay.alerts.evaluator import AlertEvaluator
+from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.alerts.silences import Silence
 from batchrelay.delivery.templates import template_or_default
 from batchrelay.events.models import IceBatchJobEvent, IceJobEvent
@@ -296,3 +298,13 @@ async def test_notices_render_in_the_default_templates(rig: Any) -> None:
     html = email.render(digest)
     assert "<h3>Completed: failed</h3>" in html and "oss://in/b1/0001.mov" in html
     assert "Firing" in email.render(alert)
+
+
+async def test_alerts_of_a_rule_removed_from_the_config_are_forgotten(rig: Any) -> None:
+    r = await rig(FAILED)
+    await r.commit(r.batch("b1", "failed"))
+    await r.run_until(5)
+    assert [a.status for a in await r.alerts.alerts()] == ["firing"]
+    r.evaluator = AlertEvaluator(r.alerts, AlertsConfig(), None, clock=r.clock)  # rule gone
+    await r.run_until(40)
+    assert await r.alerts.alerts() == []

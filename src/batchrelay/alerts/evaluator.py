@@ -134,6 +134,7 @@ class AlertEvaluator:
             await self.state.apply(changes, at)
             return changes
         states = await self.state.states(b.batch_key for b in batches)
+        changes.forgotten.extend(key for key in states if key[0] not in self.rules)  # rule gone
         silences = await self._silences(batches, at, changes)
         stepped = [self._step(rule, batch, states.get((rule.name, batch.batch_key)), at)
                    for batch in batches for rule in self.config.rules]  # fmt: skip
@@ -219,18 +220,22 @@ class AlertEvaluator:
                 changes.forgotten.append((old.rule, old.batch_key))
             return
         told = old.last_notified_at if old is not None and old.status != "resolved" else None
-        if new.status == "firing" and new.last_notified_at is None and not notices:
+        catching_up = new.status == "firing" and new.last_notified_at is None and not notices
+        if catching_up:
             new = replace(new, last_notified_at=at)  # fired while muted; tell now if free
             notices = [LifecycleNotice("firing", new)]
         if notices:
             muted = self._muted(new.labels, silences, firing, at)
             never_told = notices[0].kind == "resolved" and told is None
             if muted or never_told:
+                counted = muted and not catching_up and notices[0].kind != "repeat"
                 new = replace(new, last_notified_at=told)
                 notices = []
-                if muted and self.metrics is not None:
+                if counted and self.metrics is not None:  # once per transition, not per pass
                     self.metrics.alert_notices.labels(rule=new.rule, kind="muted").inc()
-        if new != old:
+        # The figures in value and summary change all the time; they are saved with a
+        # change of state or a notice, not on every pass.
+        if notices or old is None or _essence(new) != _essence(old):
             changes.saved.append(new)
         for notice in notices:
             view = alert_view(replace(notice, alert=new), item.rule, item.batch, at)
@@ -334,6 +339,10 @@ class AlertEvaluator:
                 self.metrics.alerts.labels(rule=rule, state=status).set(
                     counts.get((rule, status), 0)
                 )
+
+
+def _essence(state: AlertState) -> AlertState:
+    return replace(state, value="", summary="")
 
 
 def _value(context: Mapping[str, Any]) -> str:

@@ -6,7 +6,6 @@ import json
 import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from batchrelay.alerts.lifecycle import AlertState
 from batchrelay.alerts.silences import Silence
@@ -87,7 +86,8 @@ class SQLiteAlertStore:
         limit: int = 1000,
     ) -> list[AlertState]:
         """Newest first, filtered."""
-        clauses, args = ["1 = 1"], []  # type: list[str], list[Any]
+        clauses: list[str] = ["1 = 1"]
+        args: list[object] = []
         for column, value in (("status", status), ("batch_key", batch_key), ("rule", rule)):
             if value is not None:
                 clauses.append(f"{column} = ?")
