@@ -45,7 +45,10 @@ def test_check_config_ok(tmp_path: Path, capsys: Any) -> None:
             "alerts: {rules: [{name: typo, condition: 'status == \"running\" &&'}]}",
             "alert rule 'typo': condition at 1:21: syntax error",
         ),
-        ("alerts: {rules: [{name: r, condition: 'true', receiver: x}]}", "alerts.rules[0].receiver"),
+        (
+            "alerts: {rules: [{name: r, condition: 'true', receiver: x}]}",
+            "alerts.rules[0].receiver",
+        ),
     ],
 )
 def test_check_config_names_the_bad_key(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 
@@ -260,3 +261,28 @@ class LedgerConformance(StoreCase):
             await commit_concurrently(store, shuffled)
             assert await store.ledger_snapshot() == expected
             await store.close()
+
+    # ------------------------------------------------------------------ replicas
+
+    @pytest.mark.parametrize("seed", [4, 5])
+    async def test_two_stores_on_one_database_keep_the_exact_ledger(
+        self, make_store: StoreFactory, seed: int
+    ) -> None:
+        """Two replicas commit at once, many events on the same batches and tasks, some
+        events through both: the ledger is the one a single store gives, nothing lost."""
+        events = event_stream(seed, batches=3, tasks_per_batch=40)
+        reference = await make_store("alone")
+        await commit_all(reference, events)
+        expected = await reference.ledger_snapshot()
+        one, other = await make_store("shared"), await make_store("shared")
+        rng = random.Random(seed)
+        calls = []
+        for event in rng.sample(events, len(events)):
+            replicas = rng.choice([[one], [other], [one, other]])  # both: redelivered
+            calls += [replica.commit(inbound(event)) for replica in replicas]
+        outcomes = await asyncio.gather(*calls)
+        assert outcomes.count(COMMITTED) == len({event.event_id for event in events})
+        assert await one.ledger_snapshot() == expected
+        assert await other.ledger_snapshot() == expected
+        assert await other.rebuild_ledger() == len({event.event_id for event in events})
+        assert await one.ledger_snapshot() == expected

@@ -1,14 +1,23 @@
-"""Fixtures for store tests: a factory of started SQLite stores that cleans up after itself."""
+"""Fixtures for store tests: factories of started stores that clean up after themselves.
+
+``make_store`` runs each test that uses it against both stores (``[sqlite]`` and
+``[postgres]``); ``postgres_cluster`` is one PostgreSQL server for the whole session.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchrelay.store.base import GroupCommitHook
+from batchrelay.store.postgres import PostgresStore
 from batchrelay.store.sqlite import SQLiteStore
+
+from ..pg import Cluster, running_postgres
 
 
 @pytest.fixture
@@ -39,3 +48,62 @@ class SQLiteStoreFactory:
     async def close_all(self) -> None:
         for store in self.opened:
             await store.close()  # closing twice is harmless
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session; a missing server is a failure, not a skip."""
+    with running_postgres() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+async def postgres_store_factory(postgres_cluster: Cluster) -> AsyncIterator[PostgresStoreFactory]:
+    factory = PostgresStoreFactory(postgres_cluster)
+    yield factory
+    await factory.close_all()
+
+
+class PostgresStoreFactory:
+    """``await factory(name)`` opens a store on database ``name`` of this test (created on
+    first use, so the same name reopens the same data) and starts it."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.databases: dict[str, str] = {}  # name -> DSN
+        self.opened: list[PostgresStore] = []
+
+    async def __call__(
+        self,
+        name: str = "main",
+        *,
+        on_group_commit: GroupCommitHook | None = None,
+        **options: Any,
+    ) -> PostgresStore:
+        store = PostgresStore(
+            await self.dsn(name), min_size=1, max_size=4, on_group_commit=on_group_commit,
+            **options,
+        )  # fmt: skip
+        await store.start()
+        self.opened.append(store)
+        return store
+
+    async def dsn(self, name: str = "main") -> str:
+        if name not in self.databases:
+            prefix = re.sub(r"[^a-z0-9]+", "_", name.lower())
+            self.databases[name] = await self.cluster.create_database(prefix)
+        return self.databases[name]
+
+    async def close_all(self) -> None:
+        for store in self.opened:
+            await store.close()  # closing twice is harmless
+        for dsn in self.databases.values():
+            await self.cluster.drop_database(dsn)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest) -> Any:
+    """The conformance suite's ``StoreFactory``, once per implementation."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_store_factory")
+    return request.getfixturevalue("postgres_store_factory")

@@ -22,18 +22,8 @@ from batchrelay.store.sqlite_migrate import (
 )
 from batchrelay.store.sqlite_statements import Rows
 
-from .conformance import StoreConformance, commit_all, commit_concurrently
-from .conftest import SQLiteStoreFactory
+from .conformance import commit_all, commit_concurrently
 from .factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
-
-
-@pytest.fixture
-def make_store(sqlite_store_factory: SQLiteStoreFactory) -> SQLiteStoreFactory:
-    return sqlite_store_factory
-
-
-class TestSQLiteConformance(StoreConformance):
-    pass
 
 
 @asynccontextmanager

@@ -1,0 +1,218 @@
+"""The store for several replicas: one PostgreSQL database, through asyncpg.
+
+Commits go through a :class:`~batchrelay.store.postgres_writer.GroupWriter` (concurrent
+callers of this process share one transaction); replicas stay consistent with each other
+through the locks taken in ``postgres_writes``. Reads use the same pool, each in one
+read-only snapshot. The ledger rules live in ``store/ledger.py``, shared with SQLite, so
+both stores give the same ledger for the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from batchrelay.errors import ConfigError, NotReadyError, StoreError
+from batchrelay.store import postgres_queries as queries
+from batchrelay.store import postgres_writes as writes
+from batchrelay.store.base import (
+    BatchQuery,
+    BatchView,
+    CommitOutcome,
+    EventView,
+    GroupCommitHook,
+    HistoryPoint,
+    Inbound,
+    Page,
+    QuarantineRecord,
+    QuarantineView,
+    TaskQuery,
+    TaskView,
+)
+from batchrelay.store.postgres_migrate import apply_migrations, bundled_migrations
+from batchrelay.store.postgres_pool import Pool
+from batchrelay.store.postgres_writer import GroupWriter
+from batchrelay.store.postgres_writes import PostgresCommitHook
+from batchrelay.store.sqlite_rows import journal_row
+from batchrelay.store.sqlite_writes import PreparedEvent
+
+T = TypeVar("T")
+
+__all__ = ["PostgresCommitHook", "PostgresStore"]
+
+
+class PostgresStore:
+    """Implements :class:`~batchrelay.store.base.Store` on one PostgreSQL database.
+
+    ``dsn`` is a libpq URL (``postgresql://user:password@host:5432/db``); ``min_size`` and
+    ``max_size`` bound the connection pool (the writer holds one connection during a
+    commit, reads share the rest). ``timeout`` bounds connecting and waiting for a pooled
+    connection, so an unreachable server fails commits quickly with ``StoreError``.
+    ``max_group`` bounds the items in one transaction, ``queue_size`` the commits waiting.
+    ``on_group_commit(size, seconds)`` is called after each transaction, for metrics;
+    ``on_commit(conn, event)`` is awaited inside the transaction for each new event.
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 10.0,
+        max_group: int = 512,
+        queue_size: int = 10_000,
+        on_group_commit: GroupCommitHook | None = None,
+        on_commit: PostgresCommitHook | None = None,
+    ) -> None:
+        _check_options(min_size, max_size, timeout, max_group, queue_size)
+        self._pool = Pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        self._writer = GroupWriter(
+            self._pool,
+            max_group=max_group,
+            queue_size=queue_size,
+            on_group_commit=on_group_commit,
+            on_commit=on_commit,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._writer.running:
+            return
+        await self._pool.start()
+        try:
+            async with self._pool.connection("applying migrations") as conn:
+                await apply_migrations(conn, bundled_migrations())
+            self._writer.start()
+        except BaseException:
+            await self._pool.close()
+            raise
+
+    async def close(self) -> None:
+        await self._writer.close()
+        await self._pool.close()
+
+    async def ping(self) -> None:
+        if not self._writer.running:
+            raise NotReadyError("the store is not running")
+        async with self._pool.connection("ping") as conn:
+            await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+
+    # ------------------------------------------------------------------ metrics
+
+    @property
+    def groups(self) -> int:
+        """Transactions run by the writer so far."""
+        return self._writer.groups
+
+    @property
+    def last_group_size(self) -> int:
+        return self._writer.last_group_size
+
+    @property
+    def last_commit_seconds(self) -> float:
+        return self._writer.last_commit_seconds
+
+    # ------------------------------------------------------------------ writes
+
+    async def commit(self, item: Inbound) -> CommitOutcome:
+        [outcome] = await self.commit_many([item])
+        return outcome
+
+    async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
+        if not items:
+            return []
+        return await self._writer.submit([_prepare(item) for item in items])
+
+    async def quarantine(self, record: QuarantineRecord) -> int:
+        return await self.write(partial(writes.quarantine, record=record), "a quarantine")
+
+    async def rebuild_ledger(self) -> int:
+        return await self.write(writes.rebuild, "the ledger rebuild")
+
+    async def write(
+        self, change: Callable[[asyncpg.Connection], Awaitable[T]], doing: str = "a write"
+    ) -> T:
+        """Run ``change`` in a transaction of its own (not a group commit)."""
+        self._check_running()
+        return await self._pool.transaction(change, doing)
+
+    async def read(self, query: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``query`` in one read-only snapshot."""
+        self._check_running()
+        return await self._pool.read(query)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_batch(self, batch_key: str) -> BatchView | None:
+        return await self.read(partial(queries.get_batch, batch_key=batch_key))
+
+    async def list_batches(self, query: BatchQuery) -> Page[BatchView]:
+        return await self.read(partial(queries.list_batches, query=query))
+
+    async def list_tasks(self, query: TaskQuery) -> Page[TaskView]:
+        return await self.read(partial(queries.list_tasks, query=query))
+
+    async def list_quarantine(self, max_results: int, next_token: str) -> Page[QuarantineView]:
+        return await self.read(
+            partial(queries.list_quarantine, max_results=max_results, next_token=next_token)
+        )
+
+    async def batch_state_counts(self) -> dict[str, int]:
+        return await self.read(queries.batch_state_counts)
+
+    async def ledger_snapshot(self) -> dict[str, Any]:
+        return await self.read(queries.ledger_snapshot)
+
+    # ------------------------------------------------------------------ dashboard reads
+
+    async def list_batch_events(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[EventView]:
+        return await self.read(
+            partial(queries.list_batch_events, batch_key=batch_key,
+                    max_results=max_results, next_token=next_token)
+        )  # fmt: skip
+
+    async def batch_history(self, batch_key: str, max_points: int) -> list[HistoryPoint]:
+        return await self.read(
+            partial(queries.batch_history, batch_key=batch_key, max_points=max_points)
+        )
+
+    async def changed_batches(self, since: datetime, max_results: int) -> list[BatchView]:
+        return await self.read(
+            partial(queries.changed_batches, since=since, max_results=max_results)
+        )
+
+    def _check_running(self) -> None:
+        if not self._writer.running:
+            raise NotReadyError("the store is not running")
+
+
+def _check_options(
+    min_size: int, max_size: int, timeout: float, max_group: int, queue_size: int
+) -> None:
+    if min_size < 0 or max_size < 1 or min_size > max_size:
+        raise ConfigError(
+            f"pool sizes need 0 <= min_size <= max_size and max_size >= 1, "
+            f"not min_size={min_size!r}, max_size={max_size!r}"
+        )
+    if timeout <= 0:
+        raise ConfigError(f"timeout must be positive, not {timeout!r}")
+    for name, value in (("max_group", max_group), ("queue_size", queue_size)):
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1, not {value!r}")
+
+
+def _prepare(item: Inbound) -> PreparedEvent:
+    """Serialize on the caller's side, so a value that cannot be stored fails its caller."""
+    try:
+        row = journal_row(item.event, item.raw, item.received_at)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"event {item.event.event_id!r} cannot be stored: {exc}") from exc
+    return PreparedEvent(item.event, item.received_at, row)

@@ -1,0 +1,349 @@
+"""Read-side SQL of the PostgreSQL store: the read API's queries and the ledger snapshot.
+
+The same queries as ``sqlite_queries``, row for row: the same filters, orders, page sizes
+and page tokens (times are the same integer microseconds). Every function takes a
+connection inside a read-only snapshot (see ``postgres_pool.Pool.read``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from batchrelay.events.models import Statistic
+from batchrelay.store.base import (
+    BatchQuery,
+    BatchView,
+    EventView,
+    HistoryPoint,
+    InvalidTokenError,
+    Page,
+    QuarantineView,
+    TaskQuery,
+    TaskView,
+)
+from batchrelay.store.history import JournalFigure, fold
+from batchrelay.store.sqlite_queries import page_size
+from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time, to_us
+from batchrelay.store.tokens import decode_token, encode_token
+
+_BATCH_FIELDS = (
+    "batch_key", "kind", "source", "project", "account_id", "region", "state", "raw_state",
+    "phase", "error", "statistic", "statistic_time", "tags", "actions", "create_time",
+    "update_time", "first_seen", "last_seen", "last_received", "finished_at", "events",
+)  # fmt: skip
+_BATCH_TIMES = ("create_time", "update_time", "first_seen", "last_seen", "last_received")
+_BATCH_JSON = ("statistic", "tags", "actions")
+_SELECT_BATCHES = (
+    f"SELECT {', '.join(_BATCH_FIELDS)}, {', '.join(STATUS_COLUMNS.values())} FROM batches"
+)
+_SORT_COLUMNS = {"CreateTime": "create_time", "UpdateTime": "update_time"}
+_BATCH_TOKEN = {"sort": str, "order": str, "value": int, "key": str}
+
+_TASK_FIELDS = (
+    "task_id", "batch_key", "source", "project", "task_type", "object_path", "status",
+    "raw_status", "code", "message", "first_seen", "status_time", "event_id",
+)  # fmt: skip
+_SELECT_TASKS = f"SELECT {', '.join(_TASK_FIELDS)} FROM tasks"
+_TASK_TOKEN = {"time": int, "key": str}
+
+_SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
+_QUARANTINE_TOKEN = {"id": int}
+
+
+class _Params:
+    """Positional parameters: ``add(value)`` returns its ``$n`` placeholder."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+
+    def add(self, value: Any) -> str:
+        self.values.append(value)
+        return f"${len(self.values)}"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+async def get_batch(conn: asyncpg.Connection, batch_key: str) -> BatchView | None:
+    row = await conn.fetchrow(f"{_SELECT_BATCHES} WHERE batch_key = $1", batch_key)
+    return (await _batch_views(conn, [row]))[0] if row else None
+
+
+async def list_batches(conn: asyncpg.Connection, query: BatchQuery) -> Page[BatchView]:
+    column = _SORT_COLUMNS.get(query.sort, "create_time")
+    ascending = query.order == "ASC"
+    params = _Params()
+    where = _batch_filters(query, params)
+    if query.next_token:
+        keyset = decode_token(query.next_token, _BATCH_TOKEN)
+        if (keyset["sort"], keyset["order"]) != (query.sort, query.order):
+            raise InvalidTokenError("next_token belongs to a different Sort or Order")
+        value, key = params.add(keyset["value"]), params.add(keyset["key"])
+        where.append(f"({column}, batch_key) {'>' if ascending else '<'} ({value}, {key})")
+    direction = "ASC" if ascending else "DESC"
+    limit = page_size(query.max_results)
+    sql = (
+        f"{_SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
+        f"ORDER BY {column} {direction}, batch_key {direction} LIMIT {params.add(limit + 1)}"
+    )
+    rows = await conn.fetch(sql, *params.values)
+    views = await _batch_views(conn, rows[:limit])
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    keyset = {"sort": query.sort, "order": query.order, "value": last[column], "key": last[0]}
+    return Page(views, encode_token(keyset))
+
+
+def _batch_filters(query: BatchQuery, params: _Params) -> list[str]:
+    where: list[str] = []
+    if query.project is not None:
+        where.append(f"project = {params.add(query.project)}")
+    if query.state:
+        # the normalized status ("failed") or the service's word ("Failed", "Fail")
+        state = params.add(query.state.lower())
+        where.append(f"(state = {state} OR lower(raw_state) = {state})")
+    for key, value in sorted(query.tags.items()):
+        if value is None:
+            where.append(f"tags ? {params.add(key)}")
+        else:
+            where.append(f"tags ->> {params.add(key)} = {params.add(value)}")
+    return where
+
+
+async def _batch_views(conn: asyncpg.Connection, rows: Sequence[Any]) -> list[BatchView]:
+    codes = await _error_codes(conn, [row[0] for row in rows])
+    return [_batch_view(row, codes.get(row[0], {})) for row in rows]
+
+
+def _batch_view(row: Any, error_codes: dict[str, int]) -> BatchView:
+    fields = dict(zip(_BATCH_FIELDS, row, strict=False))
+    for name in _BATCH_JSON:
+        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
+    # jsonb orders keys its own way; the SQLite store keeps them sorted
+    fields["tags"] = dict(sorted(fields["tags"].items()))
+    for name in (*_BATCH_TIMES, "statistic_time", "finished_at"):
+        fields[name] = maybe_time(fields[name])
+    counts = zip(STATUS_COLUMNS, tuple(row)[len(_BATCH_FIELDS) :], strict=True)
+    fields["task_counts"] = {status: n for status, n in counts if n}
+    fields["error_codes"] = error_codes
+    return BatchView.model_validate(fields)
+
+
+async def _error_codes(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
+    if not keys:
+        return {}
+    rows = await conn.fetch(
+        "SELECT batch_key, code, n FROM batch_error_codes "
+        "WHERE n != 0 AND batch_key = ANY($1::text[]) ORDER BY batch_key, code",
+        list(keys),
+    )
+    return _nest(rows)
+
+
+def _nest(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
+    nested: dict[str, dict[str, int]] = {}
+    for outer, inner, n in rows:
+        nested.setdefault(outer, {})[inner] = n
+    return nested
+
+
+async def batch_state_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch("SELECT state, count(*) FROM batches GROUP BY state ORDER BY state")
+    return {state: n for state, n in rows}
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskView]:
+    """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
+    params = _Params()
+    where = [f"batch_key = {params.add(query.batch_key)}"]
+    if query.status:
+        status = params.add(query.status.lower())
+        where.append(f"(status = {status} OR lower(raw_status) = {status})")
+    if query.search:
+        # the escape keeps % and _ literal, as in the SQLite store's LIKE
+        pattern = params.add(_like_pattern(query.search))
+        where.append(
+            rf"(object_path ILIKE {pattern} ESCAPE '\' OR task_id ILIKE {pattern} ESCAPE '\')"
+        )
+    if query.next_token:
+        keyset = decode_token(query.next_token, _TASK_TOKEN)
+        where.append(f"(status_time, task_id) < ({params.add(keyset['time'])}, "
+                     f"{params.add(keyset['key'])})")  # fmt: skip
+    limit = page_size(query.max_results)
+    sql = (
+        f"{_SELECT_TASKS} WHERE {' AND '.join(where)} "
+        f"ORDER BY status_time DESC, task_id DESC LIMIT {params.add(limit + 1)}"
+    )
+    rows = await conn.fetch(sql, *params.values)
+    views = [_task_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last["status_time"], "key": last["task_id"]}))
+
+
+def _like_pattern(search: str) -> str:
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _task_view(row: Any) -> TaskView:
+    fields = dict(zip(_TASK_FIELDS, row, strict=True))
+    fields["first_seen"] = from_us(fields["first_seen"])
+    fields["status_time"] = from_us(fields["status_time"])
+    return TaskView.model_validate(fields)
+
+
+# --------------------------------------------------------------------------- quarantine
+
+
+async def list_quarantine(
+    conn: asyncpg.Connection, max_results: int, next_token: str
+) -> Page[QuarantineView]:
+    """Newest first."""
+    params = _Params()
+    where = ""
+    if next_token:
+        where = f"WHERE id < {params.add(decode_token(next_token, _QUARANTINE_TOKEN)['id'])}"
+    limit = page_size(max_results)
+    sql = f"{_SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
+    rows = await conn.fetch(sql, *params.values)
+    views = [_quarantine_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    return Page(views, encode_token({"id": rows[limit - 1]["id"]}))
+
+
+def _quarantine_view(row: Any) -> QuarantineView:
+    id_, ingress, reason, detail, headers, raw, received_at = row
+    return QuarantineView(
+        id=id_,
+        ingress=ingress,
+        reason=reason,
+        detail=detail,
+        headers=json.loads(headers),
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+        received_at=from_us(received_at),
+    )
+
+
+# --------------------------------------------------------------------------- dashboard
+
+_SELECT_EVENTS = (
+    "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
+    "model::json ->> 'status', model::json ->> 'code', raw FROM events"
+)
+_EVENT_TOKEN = {"time": int, "key": str}
+
+
+async def list_batch_events(
+    conn: asyncpg.Connection, batch_key: str, max_results: int, next_token: str
+) -> Page[EventView]:
+    """Newest event time first; served by ``events_by_batch``."""
+    params = _Params()
+    where = [f"batch_key = {params.add(batch_key)}"]
+    if next_token:
+        keyset = decode_token(next_token, _EVENT_TOKEN)
+        where.append(f"(time, event_id) < ({params.add(keyset['time'])}, "
+                     f"{params.add(keyset['key'])})")  # fmt: skip
+    limit = page_size(max_results)
+    sql = (
+        f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} "
+        f"ORDER BY time DESC, event_id DESC LIMIT {params.add(limit + 1)}"
+    )
+    rows = await conn.fetch(sql, *params.values)
+    views = [_event_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last["time"], "key": last["event_id"]}))
+
+
+def _event_view(row: Any) -> EventView:
+    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
+    return EventView(
+        event_id=event_id,
+        type=type_,
+        kind=kind,
+        source=source,
+        ingress=ingress,
+        time=from_us(time),
+        received_at=from_us(received_at),
+        task_id=task_id,
+        status=status or "unknown",
+        code=code or "",
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+    )
+
+
+async def batch_history(
+    conn: asyncpg.Connection, batch_key: str, max_points: int
+) -> list[HistoryPoint]:
+    rows = await conn.fetch(
+        "SELECT time, event_id, kind, task_id, model::json ->> 'status', "
+        "model::json ->> 'statistic' FROM events WHERE batch_key = $1 "
+        "ORDER BY time, event_id",
+        batch_key,
+    )
+    if not rows:
+        return []
+    first, last = from_us(rows[0]["time"]), from_us(rows[-1]["time"])
+    return fold(_figures(rows), first, last, max_points)
+
+
+def _figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
+    for time, event_id, kind, task_id, status, statistic in rows:
+        stat = Statistic.model_validate_json(statistic) if statistic else None
+        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+
+
+async def changed_batches(
+    conn: asyncpg.Connection, since: datetime, max_results: int
+) -> list[BatchView]:
+    """Served by ``batches_by_received``."""
+    rows = await conn.fetch(
+        f"{_SELECT_BATCHES} WHERE last_received >= $1 ORDER BY last_received, batch_key LIMIT $2",
+        to_us(since),
+        max(1, max_results),
+    )
+    return await _batch_views(conn, rows)
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+async def ledger_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
+    """Canonical, JSON-ready, sorted; arrival times left out so replays compare equal."""
+    codes = _nest(
+        await conn.fetch(
+            "SELECT batch_key, code, n FROM batch_error_codes WHERE n != 0 ORDER BY batch_key, code"
+        )
+    )
+    totals = await conn.fetch(
+        "SELECT project, status, n FROM project_totals WHERE n != 0 ORDER BY project, status"
+    )
+    batches = await conn.fetch(f"{_SELECT_BATCHES} ORDER BY batch_key")
+    tasks = await conn.fetch(f"{_SELECT_TASKS} ORDER BY task_id")
+    return {
+        "batches": {
+            row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(
+                mode="json", exclude={"last_received"}
+            )
+            for row in batches
+        },
+        "tasks": {row[0]: _task_view(row).model_dump(mode="json") for row in tasks},
+        "error_codes": codes,
+        "project_totals": _nest(totals),
+    }

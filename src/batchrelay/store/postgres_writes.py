@@ -1,0 +1,316 @@
+"""Write side of the PostgreSQL store: journal and ledger changes inside one transaction.
+
+Several replicas may commit events of the same batch or task at the same moment, so every
+read-modify-write of the ledger runs under locks, taken before anything is read:
+
+1. the *ledger lock*, shared (``rebuild`` takes it exclusively);
+2. one advisory lock per task id of the events, in one sorted pass;
+3. one advisory lock per batch: the events' batches and the batches those tasks belong
+   to now (a task that moves takes its count out of its old batch), sorted again.
+
+Advisory locks rather than ``SELECT … FOR UPDATE``: a batch or task seen for the first
+time has no row to lock yet. Every transaction takes its locks in the same global order
+(tasks, then batches, each sorted by key), so two replicas never deadlock on them; journal
+rows go in in event-id order for the same reason. Under the locks, the rows are read, the
+pure rules of ``store/ledger.py`` applied in memory and the results written back with one
+pipelined statement per table; counters are added in SQL (``n = n + excluded.n``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
+
+from batchrelay.events.models import Event
+from batchrelay.store import ledger
+from batchrelay.store.base import CommitOutcome, QuarantineRecord
+from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.sqlite_rows import (
+    BATCH_DERIVED_COLUMNS,
+    BATCH_STATE_COLUMNS,
+    STATUS_COLUMNS,
+    TASK_COLUMNS,
+    batch_from_row,
+    batch_to_row,
+    dumps,
+    event_from_journal,
+    from_us,
+    status_column,
+    task_from_row,
+    task_to_row,
+    to_us,
+)
+from batchrelay.store.sqlite_writes import PreparedEvent
+
+#: Called inside the commit transaction for each newly journaled event: whatever it writes
+#: (notification obligations) commits or rolls back with the event.
+PostgresCommitHook = Callable[[asyncpg.Connection, Event], Awaitable[None]]
+
+LEDGER_LOCK = 0x6272_6C65_6467  # "brledg", bigint key space
+TASK_LOCK, BATCH_LOCK = 0x6274, 0x6262  # class ids of the (int, int) key space
+LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
+REBUILD_CHUNK = 1000  # journal rows replayed per round trip
+
+_COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
+_NO_COUNTS = (0,) * len(STATUS_COLUMNS)
+
+Counter = dict[tuple[str, str], int]
+
+
+def _names(columns: str) -> list[str]:
+    return [name.strip() for name in columns.split(",")]
+
+
+def _insert(table: str, columns: str) -> str:
+    marks = ", ".join(f"${n}" for n in range(1, len(_names(columns)) + 1))
+    return f"INSERT INTO {table} ({columns}) VALUES ({marks})"
+
+
+def _set(columns: str, key: str) -> list[str]:
+    return [f"{name} = excluded.{name}" for name in _names(columns) if name not in _names(key)]
+
+
+# ----------------------------------------------------------------------------- statements
+
+_JOURNAL_COLUMNS = (
+    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw"
+)
+_JOURNAL_TYPES = (
+    "text", "bigint", "text", "text", "text", "text", "text", "text", "bigint", "text", "bytea",
+)  # fmt: skip
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({_JOURNAL_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_JOURNAL_TYPES, 1))
+    + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+)
+_LOCK_KEYS = (
+    "SELECT pg_advisory_xact_lock($1, h) FROM"
+    " (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY h) AS keys"
+)
+_SELECT_TASKS = f"SELECT {TASK_COLUMNS} FROM tasks WHERE task_id = ANY($1::text[])"
+_SELECT_BATCHES = f"SELECT {BATCH_STATE_COLUMNS} FROM batches WHERE batch_key = ANY($1::text[])"
+_UPSERT_TASK = f"{_insert('tasks', TASK_COLUMNS)} ON CONFLICT (task_id) DO UPDATE SET " + ", ".join(
+    _set(TASK_COLUMNS, "task_id")
+)
+_COUNT_COLUMNS = ", ".join(STATUS_COLUMNS.values())
+_BATCH_COLUMNS = f"{BATCH_STATE_COLUMNS}, {BATCH_DERIVED_COLUMNS}, {_COUNT_COLUMNS}"
+#: A batch row carries this transaction's count *deltas*, added to what the row holds.
+_UPSERT_BATCH = (
+    f"{_insert('batches', _BATCH_COLUMNS)} ON CONFLICT (batch_key) DO UPDATE SET "
+    + ", ".join(
+        [
+            *_set(f"{BATCH_STATE_COLUMNS}, {BATCH_DERIVED_COLUMNS}", "batch_key"),
+            *(f"{name} = batches.{name} + excluded.{name}" for name in STATUS_COLUMNS.values()),
+        ]
+    )
+)
+_ADD_ERROR_CODE = (
+    "INSERT INTO batch_error_codes (batch_key, code, n) VALUES ($1, $2, $3)"
+    " ON CONFLICT (batch_key, code) DO UPDATE SET n = batch_error_codes.n + excluded.n"
+)
+_ADD_PROJECT_TOTAL = (
+    "INSERT INTO project_totals (project, status, n) VALUES ($1, $2, $3)"
+    " ON CONFLICT (project, status) DO UPDATE SET n = project_totals.n + excluded.n"
+)
+_INSERT_QUARANTINE = (
+    "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+)
+_SELECT_JOURNAL = "SELECT seq, received_at, model FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+
+
+# ----------------------------------------------------------------------------- in memory
+
+
+class LedgerChanges:
+    """The effect of events on the task and batch rows read under the locks.
+
+    ``tasks`` and ``batches`` hold every row the events can touch (``None``: no row yet);
+    :meth:`write` stores what changed, with the counter deltas it implies.
+    """
+
+    def __init__(
+        self, tasks: dict[str, TaskState | None], batches: dict[str, BatchState | None]
+    ) -> None:
+        self.tasks = tasks
+        self.batches = batches
+        self._dirty_tasks: set[str] = set()
+        self._dirty_batches: set[str] = set()
+        self._counters: tuple[Counter, Counter, Counter] = ({}, {}, {})
+
+    def apply(self, event: Event, received_at: datetime) -> None:
+        """The ledger effect of one journaled event; shared by commit and rebuild."""
+        if event.batch_key:
+            batch_key = str(event.batch_key)
+            self.batches[batch_key] = ledger.apply_batch(
+                self.batches.get(batch_key), event, received_at
+            )
+            self._dirty_batches.add(batch_key)
+        if ledger.is_task_event(event):
+            self._apply_task(event)
+
+    def _apply_task(self, event: Event) -> None:
+        task_id = str(event.task_id)
+        current = self.tasks.get(task_id)
+        updated = ledger.apply_task(current, event)
+        if updated == current:
+            return
+        self.tasks[task_id] = updated
+        self._dirty_tasks.add(task_id)
+        deltas = ledger.task_deltas(current, updated)
+        parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
+        for counter, delta in zip(self._counters, parts, strict=True):
+            for key, n in delta.items():
+                counter[key] = counter.get(key, 0) + n
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        """Tasks, then batches with their count deltas, then the counters; each sorted."""
+        task_counts, error_codes, totals = self._counters
+        counts = _counts_by_batch(task_counts)
+        # a task may move the counts of a batch no event named (its old batch)
+        dirty = self._dirty_batches | {key for key in counts if self.batches.get(key)}
+        tasks = [self.tasks[task_id] for task_id in sorted(self._dirty_tasks)]
+        await _run_many(conn, _UPSERT_TASK, [task_to_row(t) for t in tasks if t is not None])
+        batches = [self.batches[key] for key in sorted(dirty)]
+        rows = [
+            batch_to_row(b) + counts.get(b.batch_key, _NO_COUNTS) for b in batches if b is not None
+        ]
+        await _run_many(conn, _UPSERT_BATCH, rows)
+        await _run_many(conn, _ADD_ERROR_CODE, _counter_rows(error_codes))
+        await _run_many(conn, _ADD_PROJECT_TOTAL, _counter_rows(totals))
+
+
+def _counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
+    counts: dict[str, list[int]] = {}
+    for (batch_key, status), n in task_counts.items():
+        if n:
+            columns = counts.setdefault(batch_key, list(_NO_COUNTS))
+            columns[_COUNT_INDEX[status_column(status)]] += n
+    return {batch_key: tuple(columns) for batch_key, columns in counts.items()}
+
+
+def _counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
+    return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]
+
+
+async def _run_many(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:  # executemany pipelines the rows: one round trip, not one per row
+        await conn.executemany(sql, rows)
+
+
+# ----------------------------------------------------------------------------- locks, reads
+
+
+async def lock_ledger(conn: asyncpg.Connection, *, exclusive: bool = False) -> None:
+    function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    await conn.execute(f"SELECT {function}($1)", LEDGER_LOCK)
+
+
+async def _lock(conn: asyncpg.Connection, kind: int, keys: Iterable[str]) -> None:
+    await conn.execute(_LOCK_KEYS, kind, list(keys))
+
+
+async def lock_and_read(conn: asyncpg.Connection, events: Sequence[Event]) -> LedgerChanges:
+    """Take the locks for ``events`` (see the module doc) and read the rows they touch.
+
+    Taking them again later in the same transaction costs nothing (they are re-entrant)."""
+    await lock_ledger(conn)
+    return await _read(conn, events, lock=True)
+
+
+async def _read(conn: asyncpg.Connection, events: Iterable[Event], *, lock: bool) -> LedgerChanges:
+    """The rows ``events`` touch: their tasks, their batches and the tasks' batches."""
+    events = list(events)
+    task_ids = sorted({str(e.task_id) for e in events if ledger.is_task_event(e)})
+    if lock:
+        await _lock(conn, TASK_LOCK, task_ids)
+    tasks = await read_tasks(conn, task_ids)
+    batch_keys = {str(e.batch_key) for e in events if e.batch_key}
+    batch_keys |= {str(task.batch_key) for task in tasks.values() if task and task.batch_key}
+    if lock:
+        await _lock(conn, BATCH_LOCK, sorted(batch_keys))
+    return LedgerChanges(tasks, await read_batches(conn, sorted(batch_keys)))
+
+
+async def read_tasks(conn: asyncpg.Connection, task_ids: list[str]) -> dict[str, TaskState | None]:
+    tasks: dict[str, TaskState | None] = dict.fromkeys(task_ids)
+    if task_ids:
+        for row in await conn.fetch(_SELECT_TASKS, task_ids):
+            tasks[row[0]] = task_from_row(tuple(row))
+    return tasks
+
+
+async def read_batches(
+    conn: asyncpg.Connection, batch_keys: list[str]
+) -> dict[str, BatchState | None]:
+    batches: dict[str, BatchState | None] = dict.fromkeys(batch_keys)
+    if batch_keys:
+        for row in await conn.fetch(_SELECT_BATCHES, batch_keys):
+            batches[row[0]] = batch_from_row(tuple(row))
+    return batches
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+async def commit_events(
+    conn: asyncpg.Connection, items: Sequence[PreparedEvent], hook: PostgresCommitHook | None
+) -> list[CommitOutcome]:
+    """Journal ``items`` and apply the new ones, in order; inside the caller's transaction."""
+    changes = await lock_and_read(conn, [item.event for item in items])
+    new = await _journal(conn, items)
+    outcomes = []
+    for item in items:
+        if item.event.event_id in new:
+            new.discard(item.event.event_id)  # a second copy in the same call is a duplicate
+            changes.apply(item.event, item.received_at)
+            if hook is not None:
+                await hook(conn, item.event)
+            outcomes.append(CommitOutcome.COMMITTED)
+        else:
+            outcomes.append(CommitOutcome.DUPLICATE)
+    await changes.write(conn)
+    return outcomes
+
+
+async def _journal(conn: asyncpg.Connection, items: Sequence[PreparedEvent]) -> set[str]:
+    """Insert the journal rows; returns the event ids that were not journaled before."""
+    rows: dict[str, tuple[Any, ...]] = {}
+    for item in items:
+        rows.setdefault(item.event.event_id, item.row)  # the first copy wins, as in order
+    ordered = [rows[event_id] for event_id in sorted(rows)]  # one lock order for all replicas
+    columns = [list(column) for column in zip(*ordered, strict=True)]
+    return {row[0] for row in await conn.fetch(_INSERT_EVENTS, *columns)}
+
+
+async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord) -> int:
+    quarantine_id: int = await conn.fetchval(
+        _INSERT_QUARANTINE,
+        record.ingress, str(record.reason), record.detail, dumps(dict(record.headers)),
+        record.raw, to_us(record.received_at),
+    )  # fmt: skip
+    return quarantine_id
+
+
+async def rebuild(conn: asyncpg.Connection) -> int:
+    """Wipe the ledger and replay the journal in ``seq`` order; returns the events replayed.
+
+    Holds the ledger lock exclusively: commits elsewhere wait, then apply on the new ledger.
+    """
+    await lock_ledger(conn, exclusive=True)
+    for table in LEDGER_TABLES:
+        # DELETE, not TRUNCATE: readers keep reading the old ledger until this commits
+        await conn.execute(f"DELETE FROM {table}")
+    replayed, last = 0, 0
+    while rows := await conn.fetch(_SELECT_JOURNAL, last, REBUILD_CHUNK):
+        events = [(event_from_journal(row["model"]), from_us(row["received_at"])) for row in rows]
+        changes = await _read(conn, (event for event, _ in events), lock=False)
+        for event, received_at in events:
+            changes.apply(event, received_at)
+        await changes.write(conn)
+        replayed += len(rows)
+        last = rows[-1]["seq"]
+    return replayed
