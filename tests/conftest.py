@@ -1,8 +1,9 @@
-"""Fixtures shared by the daemon-level tests: settings in a temp dir and a running app."""
+"""Fixtures shared by the daemon-level tests: settings in a temp dir, a running app, and
+one PostgreSQL server for the session."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from batchrelay.app import build
 from batchrelay.config import Settings, from_mapping
+
+from .pg import Cluster, running_postgres
 
 SAMPLES = Path(__file__).parent / "fixtures" / "samples"
 
@@ -71,3 +74,10 @@ async def start_daemon() -> AsyncIterator[Callable[[Settings], Any]]:
 async def daemon(make_settings: SettingsFactory, start_daemon: Any) -> Client:
     client: Client = await start_daemon(make_settings())
     return client
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Cluster]:
+    """One PostgreSQL server for the session; a missing server is a failure, not a skip."""
+    with running_postgres() as cluster:
+        yield cluster

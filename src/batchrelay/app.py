@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -27,12 +26,11 @@ from batchrelay.alerts import api as alerts_api
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.state import AlertStore
-from batchrelay.alerts.state_sqlite import SQLiteAlertStore, mark_dirty
+from batchrelay.alerts.stores import alert_store_for
 from batchrelay.config import Settings
+from batchrelay.coordination import LeaseKeeper
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.router import Router
 from batchrelay.demo import running_demo
-from batchrelay.events.models import Event
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
@@ -42,53 +40,14 @@ from batchrelay.routing.tree import RouteTree
 from batchrelay.sources.http import Gate, ingest_routes
 from batchrelay.sources.mns_queue import MnsQueueSource
 from batchrelay.sources.verifiers import Verifiers, endpoints
-from batchrelay.store.sqlite import CommitHook, SQLiteStore
+from batchrelay.stores import AnyStore, alerting, lease_for, open_store
 from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
 
 
-def open_store(
-    settings: Settings, registry: Metrics | None = None, on_commit: CommitHook | None = None
-) -> SQLiteStore:
-    cfg = settings.store
-    return SQLiteStore(
-        cfg.sqlite_path,
-        synchronous=cfg.synchronous,
-        max_group=cfg.max_group,
-        queue_size=cfg.queue_size,
-        on_group_commit=registry.observe_group_commit if registry else None,
-        on_commit=on_commit,
-    )
-
-
 def route_tree(settings: Settings) -> RouteTree | None:
     return RouteTree(settings.routing) if settings.routing is not None else None
-
-
-def alerting(settings: Settings) -> bool:
-    """Whether anything needs the alert evaluator: rules, or a digest that goes somewhere."""
-    digest = settings.alerts.digest
-    routed = settings.routing is not None or digest.receiver is not None
-    return bool(settings.alerts.rules) or (digest.enabled and routed)
-
-
-def commit_hooks(settings: Settings, tree: RouteTree | None) -> CommitHook | None:
-    """What runs inside each new event's transaction: notification obligations (the route
-    tree) and the alert evaluator's dirty mark."""
-    hooks: list[CommitHook] = []
-    if tree is not None:
-        hooks.append(Router(tree))
-    if alerting(settings):
-        hooks.append(mark_dirty)
-    if len(hooks) <= 1:
-        return hooks[0] if hooks else None
-
-    def both(conn: sqlite3.Connection, event: Event) -> None:
-        for hook in hooks:
-            hook(conn, event)
-
-    return both
 
 
 @contextlib.asynccontextmanager
@@ -118,16 +77,18 @@ async def running_task(
 
 def dispatcher_for(
     settings: Settings,
-    store: SQLiteStore,
+    store: AnyStore,
     alert_store: AlertStore,
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
     registry: Metrics,
+    active: Callable[[], bool],
 ) -> Dispatcher:
     cfg = settings.delivery
     hold = NotificationHold(alert_store, [r.compiled for r in settings.alerts.inhibit_rules])
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
-                      lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold)  # fmt: skip
+                      lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
+                      active=active)  # fmt: skip
 
 
 def evaluator_for(
@@ -136,18 +97,21 @@ def evaluator_for(
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
     registry: Metrics,
+    active: Callable[[], bool],
 ) -> AlertEvaluator:
     alertmanagers = {n: x for n, x in notifiers.items() if isinstance(x, AlertmanagerNotifier)}
     return AlertEvaluator(alert_store, settings.alerts, tree, registry,
-                          alertmanagers=alertmanagers)  # fmt: skip
+                          alertmanagers=alertmanagers, active=active)  # fmt: skip
 
 
 def build(settings: Settings) -> web.Application:
     """The whole daemon as one aiohttp application (also used by tests)."""
     registry = Metrics()
     tree = route_tree(settings)
-    store = open_store(settings, registry, commit_hooks(settings, tree))
-    alert_store = SQLiteAlertStore(store)
+    store = open_store(settings, registry, tree)
+    alert_store = alert_store_for(store)
+    coordinator = LeaseKeeper(lease_for(store), settings.store.lease,
+                              on_change=registry.coordinator.set)  # fmt: skip
     gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key)
     verifiers = Verifiers(settings.ingress)
@@ -169,14 +133,25 @@ def build(settings: Settings) -> web.Application:
             if settings.demo.enabled:
                 push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
                 await stack.enter_async_context(running_demo(settings.demo, push_url))
+            await coordinator.renew()  # before the timers' first tick, if it can be had
+            stack.push_async_callback(coordinator.release)  # after its task has ended
+            await stack.enter_async_context(
+                running_task("lease", coordinator.run(), coordinator.stop)
+            )
+
+            def active() -> bool:
+                return coordinator.held
+
             notifiers = await stack.enter_async_context(running_receivers(settings))
             if notifiers:
-                dispatcher = dispatcher_for(settings, store, alert_store, tree, notifiers, registry)
+                dispatcher = dispatcher_for(settings, store, alert_store, tree, notifiers,
+                                            registry, active)  # fmt: skip
                 await stack.enter_async_context(
                     running_task("dispatcher", dispatcher.run(), dispatcher.stop)
                 )
             if alerting(settings):
-                evaluator = evaluator_for(settings, alert_store, tree, notifiers, registry)
+                evaluator = evaluator_for(settings, alert_store, tree, notifiers, registry,
+                                          active)  # fmt: skip
                 await stack.enter_async_context(
                     running_task("alerts", evaluator.run(), evaluator.stop)
                 )

@@ -111,6 +111,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--author", default=os.environ.get("USER", ""), help="add: who")
     p.add_argument("--state", choices=["active", "pending", "expired"], help="list: only these")
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    p = command("store", cmd_store, "copy another store's journal into the configured one")
+    p.add_argument("action", choices=["copy"])
+    p.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="the store to read, e.g. sqlite:///data/batchrelay.db",
+    )
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
     p = command("ledger", cmd_ledger, "show or rebuild the ledger")
     p.add_argument("action", choices=["show", "rebuild"])
     p.add_argument("batch_key", nargs="?")
@@ -185,9 +195,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 async def _ingest(settings: Settings, path: str, inputs: list[tuple[int, bytes]]) -> int:
-    from batchrelay.app import open_store
     from batchrelay.metrics import Metrics
     from batchrelay.pipeline import Pipeline
+    from batchrelay.stores import open_store
 
     store = open_store(settings)
     await store.start()
@@ -279,9 +289,9 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 async def _deadletters(settings: Settings, action: str, delivery_id: str | None) -> int:
     import time
 
-    from batchrelay.app import open_store
     from batchrelay.delivery import outbox
     from batchrelay.delivery.outboxes import outbox_for
+    from batchrelay.stores import open_store
 
     store = open_store(settings)
     await store.start()
@@ -314,8 +324,8 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from batchrelay.alerts.api import silence_from_body, silence_json
-    from batchrelay.alerts.state_sqlite import SQLiteAlertStore
-    from batchrelay.app import open_store
+    from batchrelay.alerts.stores import alert_store_for
+    from batchrelay.stores import open_store
 
     now = datetime.fromtimestamp(time.time(), UTC)
     if args.action == "add":
@@ -333,7 +343,7 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = open_store(settings)
     await store.start()
-    alerts = SQLiteAlertStore(store)
+    alerts = alert_store_for(store)
     try:
         if args.action == "add":
             await alerts.put_silence(silence, now)
@@ -356,12 +366,57 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+def cmd_store(args: argparse.Namespace) -> int:
+    return asyncio.run(_store_copy(_settings(args), args.source))
+
+
+async def _store_copy(settings: Settings, source_url: str) -> int:
+    """Replay the source's journal, in arrival order, into the configured store.
+
+    Idempotent (an event already there is a duplicate), so an interrupted copy is simply run
+    again. Nothing is routed or marked for alerting: old events notify no one.
+    """
+    from pydantic import ValidationError
+
+    from batchrelay.alerts.rules import AlertsConfig, DigestConfig
+    from batchrelay.config import StoreConfig
+    from batchrelay.store.base import CommitOutcome
+    from batchrelay.stores import open_store
+
+    quiet = {"routing": None, "alerts": AlertsConfig(digest=DigestConfig(enabled=False))}
+    try:
+        source_cfg = StoreConfig(url=source_url)
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        _fail(f"store copy: --from: {problem}")
+        return EXIT_USAGE
+    source = open_store(settings.model_copy(update={**quiet, "store": source_cfg}))
+    target = open_store(settings.model_copy(update=quiet))
+    await source.start()
+    try:
+        await target.start()
+        try:
+            copied = duplicates = 0
+            after = 0
+            while page := await source.read_journal(after, 1000):
+                outcomes = await target.commit_many([inbound for _, inbound in page])
+                after = page[-1][0]
+                copied += sum(o is CommitOutcome.COMMITTED for o in outcomes)
+                duplicates += sum(o is CommitOutcome.DUPLICATE for o in outcomes)
+            print(json.dumps({"copied": copied, "already_there": duplicates}))
+            return EXIT_OK
+        finally:
+            await target.close()
+    finally:
+        await source.close()
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     return asyncio.run(_ledger(_settings(args), args.action, args.batch_key))
 
 
 async def _ledger(settings: Settings, action: str, batch_key: str | None) -> int:
-    from batchrelay.app import open_store
+    from batchrelay.stores import open_store
 
     store = open_store(settings)
     await store.start()

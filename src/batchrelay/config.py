@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.demo import DemoConfig
@@ -47,15 +55,40 @@ class ApiConfig(Section):
 
 
 class StoreConfig(Section):
+    """``sqlite:///path`` for one process; ``postgresql://user:password@host/db`` for several
+    replicas sharing one database (put the password in ``${ENV}``)."""
+
     url: str = "sqlite:///data/batchrelay.db"
-    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"  # SQLite
     max_group: int = Field(512, ge=1, le=10_000)
     queue_size: int = Field(10_000, ge=1)
+    pool_min_size: int = Field(1, ge=1, le=1000)  # PostgreSQL connections
+    pool_max_size: int = Field(10, ge=2, le=1000)  # the writer holds one during a commit
+    connect_timeout: float = Field(10.0, gt=0, le=300)  # connecting, waiting for a connection
+    lease: float = Field(15.0, ge=3, le=3600)  # seconds a replica holds the timers unrenewed
+
+    @field_validator("url")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            scheme = value.split(":", 1)[0] if ":" in value else "(none)"
+            raise ValueError(f"unsupported store {scheme!r}: use sqlite:/// or postgresql://")
+        return value
+
+    @model_validator(mode="after")
+    def _pool(self) -> StoreConfig:
+        if self.pool_min_size > self.pool_max_size:
+            raise ValueError("pool_min_size is larger than pool_max_size")
+        return self
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgres"]:
+        return "sqlite" if self.url.startswith("sqlite:///") else "postgres"
 
     @property
     def sqlite_path(self) -> Path:
-        if not self.url.startswith("sqlite:///"):
-            raise ConfigError(f"store.url: unsupported store {self.url.split(':', 1)[0]!r}")
+        if self.backend != "sqlite":
+            raise ConfigError("store.url: not a SQLite store")
         return Path(self.url.removeprefix("sqlite:///"))
 
 

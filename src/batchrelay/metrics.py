@@ -140,6 +140,12 @@ class Metrics:
             ["receiver"],
             registry=r,
         )
+        self.coordinator = Gauge(
+            "batchrelay_coordinator",
+            "1 while this replica holds the timers' lease: it sends notifications and"
+            " evaluates alerts (always 1 on SQLite).",
+            registry=r,
+        )
         self.alerts = Gauge(
             "batchrelay_alerts",
             "Alerts (one per rule and batch) by rule and state: pending, firing, resolved.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from aiohttp import web
@@ -44,7 +45,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
-    registry.set_batch_states(await request.app[api.STORE].batch_state_counts())
+    # the store down: /readyz says so, and the other metrics are still worth serving
+    with contextlib.suppress(StoreError):
+        registry.set_batch_states(await request.app[api.STORE].batch_state_counts())
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

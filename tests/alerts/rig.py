@@ -17,16 +17,20 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.alerts.silences import Silence
-from batchrelay.alerts.state_sqlite import SQLiteAlertStore, mark_dirty
-from batchrelay.delivery import outbox
+from batchrelay.alerts.state import AlertStore
+from batchrelay.alerts.state_sqlite import mark_dirty
+from batchrelay.alerts.stores import alert_store_for
 from batchrelay.delivery.dispatcher import Dispatcher
+from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.delivery.router import Router
 from batchrelay.events.models import EventBase, ImmBatchEvent, ImmTaskEvent, Statistic
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.webhook import WebhookConfig
 from batchrelay.routing.tree import RouteTree, RoutingConfig
+from batchrelay.store import postgres_alerts
 from batchrelay.store.base import Inbound
+from batchrelay.store.postgres import PostgresStore
 from batchrelay.store.sqlite import SQLiteStore
 from tests.delivery.test_dispatcher import FakeClock
 
@@ -52,8 +56,8 @@ class Sink:
 @dataclass
 class Rig:
     clock: FakeClock
-    store: SQLiteStore
-    alerts: SQLiteAlertStore
+    store: SQLiteStore | PostgresStore
+    alerts: AlertStore
     evaluator: AlertEvaluator
     dispatcher: Dispatcher
     sink: Sink
@@ -94,7 +98,7 @@ class Rig:
                 if e.get("kind") == "task"]  # fmt: skip
 
     async def delivery_states(self) -> dict[str, int]:
-        rows = await self.store.read(lambda c: outbox.list_deliveries(c, None, None, 1000, ""))
+        rows = await outbox_for(self.store).list_deliveries(None, None, 1000, "")
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + row["events"]
@@ -132,22 +136,21 @@ def routes(**route: Any) -> RouteTree:
 
 
 async def make_rig(
-    path: Path, alerts: dict[str, Any], tree: RouteTree | None = None, rules: Iterable[str] = ()
+    path: Path | str,
+    alerts: dict[str, Any],
+    tree: RouteTree | None = None,
+    rules: Iterable[str] = (),
 ) -> Rig:
+    """The rig on a SQLite file at ``path``, or on PostgreSQL when ``path`` is a DSN."""
     clock = FakeClock()
     clock.now = START
     tree = tree or routes()
     router = Router(tree, clock)
-
-    def hooks(conn: Any, event: EventBase) -> None:
-        router(conn, event)
-        mark_dirty(conn, event)
-
-    store = SQLiteStore(path, synchronous="NORMAL", on_commit=hooks)
+    store = _store(path, router)
     await store.start()
     config = AlertsConfig.model_validate(alerts)
     metrics = Metrics()
-    state = SQLiteAlertStore(store)
+    state = alert_store_for(store)
     evaluator = AlertEvaluator(state, config, tree, metrics, clock=clock)
     sink = Sink(clock)
     hook = WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"})
@@ -155,3 +158,19 @@ async def make_rig(
     dispatcher = Dispatcher(store, tree, {"hook": hook}, {"hook": sink}, metrics, clock=clock,
                             rng=random.Random(1), hold=hold)  # fmt: skip
     return Rig(clock, store, state, evaluator, dispatcher, sink, metrics)
+
+
+def _store(path: Path | str, router: Router) -> SQLiteStore | PostgresStore:
+    if isinstance(path, str):
+
+        async def on_postgres(conn: Any, event: EventBase) -> None:
+            await router.on_postgres(conn, event)
+            await postgres_alerts.mark_dirty(conn, event)
+
+        return PostgresStore(path, min_size=1, max_size=4, on_commit=on_postgres)
+
+    def hooks(conn: Any, event: EventBase) -> None:
+        router(conn, event)
+        mark_dirty(conn, event)
+
+    return SQLiteStore(path, synchronous="NORMAL", on_commit=hooks)

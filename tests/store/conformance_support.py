@@ -4,20 +4,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pytest
 
+from batchrelay.delivery.router import Router
 from batchrelay.events.models import Event
 from batchrelay.store.base import CommitOutcome, GroupCommitHook, Store
 
 from .factories import inbound
 
 
+@dataclass(frozen=True)
+class CommitHooks:
+    """What a store's commit hook does for each new event, said once for every store (the
+    factory turns it into the store's own hook type): route it (``Router``), mark its
+    batch dirty for the alert evaluator, and fail for the event ids in ``fail_for``."""
+
+    router: Router | None = None
+    dirty: bool = False
+    fail_for: frozenset[str] = frozenset()
+
+    def check(self, event: Event) -> None:
+        if event.event_id in self.fail_for:
+            raise RuntimeError(f"the commit hook fails for {event.event_id}")
+
+
 class StoreFactory(Protocol):
     async def __call__(
-        self, name: str = "main", *, on_group_commit: GroupCommitHook | None = None
+        self,
+        name: str = "main",
+        *,
+        on_group_commit: GroupCommitHook | None = None,
+        hooks: CommitHooks | None = None,
     ) -> Store: ...
 
 

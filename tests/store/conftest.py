@@ -1,23 +1,30 @@
 """Fixtures for store tests: factories of started stores that clean up after themselves.
 
 ``make_store`` runs each test that uses it against both stores (``[sqlite]`` and
-``[postgres]``); ``postgres_cluster`` is one PostgreSQL server for the whole session.
+``[postgres]``), on the session's PostgreSQL server (``postgres_cluster``, in
+``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import pytest
 
+from batchrelay.alerts import state_sqlite
+from batchrelay.events.models import Event
+from batchrelay.store import postgres_alerts
 from batchrelay.store.base import GroupCommitHook
-from batchrelay.store.postgres import PostgresStore
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.postgres import PostgresCommitHook, PostgresStore
+from batchrelay.store.sqlite import CommitHook, SQLiteStore
 
-from ..pg import Cluster, running_postgres
+from ..pg import Cluster
+from .conformance_support import CommitHooks
 
 
 @pytest.fixture
@@ -35,9 +42,14 @@ class SQLiteStoreFactory:
         self.opened: list[SQLiteStore] = []
 
     async def __call__(
-        self, name: str = "main", *, on_group_commit: GroupCommitHook | None = None
+        self,
+        name: str = "main",
+        *,
+        on_group_commit: GroupCommitHook | None = None,
+        hooks: CommitHooks | None = None,
     ) -> SQLiteStore:
-        store = SQLiteStore(self.path(name), on_group_commit=on_group_commit)
+        on_commit = sqlite_hook(hooks) if hooks is not None else None
+        store = SQLiteStore(self.path(name), on_group_commit=on_group_commit, on_commit=on_commit)
         await store.start()
         self.opened.append(store)
         return store
@@ -50,11 +62,30 @@ class SQLiteStoreFactory:
             await store.close()  # closing twice is harmless
 
 
-@pytest.fixture(scope="session")
-def postgres_cluster() -> Iterator[Cluster]:
-    """One PostgreSQL server for the session; a missing server is a failure, not a skip."""
-    with running_postgres() as cluster:
-        yield cluster
+def sqlite_hook(hooks: CommitHooks) -> CommitHook:
+    """``hooks`` as the SQLite store calls them: synchronously, on its writer thread."""
+
+    def hook(conn: sqlite3.Connection, event: Event) -> None:
+        if hooks.router is not None:
+            hooks.router(conn, event)
+        if hooks.dirty:
+            state_sqlite.mark_dirty(conn, event)
+        hooks.check(event)
+
+    return hook
+
+
+def postgres_hook(hooks: CommitHooks) -> PostgresCommitHook:
+    """``hooks`` as the PostgreSQL store awaits them, on the commit's connection."""
+
+    async def hook(conn: asyncpg.Connection, event: Event) -> None:
+        if hooks.router is not None:
+            await hooks.router.on_postgres(conn, event)
+        if hooks.dirty:
+            await postgres_alerts.mark_dirty(conn, event)
+        hooks.check(event)
+
+    return hook
 
 
 @pytest.fixture
@@ -78,8 +109,11 @@ class PostgresStoreFactory:
         name: str = "main",
         *,
         on_group_commit: GroupCommitHook | None = None,
+        hooks: CommitHooks | None = None,
         **options: Any,
     ) -> PostgresStore:
+        if hooks is not None:
+            options["on_commit"] = postgres_hook(hooks)
         store = PostgresStore(
             await self.dsn(name), min_size=1, max_size=4, on_group_commit=on_group_commit,
             **options,

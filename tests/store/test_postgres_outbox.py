@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
@@ -206,16 +206,15 @@ async def test_obligations_roll_back_with_their_commit(
     assert await store.read(pg.depth) == {"events": 1, "deliveries": 0}
 
 
-async def test_a_hold_keeps_events_back_in_their_own_state(pg_outbox: Outbox) -> None:
+async def test_a_check_keeps_events_back_in_their_own_state(pg_outbox: Outbox) -> None:
     for n in range(3):
         await pg_outbox("add_obligations", view(imm_task(f"t{n}", "failed", n)), [match(wait=0)],
                         NOW)  # fmt: skip
 
-    async def hold(conn: asyncpg.Connection, now: int) -> Callable[[dict[str, Any]], str | None]:
-        assert now == NOW
-        return lambda seen: "silenced" if seen["task_id"] == "t1" else None
+    def check(seen: dict[str, Any]) -> str | None:
+        return "silenced" if seen["task_id"] == "t1" else None
 
-    made = await pg_outbox("flush_due_groups", NOW, lambda _: 100, lambda *_: True, hold)
+    made = await pg_outbox("flush_due_groups", NOW, lambda _: 100, lambda *_: True, check)
     assert made == 2
     states = sorted(row["state"] for row in await pg_outbox("list_deliveries", None, None, 9, ""))
     assert states == ["muted", "silenced"]

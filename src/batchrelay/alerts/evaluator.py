@@ -78,10 +78,12 @@ class AlertEvaluator:
         *,
         clock: Clock = time.time,
         alertmanagers: Mapping[str, AlertmanagerNotifier] | None = None,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.state, self.config, self.tree, self.metrics = state, config, tree, metrics
         self.clock = clock
         self.alertmanagers = dict(alertmanagers or {})
+        self.active = active  # False while another replica holds the timers
         self.rules = {rule.name: rule for rule in config.rules}
         self.inhibit_rules = [rule.compiled for rule in config.inhibit_rules]
         self._summaries = {
@@ -110,6 +112,8 @@ class AlertEvaluator:
 
     async def tick(self) -> Changes:
         """One pass: changed batches, and every watched batch when the timer is due."""
+        if self.active is not None and not self.active():
+            return Changes()
         dirty = await self.state.dirty()
         now = self.clock()  # after the read: whatever the marks show happened before "now"
         keys = set(dirty)

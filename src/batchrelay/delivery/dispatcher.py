@@ -58,11 +58,13 @@ class Dispatcher:
         max_in_flight: int = 8,
         hold: Hold | None = None,
         outbox: Outbox | None = None,
+        active: Callable[[], bool] | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
         self.tick_seconds, self.lease, self.hold = tick, lease, hold
         self.outbox = outbox if outbox is not None else outbox_for(store)
+        self.active = active  # False while another replica holds the timers
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
         self.budgets = {n: SendBudget(c.rate_limits) for n, c in receivers.items()}
@@ -87,6 +89,8 @@ class Dispatcher:
 
     async def tick(self) -> int:
         """One pass; returns how many deliveries were attempted."""
+        if self.active is not None and not self.active():
+            return 0
         now = self.clock()
         us = int(now * SECOND)
         self._batch_reads = {}

@@ -140,4 +140,10 @@ def outbox_for(store: Any) -> Outbox:
     """The outbox that lives in ``store``."""
     if isinstance(store, SQLiteStore):
         return SQLiteOutbox(store)
+    # imported here: the PostgreSQL modules (and asyncpg) load only when that store is used
+    from batchrelay.store.postgres import PostgresStore
+    from batchrelay.store.postgres_outbox import PostgresOutbox
+
+    if isinstance(store, PostgresStore):
+        return PostgresOutbox(store)
     raise TypeError(f"no outbox for a {type(store).__name__}")

@@ -244,3 +244,10 @@ class Store(Protocol):
         """Batches whose ``last_received`` is at or after ``since``, oldest ``last_received``
         first (equal: ``batch_key`` ascending), at most ``max_results`` (≥ 1). The live
         stream polls this with a moving cursor, so it must be served by an index."""
+
+    # ------------------------------------------------------------------ copying a store
+
+    async def read_journal(self, after: int, limit: int) -> list[tuple[int, Inbound]]:
+        """Up to ``limit`` journaled events with a sequence number above ``after``, in
+        arrival order, as ``(seq, Inbound)``: the event, the bytes it arrived as and when.
+        Committing them in that order into another store gives it the same ledger."""

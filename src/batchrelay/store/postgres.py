@@ -189,6 +189,11 @@ class PostgresStore:
             partial(queries.changed_batches, since=since, max_results=max_results)
         )
 
+    # ------------------------------------------------------------------ copying a store
+
+    async def read_journal(self, after: int, limit: int) -> list[tuple[int, Inbound]]:
+        return await self.read(partial(queries.read_journal, after=after, limit=limit))
+
     def _check_running(self) -> None:
         if not self._writer.running:
             raise NotReadyError("the store is not running")

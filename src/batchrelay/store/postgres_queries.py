@@ -21,6 +21,7 @@ from batchrelay.store.base import (
     BatchView,
     EventView,
     HistoryPoint,
+    Inbound,
     InvalidTokenError,
     Page,
     QuarantineView,
@@ -29,7 +30,13 @@ from batchrelay.store.base import (
 )
 from batchrelay.store.history import JournalFigure, fold
 from batchrelay.store.sqlite_queries import page_size
-from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time, to_us
+from batchrelay.store.sqlite_rows import (
+    STATUS_COLUMNS,
+    event_from_journal,
+    from_us,
+    maybe_time,
+    to_us,
+)
 from batchrelay.store.tokens import decode_token, encode_token
 
 _BATCH_FIELDS = (
@@ -73,6 +80,13 @@ class _Params:
 async def get_batch(conn: asyncpg.Connection, batch_key: str) -> BatchView | None:
     row = await conn.fetchrow(f"{_SELECT_BATCHES} WHERE batch_key = $1", batch_key)
     return (await _batch_views(conn, [row]))[0] if row else None
+
+
+async def get_batches(conn: asyncpg.Connection, batch_keys: Sequence[str]) -> list[BatchView]:
+    """The batches of ``batch_keys`` that exist, in that order, in one round trip."""
+    rows = await conn.fetch(f"{_SELECT_BATCHES} WHERE batch_key = ANY($1::text[])", batch_keys)
+    found = {view.batch_key: view for view in await _batch_views(conn, rows)}
+    return [found[key] for key in dict.fromkeys(batch_keys) if key in found]
 
 
 async def list_batches(conn: asyncpg.Connection, query: BatchQuery) -> Page[BatchView]:
@@ -347,3 +361,18 @@ async def ledger_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
         "error_codes": codes,
         "project_totals": _nest(totals),
     }
+
+
+async def read_journal(
+    conn: asyncpg.Connection, after: int, limit: int
+) -> list[tuple[int, Inbound]]:
+    rows = await conn.fetch(
+        "SELECT seq, model, raw, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        after,
+        limit,
+    )
+    return [
+        (r["seq"], Inbound(event_from_journal(r["model"]), bytes(r["raw"]),
+                           from_us(r["received_at"])))
+        for r in rows
+    ]  # fmt: skip

@@ -167,6 +167,9 @@ class SQLiteStore:
     async def ledger_snapshot(self) -> dict[str, Any]:
         return await self._read(queries.ledger_snapshot)
 
+    async def read_journal(self, after: int, limit: int) -> list[tuple[int, Inbound]]:
+        return await self._read(partial(queries.read_journal, after=after, limit=limit))
+
     # ------------------------------------------------------------------ dashboard reads
 
     async def list_batch_events(

@@ -19,6 +19,7 @@ from batchrelay.store.base import (
     BatchView,
     EventView,
     HistoryPoint,
+    Inbound,
     InvalidTokenError,
     Page,
     QuarantineView,
@@ -26,7 +27,13 @@ from batchrelay.store.base import (
     TaskView,
 )
 from batchrelay.store.history import JournalFigure, fold
-from batchrelay.store.sqlite_rows import STATUS_COLUMNS, from_us, maybe_time, to_us
+from batchrelay.store.sqlite_rows import (
+    STATUS_COLUMNS,
+    event_from_journal,
+    from_us,
+    maybe_time,
+    to_us,
+)
 from batchrelay.store.tokens import decode_token, encode_token
 
 MAX_RESULTS = 100
@@ -329,3 +336,14 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
         "error_codes": codes,
         "project_totals": _nest(totals),
     }
+
+
+def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
+    rows = conn.execute(
+        "SELECT seq, model, raw, received_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    return [
+        (seq, Inbound(event_from_journal(model), bytes(raw), from_us(received_at)))
+        for seq, model, raw, received_at in rows
+    ]
