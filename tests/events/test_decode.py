@@ -605,3 +605,18 @@ def test_unpaired_surrogates_are_bad_encoding(escape: bytes, ok: bool) -> None:
     with pytest.raises(DecodeError) as caught:
         decode(body, "eventbridge")
     assert caught.value.reason is InputReason.BAD_ENCODING
+
+
+@pytest.mark.parametrize(
+    ("escape", "ok"),
+    [(b"a\\u0000b", False), (b"\\\\u0000", True), (b"\\u0001", True)],
+)
+def test_a_nul_character_is_bad_encoding_on_every_store(escape: bytes, ok: bool) -> None:
+    body = NOTE + escape + b'"}'
+    if ok:  # an escaped backslash before u0000 is just text
+        assert decode(body, "eventbridge")
+        return
+    with pytest.raises(DecodeError) as caught:
+        decode(body, "eventbridge")
+    assert caught.value.reason is InputReason.BAD_ENCODING
+    assert "NUL" in caught.value.detail

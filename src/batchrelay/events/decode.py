@@ -192,7 +192,21 @@ def _load_json(text: str) -> Any:
         raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
     _check_depth(value, text)
     _check_surrogates(value, text)
+    if "\\u0000" in text and _has_nul(value):
+        # No service sends one; PostgreSQL text cannot hold it. Refused the same on either
+        # store, so the choice of store never decides whether an input is accepted.
+        raise DecodeError(InputReason.BAD_ENCODING, "NUL character (\\u0000) in a string")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _check_surrogates(value: Any, text: str) -> None:
