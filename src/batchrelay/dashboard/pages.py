@@ -1,8 +1,8 @@
 """The dashboard's pages and static files, each answered with a strict Content-Security-Policy.
 
-Pages are static HTML shells (``static/*.html``) that load one JS module each; the modules
-read the JSON API. No inline script or style anywhere, so the policy allows only this
-origin's files; everything rendered from data goes through ``textContent``.
+Every page is one HTML shell (``static/page.html``) with its title and its JS module filled
+in; the modules read the JSON API. No inline script or style anywhere, so the policy allows
+only this origin's files; everything rendered from data goes through ``textContent``.
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ _TYPES = {
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg)$")
 
-#: path -> the shell that renders it
+#: path -> (the page's module, without .js, and its title)
 PAGES = {
-    "/": "batches.html",
-    "/batches/{batch_key}": "batch.html",
-    "/alerts": "alerts.html",
-    "/deadletters": "deadletters.html",
-    "/quarantine": "quarantine.html",
+    "/": ("batches", "Batches"),
+    "/batches/{batch_key}": ("batch", "Batch"),
+    "/alerts": ("alerts", "Alerts and silences"),
+    "/deadletters": ("deadletters", "Dead letters"),
+    "/quarantine": ("quarantine", "Quarantine"),
 }
 
 
@@ -73,24 +73,32 @@ def asset(name: str) -> Asset | None:
     return Asset(body, _TYPES[suffix], f'"{hashlib.sha256(body).hexdigest()[:20]}"')
 
 
+@cache
+def page_asset(module: str, title: str) -> Asset:
+    """The shell with this page's module and title (both ours, never from a request)."""
+    shell = asset("page.html")
+    assert shell is not None  # shipped with the package
+    body = shell.body.decode("utf-8").format(page=module, title=title).encode("utf-8")
+    return Asset(body, shell.content_type, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+
+
 def routes() -> list[web.RouteDef]:
-    pages = [web.get(path, _page(shell)) for path, shell in PAGES.items()]
+    pages = [web.get(path, _page(*page)) for path, page in PAGES.items()]
     return [*pages, web.get(STATIC_PREFIX + "{name}", static)]
 
 
-def _page(shell: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _page(module: str, title: str) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def page(request: web.Request) -> web.Response:
-        return _serve(request, shell)
+        return _serve(request, page_asset(module, title))
 
     return page
 
 
 async def static(request: web.Request) -> web.Response:
-    return _serve(request, request.match_info["name"])
+    return _serve(request, asset(request.match_info["name"]))
 
 
-def _serve(request: web.Request, name: str) -> web.Response:
-    found = asset(name)
+def _serve(request: web.Request, found: Asset | None) -> web.Response:
     if found is None:
         return web.Response(status=404, text="not found", headers=SECURITY_HEADERS)
     # no-cache: the browser revalidates each time (cheap with the ETag), so an upgraded

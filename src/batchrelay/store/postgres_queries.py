@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.events.models import Statistic
+from batchrelay.store import columns
 from batchrelay.store.base import (
     BatchQuery,
     BatchView,
@@ -39,29 +40,6 @@ from batchrelay.store.sqlite_rows import (
 )
 from batchrelay.store.tokens import decode_token, encode_token
 
-_BATCH_FIELDS = (
-    "batch_key", "kind", "source", "project", "account_id", "region", "state", "raw_state",
-    "phase", "error", "statistic", "statistic_time", "tags", "actions", "create_time",
-    "update_time", "first_seen", "last_seen", "last_received", "finished_at", "events",
-)  # fmt: skip
-_BATCH_TIMES = ("create_time", "update_time", "first_seen", "last_seen", "last_received")
-_BATCH_JSON = ("statistic", "tags", "actions")
-_SELECT_BATCHES = (
-    f"SELECT {', '.join(_BATCH_FIELDS)}, {', '.join(STATUS_COLUMNS.values())} FROM batches"
-)
-_SORT_COLUMNS = {"CreateTime": "create_time", "UpdateTime": "update_time"}
-_BATCH_TOKEN = {"sort": str, "order": str, "value": int, "key": str}
-
-_TASK_FIELDS = (
-    "task_id", "batch_key", "source", "project", "task_type", "object_path", "status",
-    "raw_status", "code", "message", "first_seen", "status_time", "event_id",
-)  # fmt: skip
-_SELECT_TASKS = f"SELECT {', '.join(_TASK_FIELDS)} FROM tasks"
-_TASK_TOKEN = {"time": int, "key": str}
-
-_SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
-_QUARANTINE_TOKEN = {"id": int}
-
 
 class _Params:
     """Positional parameters: ``add(value)`` returns its ``$n`` placeholder."""
@@ -78,24 +56,26 @@ class _Params:
 
 
 async def get_batch(conn: asyncpg.Connection, batch_key: str) -> BatchView | None:
-    row = await conn.fetchrow(f"{_SELECT_BATCHES} WHERE batch_key = $1", batch_key)
+    row = await conn.fetchrow(f"{columns.SELECT_BATCHES} WHERE batch_key = $1", batch_key)
     return (await _batch_views(conn, [row]))[0] if row else None
 
 
 async def get_batches(conn: asyncpg.Connection, batch_keys: Sequence[str]) -> list[BatchView]:
     """The batches of ``batch_keys`` that exist, in that order, in one round trip."""
-    rows = await conn.fetch(f"{_SELECT_BATCHES} WHERE batch_key = ANY($1::text[])", batch_keys)
+    rows = await conn.fetch(
+        f"{columns.SELECT_BATCHES} WHERE batch_key = ANY($1::text[])", batch_keys
+    )
     found = {view.batch_key: view for view in await _batch_views(conn, rows)}
     return [found[key] for key in dict.fromkeys(batch_keys) if key in found]
 
 
 async def list_batches(conn: asyncpg.Connection, query: BatchQuery) -> Page[BatchView]:
-    column = _SORT_COLUMNS.get(query.sort, "create_time")
+    column = columns.SORT_COLUMNS.get(query.sort, "create_time")
     ascending = query.order == "ASC"
     params = _Params()
     where = _batch_filters(query, params)
     if query.next_token:
-        keyset = decode_token(query.next_token, _BATCH_TOKEN)
+        keyset = decode_token(query.next_token, columns.BATCH_TOKEN)
         if (keyset["sort"], keyset["order"]) != (query.sort, query.order):
             raise InvalidTokenError("next_token belongs to a different Sort or Order")
         value, key = params.add(keyset["value"]), params.add(keyset["key"])
@@ -103,7 +83,7 @@ async def list_batches(conn: asyncpg.Connection, query: BatchQuery) -> Page[Batc
     direction = "ASC" if ascending else "DESC"
     limit = page_size(query.max_results)
     sql = (
-        f"{_SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
+        f"{columns.SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
         f"ORDER BY {column} {direction}, batch_key {direction} LIMIT {params.add(limit + 1)}"
     )
     rows = await conn.fetch(sql, *params.values)
@@ -137,14 +117,14 @@ async def _batch_views(conn: asyncpg.Connection, rows: Sequence[Any]) -> list[Ba
 
 
 def _batch_view(row: Any, error_codes: dict[str, int]) -> BatchView:
-    fields = dict(zip(_BATCH_FIELDS, row, strict=False))
-    for name in _BATCH_JSON:
+    fields = dict(zip(columns.BATCH_FIELDS, row, strict=False))
+    for name in columns.BATCH_JSON:
         fields[name] = json.loads(fields[name]) if fields[name] is not None else None
     # jsonb orders keys its own way; the SQLite store keeps them sorted
     fields["tags"] = dict(sorted(fields["tags"].items()))
-    for name in (*_BATCH_TIMES, "statistic_time", "finished_at"):
+    for name in (*columns.BATCH_TIMES, "statistic_time", "finished_at"):
         fields[name] = maybe_time(fields[name])
-    counts = zip(STATUS_COLUMNS, tuple(row)[len(_BATCH_FIELDS) :], strict=True)
+    counts = zip(STATUS_COLUMNS, tuple(row)[len(columns.BATCH_FIELDS) :], strict=True)
     fields["task_counts"] = {status: n for status, n in counts if n}
     fields["error_codes"] = error_codes
     return BatchView.model_validate(fields)
@@ -190,12 +170,12 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
             rf"(object_path ILIKE {pattern} ESCAPE '\' OR task_id ILIKE {pattern} ESCAPE '\')"
         )
     if query.next_token:
-        keyset = decode_token(query.next_token, _TASK_TOKEN)
+        keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append(f"(status_time, task_id) < ({params.add(keyset['time'])}, "
                      f"{params.add(keyset['key'])})")  # fmt: skip
     limit = page_size(query.max_results)
     sql = (
-        f"{_SELECT_TASKS} WHERE {' AND '.join(where)} "
+        f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
         f"ORDER BY status_time DESC, task_id DESC LIMIT {params.add(limit + 1)}"
     )
     rows = await conn.fetch(sql, *params.values)
@@ -212,7 +192,7 @@ def _like_pattern(search: str) -> str:
 
 
 def _task_view(row: Any) -> TaskView:
-    fields = dict(zip(_TASK_FIELDS, row, strict=True))
+    fields = dict(zip(columns.TASK_FIELDS, row, strict=True))
     fields["first_seen"] = from_us(fields["first_seen"])
     fields["status_time"] = from_us(fields["status_time"])
     return TaskView.model_validate(fields)
@@ -228,9 +208,9 @@ async def list_quarantine(
     params = _Params()
     where = ""
     if next_token:
-        where = f"WHERE id < {params.add(decode_token(next_token, _QUARANTINE_TOKEN)['id'])}"
+        where = f"WHERE id < {params.add(decode_token(next_token, columns.QUARANTINE_TOKEN)['id'])}"
     limit = page_size(max_results)
-    sql = f"{_SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
+    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
     rows = await conn.fetch(sql, *params.values)
     views = [_quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
@@ -328,7 +308,8 @@ async def changed_batches(
 ) -> list[BatchView]:
     """Served by ``batches_by_received``."""
     rows = await conn.fetch(
-        f"{_SELECT_BATCHES} WHERE last_received >= $1 ORDER BY last_received, batch_key LIMIT $2",
+        f"{columns.SELECT_BATCHES} WHERE last_received >= $1"
+        " ORDER BY last_received, batch_key LIMIT $2",
         to_us(since),
         max(1, max_results),
     )
@@ -348,8 +329,8 @@ async def ledger_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     totals = await conn.fetch(
         "SELECT project, status, n FROM project_totals WHERE n != 0 ORDER BY project, status"
     )
-    batches = await conn.fetch(f"{_SELECT_BATCHES} ORDER BY batch_key")
-    tasks = await conn.fetch(f"{_SELECT_TASKS} ORDER BY task_id")
+    batches = await conn.fetch(f"{columns.SELECT_BATCHES} ORDER BY batch_key")
+    tasks = await conn.fetch(f"{columns.SELECT_TASKS} ORDER BY task_id")
     return {
         "batches": {
             row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(

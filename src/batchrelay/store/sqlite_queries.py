@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from batchrelay.events.models import Statistic
+from batchrelay.store import columns
 from batchrelay.store.base import (
     BatchQuery,
     BatchView,
@@ -38,29 +39,6 @@ from batchrelay.store.tokens import decode_token, encode_token
 
 MAX_RESULTS = 100
 
-_BATCH_FIELDS = (
-    "batch_key", "kind", "source", "project", "account_id", "region", "state", "raw_state",
-    "phase", "error", "statistic", "statistic_time", "tags", "actions", "create_time",
-    "update_time", "first_seen", "last_seen", "last_received", "finished_at", "events",
-)  # fmt: skip
-_BATCH_TIMES = ("create_time", "update_time", "first_seen", "last_seen", "last_received")
-_BATCH_JSON = ("statistic", "tags", "actions")
-_SELECT_BATCHES = (
-    f"SELECT {', '.join(_BATCH_FIELDS)}, {', '.join(STATUS_COLUMNS.values())} FROM batches"
-)
-_SORT_COLUMNS = {"CreateTime": "create_time", "UpdateTime": "update_time"}
-_BATCH_TOKEN = {"sort": str, "order": str, "value": int, "key": str}
-
-_TASK_FIELDS = (
-    "task_id", "batch_key", "source", "project", "task_type", "object_path", "status",
-    "raw_status", "code", "message", "first_seen", "status_time", "event_id",
-)  # fmt: skip
-_SELECT_TASKS = f"SELECT {', '.join(_TASK_FIELDS)} FROM tasks"
-_TASK_TOKEN = {"time": int, "key": str}
-
-_SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
-_QUARANTINE_TOKEN = {"id": int}
-
 
 def page_size(max_results: int) -> int:
     """IMM semantics: 0 (or less) means the maximum, 100."""
@@ -71,16 +49,16 @@ def page_size(max_results: int) -> int:
 
 
 def get_batch(conn: sqlite3.Connection, batch_key: str) -> BatchView | None:
-    row = conn.execute(f"{_SELECT_BATCHES} WHERE batch_key = ?", (batch_key,)).fetchone()
+    row = conn.execute(f"{columns.SELECT_BATCHES} WHERE batch_key = ?", (batch_key,)).fetchone()
     return _batch_views(conn, [row])[0] if row else None
 
 
 def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]:
-    column = _SORT_COLUMNS.get(query.sort, "create_time")
+    column = columns.SORT_COLUMNS.get(query.sort, "create_time")
     ascending = query.order == "ASC"
     where, params = _batch_filters(query)
     if query.next_token:
-        keyset = decode_token(query.next_token, _BATCH_TOKEN)
+        keyset = decode_token(query.next_token, columns.BATCH_TOKEN)
         if (keyset["sort"], keyset["order"]) != (query.sort, query.order):
             raise InvalidTokenError("next_token belongs to a different Sort or Order")
         where.append(f"({column}, batch_key) {'>' if ascending else '<'} (?, ?)")
@@ -88,7 +66,7 @@ def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]
     direction = "ASC" if ascending else "DESC"
     limit = page_size(query.max_results)
     sql = (
-        f"{_SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
+        f"{columns.SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
         f"ORDER BY {column} {direction}, batch_key {direction} LIMIT ?"
     )
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
@@ -96,7 +74,7 @@ def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
-    value = last[_BATCH_FIELDS.index(column)]
+    value = last[columns.BATCH_FIELDS.index(column)]
     keyset = {"sort": query.sort, "order": query.order, "value": value, "key": last[0]}
     return Page(views, encode_token(keyset))
 
@@ -124,12 +102,12 @@ def _batch_views(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> l
 
 
 def _batch_view(row: tuple[Any, ...], error_codes: dict[str, int]) -> BatchView:
-    fields = dict(zip(_BATCH_FIELDS, row, strict=False))
-    for name in _BATCH_JSON:
+    fields = dict(zip(columns.BATCH_FIELDS, row, strict=False))
+    for name in columns.BATCH_JSON:
         fields[name] = json.loads(fields[name]) if fields[name] is not None else None
-    for name in (*_BATCH_TIMES, "statistic_time", "finished_at"):
+    for name in (*columns.BATCH_TIMES, "statistic_time", "finished_at"):
         fields[name] = maybe_time(fields[name])
-    counts = zip(STATUS_COLUMNS, row[len(_BATCH_FIELDS) :], strict=True)
+    counts = zip(STATUS_COLUMNS, row[len(columns.BATCH_FIELDS) :], strict=True)
     fields["task_counts"] = {status: n for status, n in counts if n}
     fields["error_codes"] = error_codes
     return BatchView.model_validate(fields)
@@ -173,12 +151,12 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [_like_pattern(query.search)] * 2
     if query.next_token:
-        keyset = decode_token(query.next_token, _TASK_TOKEN)
+        keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append("(status_time, task_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
     limit = page_size(query.max_results)
     sql = (
-        f"{_SELECT_TASKS} WHERE {' AND '.join(where)} "
+        f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
         "ORDER BY status_time DESC, task_id DESC LIMIT ?"
     )
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
@@ -195,7 +173,7 @@ def _like_pattern(search: str) -> str:
 
 
 def _task_view(row: tuple[Any, ...]) -> TaskView:
-    fields = dict(zip(_TASK_FIELDS, row, strict=True))
+    fields = dict(zip(columns.TASK_FIELDS, row, strict=True))
     fields["first_seen"] = from_us(fields["first_seen"])
     fields["status_time"] = from_us(fields["status_time"])
     return TaskView.model_validate(fields)
@@ -210,9 +188,9 @@ def list_quarantine(
     """Newest first."""
     where, params = "", []
     if next_token:
-        where, params = "WHERE id < ?", [decode_token(next_token, _QUARANTINE_TOKEN)["id"]]
+        where, params = "WHERE id < ?", [decode_token(next_token, columns.QUARANTINE_TOKEN)["id"]]
     limit = page_size(max_results)
-    sql = f"{_SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
+    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [_quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
@@ -304,7 +282,8 @@ def _figures(rows: Iterable[tuple[Any, ...]]) -> Iterator[JournalFigure]:
 def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int) -> list[BatchView]:
     """Served by ``batches_by_received``."""
     rows = conn.execute(
-        f"{_SELECT_BATCHES} WHERE last_received >= ? ORDER BY last_received, batch_key LIMIT ?",
+        f"{columns.SELECT_BATCHES} WHERE last_received >= ?"
+        " ORDER BY last_received, batch_key LIMIT ?",
         (to_us(since), max(1, max_results)),
     ).fetchall()
     return _batch_views(conn, rows)
@@ -323,8 +302,8 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
     totals = conn.execute(
         "SELECT project, status, n FROM project_totals WHERE n != 0 ORDER BY project, status"
     )
-    batches = conn.execute(f"{_SELECT_BATCHES} ORDER BY batch_key")
-    tasks = conn.execute(f"{_SELECT_TASKS} ORDER BY task_id")
+    batches = conn.execute(f"{columns.SELECT_BATCHES} ORDER BY batch_key")
+    tasks = conn.execute(f"{columns.SELECT_TASKS} ORDER BY task_id")
     return {
         "batches": {
             row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(
