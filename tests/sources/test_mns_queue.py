@@ -165,15 +165,16 @@ async def test_slow_commit_keeps_messages_invisible(store: SQLiteStore) -> None:
 
     class SlowStore(FailingStore):
         async def commit_many(self, items: Any) -> Any:
-            await asyncio.sleep(2.5)  # longer than the queue's visibility timeout
+            await asyncio.sleep(4.0)  # twice the queue's visibility timeout
             return await self.inner.commit_many(items)
 
+    # Margins of seconds, not tenths: a loaded CI machine may run a visibility change late.
     async with running_emulator(EmulatorConfig(port=0)) as emu:
-        fill(emu, sent.events[:3], visibility=1)
+        fill(emu, sent.events[:3], visibility=2)
         metrics = Metrics()
         slow = SlowStore(store)
         source = MnsQueueSource(
-            source_config(emu.url, pollers=2, extend_after=0.4, visibility_timeout=2),
+            source_config(emu.url, pollers=2, extend_after=0.5, visibility_timeout=3),
             Pipeline(slow, metrics),  # type: ignore[arg-type]
             metrics,
         )
