@@ -52,7 +52,7 @@ from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import SendError
 from batchrelay.routing.tree import RouteMatch, RouteTree
 from batchrelay.store.base import BatchView
-from batchrelay.store.sqlite_rows import to_us
+from batchrelay.store.rows import to_us
 
 log = structlog.get_logger(__name__)
 

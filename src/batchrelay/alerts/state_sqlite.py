@@ -14,8 +14,8 @@ from batchrelay.delivery.outbox import add_obligations
 from batchrelay.events.models import EventBase
 from batchrelay.store import sqlite_queries as queries
 from batchrelay.store.base import BatchView
+from batchrelay.store.rows import to_us
 from batchrelay.store.sqlite import SQLiteStore
-from batchrelay.store.sqlite_rows import to_us
 
 
 def mark_dirty(conn: sqlite3.Connection, event: EventBase) -> None:

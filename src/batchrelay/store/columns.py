@@ -1,4 +1,4 @@
-"""What both stores' read queries select: the same columns, the same page tokens.
+"""What both stores' read queries select: the same columns, pages and page tokens.
 
 The SQL here is the common subset of SQLite and PostgreSQL; the dialects differ only in
 placeholders and the statements built around these.
@@ -6,7 +6,15 @@ placeholders and the statements built around these.
 
 from __future__ import annotations
 
-from batchrelay.store.sqlite_rows import STATUS_COLUMNS
+from batchrelay.store.rows import STATUS_COLUMNS
+
+MAX_RESULTS = 100
+
+
+def page_size(max_results: int) -> int:
+    """IMM semantics: 0 (or less) means the maximum, 100."""
+    return MAX_RESULTS if max_results <= 0 else min(max_results, MAX_RESULTS)
+
 
 BATCH_FIELDS = (
     "batch_key", "kind", "source", "project", "account_id", "region", "state", "raw_state",

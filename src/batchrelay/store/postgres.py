@@ -37,8 +37,7 @@ from batchrelay.store.postgres_migrate import apply_migrations, bundled_migratio
 from batchrelay.store.postgres_pool import Pool
 from batchrelay.store.postgres_writer import GroupWriter
 from batchrelay.store.postgres_writes import PostgresCommitHook
-from batchrelay.store.sqlite_rows import journal_row
-from batchrelay.store.sqlite_writes import PreparedEvent
+from batchrelay.store.rows import PreparedEvent, journal_row
 
 T = TypeVar("T")
 

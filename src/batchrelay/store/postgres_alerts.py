@@ -28,7 +28,7 @@ from batchrelay.store import postgres_queries as queries
 from batchrelay.store.base import BatchView
 from batchrelay.store.postgres import PostgresStore
 from batchrelay.store.postgres_outbox import add_obligations
-from batchrelay.store.sqlite_rows import to_us
+from batchrelay.store.rows import to_us
 
 __all__ = ["PostgresAlertStore", "mark_dirty"]
 

@@ -30,8 +30,7 @@ from batchrelay.store.base import (
     TaskView,
 )
 from batchrelay.store.history import JournalFigure, fold
-from batchrelay.store.sqlite_queries import page_size
-from batchrelay.store.sqlite_rows import (
+from batchrelay.store.rows import (
     STATUS_COLUMNS,
     event_from_journal,
     from_us,
@@ -81,7 +80,7 @@ async def list_batches(conn: asyncpg.Connection, query: BatchQuery) -> Page[Batc
         value, key = params.add(keyset["value"]), params.add(keyset["key"])
         where.append(f"({column}, batch_key) {'>' if ascending else '<'} ({value}, {key})")
     direction = "ASC" if ascending else "DESC"
-    limit = page_size(query.max_results)
+    limit = columns.page_size(query.max_results)
     sql = (
         f"{columns.SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
         f"ORDER BY {column} {direction}, batch_key {direction} LIMIT {params.add(limit + 1)}"
@@ -173,7 +172,7 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
         keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append(f"(status_time, task_id) < ({params.add(keyset['time'])}, "
                      f"{params.add(keyset['key'])})")  # fmt: skip
-    limit = page_size(query.max_results)
+    limit = columns.page_size(query.max_results)
     sql = (
         f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
         f"ORDER BY status_time DESC, task_id DESC LIMIT {params.add(limit + 1)}"
@@ -209,7 +208,7 @@ async def list_quarantine(
     where = ""
     if next_token:
         where = f"WHERE id < {params.add(decode_token(next_token, columns.QUARANTINE_TOKEN)['id'])}"
-    limit = page_size(max_results)
+    limit = columns.page_size(max_results)
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
     rows = await conn.fetch(sql, *params.values)
     views = [_quarantine_view(row) for row in rows[:limit]]
@@ -251,7 +250,7 @@ async def list_batch_events(
         keyset = decode_token(next_token, _EVENT_TOKEN)
         where.append(f"(time, event_id) < ({params.add(keyset['time'])}, "
                      f"{params.add(keyset['key'])})")  # fmt: skip
-    limit = page_size(max_results)
+    limit = columns.page_size(max_results)
     sql = (
         f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} "
         f"ORDER BY time DESC, event_id DESC LIMIT {params.add(limit + 1)}"

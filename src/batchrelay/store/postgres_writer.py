@@ -29,7 +29,7 @@ from batchrelay.errors import NotReadyError, StoreError
 from batchrelay.store.base import CommitOutcome, GroupCommitHook
 from batchrelay.store.postgres_pool import Pool, store_error
 from batchrelay.store.postgres_writes import PostgresCommitHook, commit_events, lock_and_read
-from batchrelay.store.sqlite_writes import PreparedEvent
+from batchrelay.store.rows import PreparedEvent
 
 log = structlog.get_logger(__name__)
 

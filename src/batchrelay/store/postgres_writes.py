@@ -28,11 +28,12 @@ from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
-from batchrelay.store.sqlite_rows import (
+from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
     STATUS_COLUMNS,
     TASK_COLUMNS,
+    PreparedEvent,
     batch_from_row,
     batch_to_row,
     dumps,
@@ -43,7 +44,6 @@ from batchrelay.store.sqlite_rows import (
     task_to_row,
     to_us,
 )
-from batchrelay.store.sqlite_writes import PreparedEvent
 
 #: Called inside the commit transaction for each newly journaled event: whatever it writes
 #: (notification obligations) commits or rolls back with the event.

@@ -32,12 +32,12 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
+from batchrelay.store.rows import PreparedEvent, journal_row
 from batchrelay.store.sqlite_migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite_pool import ReadPool
-from batchrelay.store.sqlite_rows import journal_row
 from batchrelay.store.sqlite_statements import STATEMENTS
 from batchrelay.store.sqlite_writer import GroupWriter
-from batchrelay.store.sqlite_writes import CommitWork, LedgerWriter, PreparedEvent
+from batchrelay.store.sqlite_writes import CommitWork, LedgerWriter
 
 T = TypeVar("T")
 

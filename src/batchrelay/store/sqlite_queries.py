@@ -28,7 +28,7 @@ from batchrelay.store.base import (
     TaskView,
 )
 from batchrelay.store.history import JournalFigure, fold
-from batchrelay.store.sqlite_rows import (
+from batchrelay.store.rows import (
     STATUS_COLUMNS,
     event_from_journal,
     from_us,
@@ -36,14 +36,6 @@ from batchrelay.store.sqlite_rows import (
     to_us,
 )
 from batchrelay.store.tokens import decode_token, encode_token
-
-MAX_RESULTS = 100
-
-
-def page_size(max_results: int) -> int:
-    """IMM semantics: 0 (or less) means the maximum, 100."""
-    return MAX_RESULTS if max_results <= 0 else min(max_results, MAX_RESULTS)
-
 
 # --------------------------------------------------------------------------- batches
 
@@ -64,7 +56,7 @@ def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]
         where.append(f"({column}, batch_key) {'>' if ascending else '<'} (?, ?)")
         params += [keyset["value"], keyset["key"]]
     direction = "ASC" if ascending else "DESC"
-    limit = page_size(query.max_results)
+    limit = columns.page_size(query.max_results)
     sql = (
         f"{columns.SELECT_BATCHES} WHERE {' AND '.join(where) or 'TRUE'} "
         f"ORDER BY {column} {direction}, batch_key {direction} LIMIT ?"
@@ -154,7 +146,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append("(status_time, task_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
-    limit = page_size(query.max_results)
+    limit = columns.page_size(query.max_results)
     sql = (
         f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
         "ORDER BY status_time DESC, task_id DESC LIMIT ?"
@@ -189,7 +181,7 @@ def list_quarantine(
     where, params = "", []
     if next_token:
         where, params = "WHERE id < ?", [decode_token(next_token, columns.QUARANTINE_TOKEN)["id"]]
-    limit = page_size(max_results)
+    limit = columns.page_size(max_results)
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [_quarantine_view(row) for row in rows[:limit]]
@@ -230,7 +222,7 @@ def list_batch_events(
         keyset = decode_token(next_token, _EVENT_TOKEN)
         where.append("(time, event_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
-    limit = page_size(max_results)
+    limit = columns.page_size(max_results)
     sql = f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [_event_view(row) for row in rows[:limit]]

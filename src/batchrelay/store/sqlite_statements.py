@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-from batchrelay.store.sqlite_rows import (
+from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
     STATUS_COLUMNS,

@@ -29,9 +29,9 @@ from batchrelay.store import ledger
 from batchrelay.store import sqlite_statements as sql
 from batchrelay.store.base import CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
-from batchrelay.store.sqlite_cache import BatchCache
-from batchrelay.store.sqlite_rows import (
+from batchrelay.store.rows import (
     STATUS_COLUMNS,
+    PreparedEvent,
     batch_from_row,
     batch_to_row,
     dumps,
@@ -42,21 +42,13 @@ from batchrelay.store.sqlite_rows import (
     task_to_row,
     to_us,
 )
+from batchrelay.store.sqlite_cache import BatchCache
 
 LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
 _COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
 _NO_COUNTS = (0,) * len(STATUS_COLUMNS)
 
 Counter = dict[tuple[str, str], int]
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """An input made ready for the writer on the caller's side (serialized, times in µs)."""
-
-    event: Event
-    received_at: datetime
-    row: tuple[Any, ...]  # the journal row
 
 
 @dataclass(frozen=True, slots=True)

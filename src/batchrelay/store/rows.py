@@ -1,9 +1,11 @@
-"""Conversions between ledger values and SQLite rows (times as epoch microseconds)."""
+"""Conversions between ledger values and store rows, the same for SQLite and PostgreSQL
+(times as epoch microseconds, JSON as canonical text)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -189,3 +191,12 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
         service_update_time=maybe_time(service_update_time),
         sticky=load_sticky(provenance, sticky_values),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """An input made ready for a store's writer on the caller's side (its journal row)."""
+
+    event: Event
+    received_at: datetime
+    row: tuple[Any, ...]
