@@ -286,3 +286,22 @@ async def test_metrics_follow_deliveries(rig_factory: Any) -> None:
     assert 'batchrelay_delivery_seconds_count{receiver="hook"} 3.0' in text
     assert 'batchrelay_outbox_depth{kind="deliveries"} 0.0' in text
     assert 'batchrelay_breaker_state{receiver="hook"} 0.0' in text
+
+
+async def test_a_new_sender_starts_with_the_budget_the_last_one_spent(rig_factory: Any) -> None:
+    rig = await rig_factory(rate_limits=[[2, 60]])
+    await rig.commit(task(1, batch="a"), task(2, batch="b"))
+    await rig.run_for(11)
+    assert len(rig.hook.sent) == 2  # the budget of two a minute is spent
+    # Another replica takes over sending (or this one restarts): same store, fresh memory.
+    takeover = Dispatcher(rig.store, rig.dispatcher.tree, rig.dispatcher.receivers,
+                          {"hook": rig.hook}, Metrics(), clock=rig.clock,
+                          rng=random.Random(2))  # fmt: skip
+    rig.dispatcher = takeover
+    await rig.commit(task(3, batch="c"))
+    await rig.run_for(30)
+    assert len(rig.hook.sent) == 2  # the first two sends still count
+    await rig.run_for(30)
+    assert len(rig.hook.sent) == 3
+    first_at = rig.hook.sent[0][0]
+    assert rig.hook.sent[2][0] >= first_at + 60

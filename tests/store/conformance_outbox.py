@@ -181,6 +181,17 @@ class OutboxConformance:
         )  # fmt: skip
         assert await outbox.depth() == {"events": 0, "deliveries": 1}
 
+    async def test_recent_attempts_by_receiver_oldest_first(self, routed: Routed) -> None:
+        first, second = await routed.deliveries("A", "B")
+        outbox = routed.outbox
+        await outbox.record_attempt(first, "retry", NOW + 20, 0.1, "server_error", "",
+                                    NOW + 30)  # fmt: skip
+        await outbox.record_attempt(second, "delivered", NOW + 25, 0.1)
+        [again] = await outbox.claim_due(NOW + 30, LEASE, 10)
+        await outbox.record_attempt(again, "delivered", NOW + 40, 0.1)
+        assert await outbox.recent_attempts(NOW + 21) == [("hook", NOW + 25), ("hook", NOW + 40)]
+        assert [at for _, at in await outbox.recent_attempts(0)] == [NOW + 20, NOW + 25, NOW + 40]
+
     async def test_a_replayed_dead_letter_keeps_its_id_with_a_fresh_budget(
         self, routed: Routed
     ) -> None:

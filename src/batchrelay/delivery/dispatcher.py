@@ -65,9 +65,10 @@ class Dispatcher:
         self.tick_seconds, self.lease, self.hold = tick, lease, hold
         self.outbox = outbox if outbox is not None else outbox_for(store)
         self.active = active  # False while another replica holds the timers
+        self._budgets_seeded = False
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
-        self.budgets = {n: SendBudget(c.rate_limits) for n, c in receivers.items()}
+        self.budgets = self._fresh_budgets()
         self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
         self.in_flight = {n: asyncio.Semaphore(max_in_flight) for n in receivers}
         self._stopping = asyncio.Event()
@@ -90,9 +91,12 @@ class Dispatcher:
     async def tick(self) -> int:
         """One pass; returns how many deliveries were attempted."""
         if self.active is not None and not self.active():
+            self._budgets_seeded = False  # another replica sends: its sends count next time
             return 0
         now = self.clock()
         us = int(now * SECOND)
+        if not self._budgets_seeded:
+            await self._seed_budgets(now)
         self._batch_reads = {}
         check = await self.hold(us) if self.hold is not None else None
         await self.outbox.flush_due_groups(us, self._max_events, self._muted, check)
@@ -104,6 +108,22 @@ class Dispatcher:
         counts = await asyncio.gather(*sends)
         await self._export_depth()
         return sum(counts)
+
+    async def _seed_budgets(self, now: float) -> None:
+        """Start each send budget with the attempts any sender made within its windows, so
+        a replica taking over sending (or a restart) does not spend a budget twice."""
+        self.budgets = self._fresh_budgets()
+        span = max((b.span for b in self.budgets.values()), default=0.0)
+        if span > 0:
+            recent: dict[str, list[float]] = defaultdict(list)
+            for receiver, at in await self.outbox.recent_attempts(int((now - span) * SECOND)):
+                recent[receiver].append(at / SECOND)
+            for name, budget in self.budgets.items():
+                budget.record(recent.get(name, ()))
+        self._budgets_seeded = True
+
+    def _fresh_budgets(self) -> dict[str, SendBudget]:
+        return {name: SendBudget(c.rate_limits) for name, c in self.receivers.items()}
 
     def _max_events(self, receiver: str) -> int:
         config = self.receivers.get(receiver)

@@ -314,6 +314,16 @@ def list_deliveries(
     return [dict(zip(_LISTED, row, strict=True)) for row in rows]
 
 
+def recent_attempts(conn: sqlite3.Connection, since: int) -> list[tuple[str, int]]:
+    """(receiver, time) of every send attempt from ``since`` on, oldest first."""
+    rows = conn.execute(
+        "SELECT d.receiver, a.at FROM delivery_attempts a JOIN deliveries d"
+        " ON d.id = a.delivery_id WHERE a.at >= ? ORDER BY a.at",
+        (since,),
+    ).fetchall()
+    return [(receiver, int(at)) for receiver, at in rows]
+
+
 def depth(conn: sqlite3.Connection) -> dict[str, int]:
     """Outbox depth for metrics: events waiting for a group flush, deliveries waiting to send."""
     (pending_events,) = conn.execute(

@@ -54,6 +54,9 @@ class Outbox(Protocol):
         self, state: str | None, batch_key: str | None, limit: int, before: str
     ) -> list[dict[str, Any]]: ...
 
+    async def recent_attempts(self, since: int) -> list[tuple[str, int]]:
+        """(receiver, time) of every send attempt from ``since`` on, oldest first."""
+
     async def depth(self) -> dict[str, int]: ...
 
 
@@ -131,6 +134,9 @@ class SQLiteOutbox:
                 outbox.list_deliveries, state=state, batch_key=batch_key, limit=limit, before=before
             )
         )
+
+    async def recent_attempts(self, since: int) -> list[tuple[str, int]]:
+        return await self.store.read(partial(outbox.recent_attempts, since=since))
 
     async def depth(self) -> dict[str, int]:
         return await self.store.read(outbox.depth)

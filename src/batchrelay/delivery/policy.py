@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -82,6 +82,17 @@ class SendBudget:
     def wait(self, now: float) -> float:
         """Seconds until one send is allowed."""
         return max((w.wait(now) for w in self._windows), default=0.0)
+
+    @property
+    def span(self) -> float:
+        """The longest window: how far back sends still count."""
+        return max((w.seconds for w in self._windows), default=0.0)
+
+    def record(self, times: Iterable[float]) -> None:
+        """Count sends made earlier (oldest first), by another sender of this receiver."""
+        for at in times:
+            for window in self._windows:
+                window.sent.append(at)
 
 
 class _Window:

@@ -356,6 +356,16 @@ async def list_deliveries(
     return [{**dict(row), "digest": int(row["digest"])} for row in rows]
 
 
+async def recent_attempts(conn: asyncpg.Connection, since: int) -> list[tuple[str, int]]:
+    """(receiver, time) of every send attempt from ``since`` on, oldest first."""
+    rows = await conn.fetch(
+        "SELECT d.receiver, a.at FROM delivery_attempts a JOIN deliveries d"
+        " ON d.id = a.delivery_id WHERE a.at >= $1 ORDER BY a.at",
+        since,
+    )
+    return [(row["receiver"], int(row["at"])) for row in rows]
+
+
 async def depth(conn: asyncpg.Connection) -> dict[str, int]:
     """Outbox depth for metrics: events waiting for a group flush, deliveries waiting to send."""
     row = await conn.fetchrow(
@@ -435,6 +445,9 @@ class PostgresOutbox:
             partial(list_deliveries, state=state, batch_key=batch_key, limit=limit,
                     before=before)
         )  # fmt: skip
+
+    async def recent_attempts(self, since: int) -> list[tuple[str, int]]:
+        return await self.store.read(partial(recent_attempts, since=since))
 
     async def depth(self) -> dict[str, int]:
         return await self.store.read(depth)
