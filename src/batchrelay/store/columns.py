@@ -1,12 +1,21 @@
-"""What both stores' read queries select: the same columns, pages and page tokens.
+"""What both stores' read queries select, and how a row becomes a view.
 
 The SQL here is the common subset of SQLite and PostgreSQL; the dialects differ only in
-placeholders and the statements built around these.
+placeholders and the statements built around these. A row is whatever the driver returns
+(a tuple, an asyncpg ``Record``): both iterate in column order.
 """
 
 from __future__ import annotations
 
-from batchrelay.store.rows import STATUS_COLUMNS
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from batchrelay.events.models import Statistic
+from batchrelay.store.base import BatchView, EventView, QuarantineView, TaskView
+from batchrelay.store.history import JournalFigure
+from batchrelay.store.rows import STATUS_COLUMNS, from_us, maybe_time
 
 MAX_RESULTS = 100
 
@@ -38,3 +47,98 @@ TASK_TOKEN = {"time": int, "key": str}
 
 SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
 QUARANTINE_TOKEN = {"id": int}
+EVENT_TOKEN = {"time": int, "key": str}
+
+
+def batch_view(row: Any, error_codes: dict[str, int]) -> BatchView:
+    fields = dict(zip(BATCH_FIELDS, row, strict=False))
+    for name in BATCH_JSON:
+        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
+    # PostgreSQL's jsonb orders keys its own way; views list tags sorted either way
+    fields["tags"] = dict(sorted(fields["tags"].items()))
+    for name in (*BATCH_TIMES, "statistic_time", "finished_at"):
+        fields[name] = maybe_time(fields[name])
+    counts = zip(STATUS_COLUMNS, tuple(row)[len(BATCH_FIELDS) :], strict=True)
+    fields["task_counts"] = {status: n for status, n in counts if n}
+    fields["error_codes"] = error_codes
+    return BatchView.model_validate(fields)
+
+
+def task_view(row: Any) -> TaskView:
+    fields = dict(zip(TASK_FIELDS, row, strict=True))
+    fields["first_seen"] = from_us(fields["first_seen"])
+    fields["status_time"] = from_us(fields["status_time"])
+    return TaskView.model_validate(fields)
+
+
+def quarantine_view(row: Any) -> QuarantineView:
+    id_, ingress, reason, detail, headers, raw, received_at = row
+    return QuarantineView(
+        id=id_,
+        ingress=ingress,
+        reason=reason,
+        detail=detail,
+        headers=json.loads(headers),
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+        received_at=from_us(received_at),
+    )
+
+
+def event_view(row: Any) -> EventView:
+    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
+    return EventView(
+        event_id=event_id,
+        type=type_,
+        kind=kind,
+        source=source,
+        ingress=ingress,
+        time=from_us(time),
+        received_at=from_us(received_at),
+        task_id=task_id,
+        status=status or "unknown",
+        code=code or "",
+        raw_base64=base64.b64encode(raw).decode("ascii"),
+        size=len(raw),
+    )
+
+
+def snapshot(
+    codes: dict[str, dict[str, int]],
+    totals: dict[str, dict[str, int]],
+    batch_rows: Iterable[Any],
+    task_rows: Iterable[Any],
+) -> dict[str, Any]:
+    """``Store.ledger_snapshot`` from its rows: arrival times left out, so replays compare."""
+    return {
+        "batches": {
+            row[0]: batch_view(row, codes.get(row[0], {})).model_dump(
+                mode="json", exclude={"last_received"}
+            )
+            for row in batch_rows
+        },
+        "tasks": {row[0]: task_view(row).model_dump(mode="json") for row in task_rows},
+        "error_codes": codes,
+        "project_totals": totals,
+    }
+
+
+def journal_figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
+    """Rows of (time, event_id, kind, task_id, status, statistic JSON) for ``history.fold``."""
+    for time, event_id, kind, task_id, status, statistic in rows:
+        stat = Statistic.model_validate_json(statistic) if statistic else None
+        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+
+
+def nest(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """(outer, inner, n) rows as ``{outer: {inner: n}}``."""
+    nested: dict[str, dict[str, int]] = {}
+    for outer, inner, n in rows:
+        nested.setdefault(outer, {})[inner] = n
+    return nested
+
+
+def like_pattern(search: str) -> str:
+    """A substring for LIKE / ILIKE ... ESCAPE '\': % and _ in it stay literal."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

@@ -7,15 +7,12 @@ connection inside a read-only snapshot (see ``postgres_pool.Pool.read``).
 
 from __future__ import annotations
 
-import base64
-import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from batchrelay.events.models import Statistic
 from batchrelay.store import columns
 from batchrelay.store.base import (
     BatchQuery,
@@ -29,12 +26,10 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import JournalFigure, fold
+from batchrelay.store.history import fold
 from batchrelay.store.rows import (
-    STATUS_COLUMNS,
     event_from_journal,
     from_us,
-    maybe_time,
     to_us,
 )
 from batchrelay.store.tokens import decode_token, encode_token
@@ -112,21 +107,7 @@ def _batch_filters(query: BatchQuery, params: _Params) -> list[str]:
 
 async def _batch_views(conn: asyncpg.Connection, rows: Sequence[Any]) -> list[BatchView]:
     codes = await _error_codes(conn, [row[0] for row in rows])
-    return [_batch_view(row, codes.get(row[0], {})) for row in rows]
-
-
-def _batch_view(row: Any, error_codes: dict[str, int]) -> BatchView:
-    fields = dict(zip(columns.BATCH_FIELDS, row, strict=False))
-    for name in columns.BATCH_JSON:
-        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
-    # jsonb orders keys its own way; the SQLite store keeps them sorted
-    fields["tags"] = dict(sorted(fields["tags"].items()))
-    for name in (*columns.BATCH_TIMES, "statistic_time", "finished_at"):
-        fields[name] = maybe_time(fields[name])
-    counts = zip(STATUS_COLUMNS, tuple(row)[len(columns.BATCH_FIELDS) :], strict=True)
-    fields["task_counts"] = {status: n for status, n in counts if n}
-    fields["error_codes"] = error_codes
-    return BatchView.model_validate(fields)
+    return [columns.batch_view(row, codes.get(row[0], {})) for row in rows]
 
 
 async def _error_codes(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -137,14 +118,7 @@ async def _error_codes(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[st
         "WHERE n != 0 AND batch_key = ANY($1::text[]) ORDER BY batch_key, code",
         list(keys),
     )
-    return _nest(rows)
-
-
-def _nest(rows: Iterable[Any]) -> dict[str, dict[str, int]]:
-    nested: dict[str, dict[str, int]] = {}
-    for outer, inner, n in rows:
-        nested.setdefault(outer, {})[inner] = n
-    return nested
+    return columns.nest(rows)
 
 
 async def batch_state_counts(conn: asyncpg.Connection) -> dict[str, int]:
@@ -164,7 +138,7 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
         where.append(f"(status = {status} OR lower(raw_status) = {status})")
     if query.search:
         # the escape keeps % and _ literal, as in the SQLite store's LIKE
-        pattern = params.add(_like_pattern(query.search))
+        pattern = params.add(columns.like_pattern(query.search))
         where.append(
             rf"(object_path ILIKE {pattern} ESCAPE '\' OR task_id ILIKE {pattern} ESCAPE '\')"
         )
@@ -178,23 +152,11 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
         f"ORDER BY status_time DESC, task_id DESC LIMIT {params.add(limit + 1)}"
     )
     rows = await conn.fetch(sql, *params.values)
-    views = [_task_view(row) for row in rows[:limit]]
+    views = [columns.task_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
     return Page(views, encode_token({"time": last["status_time"], "key": last["task_id"]}))
-
-
-def _like_pattern(search: str) -> str:
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _task_view(row: Any) -> TaskView:
-    fields = dict(zip(columns.TASK_FIELDS, row, strict=True))
-    fields["first_seen"] = from_us(fields["first_seen"])
-    fields["status_time"] = from_us(fields["status_time"])
-    return TaskView.model_validate(fields)
 
 
 # --------------------------------------------------------------------------- quarantine
@@ -211,24 +173,10 @@ async def list_quarantine(
     limit = columns.page_size(max_results)
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
     rows = await conn.fetch(sql, *params.values)
-    views = [_quarantine_view(row) for row in rows[:limit]]
+    views = [columns.quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     return Page(views, encode_token({"id": rows[limit - 1]["id"]}))
-
-
-def _quarantine_view(row: Any) -> QuarantineView:
-    id_, ingress, reason, detail, headers, raw, received_at = row
-    return QuarantineView(
-        id=id_,
-        ingress=ingress,
-        reason=reason,
-        detail=detail,
-        headers=json.loads(headers),
-        raw_base64=base64.b64encode(raw).decode("ascii"),
-        size=len(raw),
-        received_at=from_us(received_at),
-    )
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -237,7 +185,6 @@ _SELECT_EVENTS = (
     "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
     "model::json ->> 'status', model::json ->> 'code', raw FROM events"
 )
-_EVENT_TOKEN = {"time": int, "key": str}
 
 
 async def list_batch_events(
@@ -247,7 +194,7 @@ async def list_batch_events(
     params = _Params()
     where = [f"batch_key = {params.add(batch_key)}"]
     if next_token:
-        keyset = decode_token(next_token, _EVENT_TOKEN)
+        keyset = decode_token(next_token, columns.EVENT_TOKEN)
         where.append(f"(time, event_id) < ({params.add(keyset['time'])}, "
                      f"{params.add(keyset['key'])})")  # fmt: skip
     limit = columns.page_size(max_results)
@@ -256,29 +203,11 @@ async def list_batch_events(
         f"ORDER BY time DESC, event_id DESC LIMIT {params.add(limit + 1)}"
     )
     rows = await conn.fetch(sql, *params.values)
-    views = [_event_view(row) for row in rows[:limit]]
+    views = [columns.event_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
     return Page(views, encode_token({"time": last["time"], "key": last["event_id"]}))
-
-
-def _event_view(row: Any) -> EventView:
-    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
-    return EventView(
-        event_id=event_id,
-        type=type_,
-        kind=kind,
-        source=source,
-        ingress=ingress,
-        time=from_us(time),
-        received_at=from_us(received_at),
-        task_id=task_id,
-        status=status or "unknown",
-        code=code or "",
-        raw_base64=base64.b64encode(raw).decode("ascii"),
-        size=len(raw),
-    )
 
 
 async def batch_history(
@@ -293,13 +222,7 @@ async def batch_history(
     if not rows:
         return []
     first, last = from_us(rows[0]["time"]), from_us(rows[-1]["time"])
-    return fold(_figures(rows), first, last, max_points)
-
-
-def _figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
-    for time, event_id, kind, task_id, status, statistic in rows:
-        stat = Statistic.model_validate_json(statistic) if statistic else None
-        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+    return fold(columns.journal_figures(rows), first, last, max_points)
 
 
 async def changed_batches(
@@ -320,7 +243,7 @@ async def changed_batches(
 
 async def ledger_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     """Canonical, JSON-ready, sorted; arrival times left out so replays compare equal."""
-    codes = _nest(
+    codes = columns.nest(
         await conn.fetch(
             "SELECT batch_key, code, n FROM batch_error_codes WHERE n != 0 ORDER BY batch_key, code"
         )
@@ -330,17 +253,7 @@ async def ledger_snapshot(conn: asyncpg.Connection) -> dict[str, Any]:
     )
     batches = await conn.fetch(f"{columns.SELECT_BATCHES} ORDER BY batch_key")
     tasks = await conn.fetch(f"{columns.SELECT_TASKS} ORDER BY task_id")
-    return {
-        "batches": {
-            row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(
-                mode="json", exclude={"last_received"}
-            )
-            for row in batches
-        },
-        "tasks": {row[0]: _task_view(row).model_dump(mode="json") for row in tasks},
-        "error_codes": codes,
-        "project_totals": _nest(totals),
-    }
+    return columns.snapshot(codes, columns.nest(totals), batches, tasks)
 
 
 async def read_journal(

@@ -6,14 +6,11 @@ Every function takes a read-only connection already inside a read transaction
 
 from __future__ import annotations
 
-import base64
-import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from batchrelay.events.models import Statistic
 from batchrelay.store import columns
 from batchrelay.store.base import (
     BatchQuery,
@@ -27,12 +24,10 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import JournalFigure, fold
+from batchrelay.store.history import fold
 from batchrelay.store.rows import (
-    STATUS_COLUMNS,
     event_from_journal,
     from_us,
-    maybe_time,
     to_us,
 )
 from batchrelay.store.tokens import decode_token, encode_token
@@ -90,19 +85,7 @@ def _batch_filters(query: BatchQuery) -> tuple[list[str], list[Any]]:
 
 def _batch_views(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> list[BatchView]:
     codes = _error_codes(conn, [row[0] for row in rows])
-    return [_batch_view(row, codes.get(row[0], {})) for row in rows]
-
-
-def _batch_view(row: tuple[Any, ...], error_codes: dict[str, int]) -> BatchView:
-    fields = dict(zip(columns.BATCH_FIELDS, row, strict=False))
-    for name in columns.BATCH_JSON:
-        fields[name] = json.loads(fields[name]) if fields[name] is not None else None
-    for name in (*columns.BATCH_TIMES, "statistic_time", "finished_at"):
-        fields[name] = maybe_time(fields[name])
-    counts = zip(STATUS_COLUMNS, row[len(columns.BATCH_FIELDS) :], strict=True)
-    fields["task_counts"] = {status: n for status, n in counts if n}
-    fields["error_codes"] = error_codes
-    return BatchView.model_validate(fields)
+    return [columns.batch_view(row, codes.get(row[0], {})) for row in rows]
 
 
 def _error_codes(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, dict[str, int]]:
@@ -114,14 +97,7 @@ def _error_codes(conn: sqlite3.Connection, keys: Sequence[str]) -> dict[str, dic
         f"WHERE n != 0 AND batch_key IN ({marks}) ORDER BY batch_key, code",
         list(keys),
     )
-    return _nest(rows)
-
-
-def _nest(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
-    nested: dict[str, dict[str, int]] = {}
-    for outer, inner, n in rows:
-        nested.setdefault(outer, {})[inner] = n
-    return nested
+    return columns.nest(rows)
 
 
 def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -141,7 +117,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     if query.search:
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
-        params += [_like_pattern(query.search)] * 2
+        params += [columns.like_pattern(query.search)] * 2
     if query.next_token:
         keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append("(status_time, task_id) < (?, ?)")
@@ -152,23 +128,11 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         "ORDER BY status_time DESC, task_id DESC LIMIT ?"
     )
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    views = [_task_view(row) for row in rows[:limit]]
+    views = [columns.task_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
     return Page(views, encode_token({"time": last[11], "key": last[0]}))
-
-
-def _like_pattern(search: str) -> str:
-    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _task_view(row: tuple[Any, ...]) -> TaskView:
-    fields = dict(zip(columns.TASK_FIELDS, row, strict=True))
-    fields["first_seen"] = from_us(fields["first_seen"])
-    fields["status_time"] = from_us(fields["status_time"])
-    return TaskView.model_validate(fields)
 
 
 # --------------------------------------------------------------------------- quarantine
@@ -184,24 +148,10 @@ def list_quarantine(
     limit = columns.page_size(max_results)
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    views = [_quarantine_view(row) for row in rows[:limit]]
+    views = [columns.quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     return Page(views, encode_token({"id": rows[limit - 1][0]}))
-
-
-def _quarantine_view(row: tuple[Any, ...]) -> QuarantineView:
-    id_, ingress, reason, detail, headers, raw, received_at = row
-    return QuarantineView(
-        id=id_,
-        ingress=ingress,
-        reason=reason,
-        detail=detail,
-        headers=json.loads(headers),
-        raw_base64=base64.b64encode(raw).decode("ascii"),
-        size=len(raw),
-        received_at=from_us(received_at),
-    )
 
 
 # --------------------------------------------------------------------------- dashboard
@@ -210,7 +160,6 @@ _SELECT_EVENTS = (
     "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
     "json_extract(model, '$.status'), json_extract(model, '$.code'), raw FROM events"
 )
-_EVENT_TOKEN = {"time": int, "key": str}
 
 
 def list_batch_events(
@@ -219,35 +168,17 @@ def list_batch_events(
     """Newest event time first; served by ``events_by_batch``."""
     where, params = ["batch_key = ?"], [batch_key]
     if next_token:
-        keyset = decode_token(next_token, _EVENT_TOKEN)
+        keyset = decode_token(next_token, columns.EVENT_TOKEN)
         where.append("(time, event_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
     limit = columns.page_size(max_results)
     sql = f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    views = [_event_view(row) for row in rows[:limit]]
+    views = [columns.event_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
     return Page(views, encode_token({"time": last[5], "key": last[0]}))
-
-
-def _event_view(row: tuple[Any, ...]) -> EventView:
-    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
-    return EventView(
-        event_id=event_id,
-        type=type_,
-        kind=kind,
-        source=source,
-        ingress=ingress,
-        time=from_us(time),
-        received_at=from_us(received_at),
-        task_id=task_id,
-        status=status or "unknown",
-        code=code or "",
-        raw_base64=base64.b64encode(raw).decode("ascii"),
-        size=len(raw),
-    )
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
@@ -262,13 +193,7 @@ def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> 
         "ORDER BY time, event_id",
         (batch_key,),
     )
-    return fold(_figures(rows), from_us(first), from_us(last), max_points)
-
-
-def _figures(rows: Iterable[tuple[Any, ...]]) -> Iterator[JournalFigure]:
-    for time, event_id, kind, task_id, status, statistic in rows:
-        stat = Statistic.model_validate_json(statistic) if statistic else None
-        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+    return fold(columns.journal_figures(rows), from_us(first), from_us(last), max_points)
 
 
 def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int) -> list[BatchView]:
@@ -286,7 +211,7 @@ def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int)
 
 def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
     """Canonical, JSON-ready, sorted; arrival times left out so replays compare equal."""
-    codes = _nest(
+    codes = columns.nest(
         conn.execute(
             "SELECT batch_key, code, n FROM batch_error_codes WHERE n != 0 ORDER BY batch_key, code"
         )
@@ -296,17 +221,7 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
     )
     batches = conn.execute(f"{columns.SELECT_BATCHES} ORDER BY batch_key")
     tasks = conn.execute(f"{columns.SELECT_TASKS} ORDER BY task_id")
-    return {
-        "batches": {
-            row[0]: _batch_view(row, codes.get(row[0], {})).model_dump(
-                mode="json", exclude={"last_received"}
-            )
-            for row in batches
-        },
-        "tasks": {row[0]: _task_view(row).model_dump(mode="json") for row in tasks},
-        "error_codes": codes,
-        "project_totals": _nest(totals),
-    }
+    return columns.snapshot(codes, columns.nest(totals), batches, tasks)
 
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
