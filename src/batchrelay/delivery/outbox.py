@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,23 +89,30 @@ def flush_due_groups(
             " AND group_key = ? AND delivery_id IS NULL ORDER BY id",
             (receiver, route, group_key),
         ).fetchall()
-        route_state = "muted" if muted(receiver, route) else "pending"
-        by_state: dict[str, list[tuple[int, str | None]]] = {}
-        for outbox_id, batch_key, view in rows:
-            held = check(json.loads(view)) if check is not None else None
-            by_state.setdefault(held or route_state, []).append((outbox_id, batch_key))
-        size = max_events(receiver)
-        for state, chunk_rows in by_state.items():
-            for start in range(0, len(chunk_rows), size):
-                chunk = chunk_rows[start : start + size]
-                _new_delivery(conn, receiver, route, group_key, chunk, state, now)
-                made += 1
+        state = "muted" if muted(receiver, route) else "pending"
+        for held, chunk in delivery_chunks(rows, state, check, max_events(receiver)):
+            _new_delivery(conn, receiver, route, group_key, chunk, held, now)
+            made += 1
         conn.execute(
             "UPDATE notify_groups SET flush_at = NULL, last_flush = ?"
             " WHERE receiver = ? AND route = ? AND group_key = ?",
             (now, receiver, route, group_key),
         )
     return made
+
+
+def delivery_chunks(
+    rows: Iterable[tuple[int, str | None, str]], state: str, check: Check | None, size: int
+) -> Iterator[tuple[str, list[tuple[int, str | None]]]]:
+    """A flushed group's pending (id, batch_key, view) rows as deliveries: (state, rows) of
+    at most ``size`` events each, the events ``check`` holds back apart in its state."""
+    by_state: dict[str, list[tuple[int, str | None]]] = {}
+    for outbox_id, batch_key, view in rows:
+        held = check(json.loads(view)) if check is not None else None
+        by_state.setdefault(held or state, []).append((outbox_id, batch_key))
+    for held_state, ids in by_state.items():
+        for start in range(0, len(ids), size):
+            yield held_state, ids[start : start + size]
 
 
 def _new_delivery(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from batchrelay.delivery.outbox import SECOND, Check, Delivery
+from batchrelay.delivery.outbox import SECOND, Check, Delivery, delivery_chunks
 from batchrelay.routing.tree import RouteMatch
 
 if TYPE_CHECKING:
@@ -112,17 +112,10 @@ async def flush_due_groups(
                 " AND group_key = $3 AND delivery_id IS NULL ORDER BY id",
                 receiver, route, group_key,
             )  # fmt: skip
-            route_state = "muted" if muted(receiver, route) else "pending"
-            by_state: dict[str, list[tuple[int, str | None]]] = {}
-            for outbox_id, batch_key, view in rows:
-                held = check(json.loads(view)) if check is not None else None
-                by_state.setdefault(held or route_state, []).append((outbox_id, batch_key))
-            size = max_events(receiver)
-            for state, chunk_rows in by_state.items():
-                for start in range(0, len(chunk_rows), size):
-                    chunk = chunk_rows[start : start + size]
-                    await _new_delivery(conn, receiver, route, group_key, chunk, state, now)
-                    made += 1
+            state = "muted" if muted(receiver, route) else "pending"
+            for held, chunk in delivery_chunks(rows, state, check, max_events(receiver)):
+                await _new_delivery(conn, receiver, route, group_key, chunk, held, now)
+                made += 1
             await conn.execute(
                 "UPDATE notify_groups SET flush_at = NULL, last_flush = $1"
                 " WHERE receiver = $2 AND route = $3 AND group_key = $4",
