@@ -1,5 +1,5 @@
 """Timelines of ``test_timeline.py`` again, with the rig on PostgreSQL: the same notices at
-the same times, through ``PostgresAlertStore``, ``PostgresOutbox`` and the PostgreSQL
+the same times, through ``PostgresAlertStore``, the PostgreSQL outbox and the PostgreSQL
 commit hooks (``Router.on_postgres``, ``postgres_alerts.mark_dirty``)."""
 
 from __future__ import annotations

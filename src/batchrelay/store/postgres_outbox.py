@@ -11,9 +11,8 @@ of its event, from the store's commit hook). Several replicas share these tables
   turned into deliveries by one replica only;
 * group rows are upserted in key order, so two commits never wait for each other in a cycle.
 
-Times are microseconds since the epoch, as in ``delivery/outbox.py``. :class:`PostgresOutbox`
-runs these functions on a :class:`~batchrelay.store.postgres.PostgresStore` behind the
-``Outbox`` contract of ``delivery/outboxes.py``.
+Times are microseconds since the epoch, as in ``delivery/outbox.py``;
+``delivery/outboxes.StoreOutbox`` runs these functions behind the ``Outbox`` contract.
 """
 
 from __future__ import annotations
@@ -21,21 +20,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.delivery.outbox import SECOND, Check, Delivery, delivery_chunks
 from batchrelay.routing.tree import RouteMatch
 
-if TYPE_CHECKING:
-    from batchrelay.store.postgres import PostgresStore
-
 __all__ = [
     "Check",
     "Delivery",
-    "PostgresOutbox",
     "add_obligations",
     "claim",
     "claim_due",
@@ -46,6 +40,7 @@ __all__ = [
     "flush_due_groups",
     "list_deliveries",
     "postpone",
+    "recent_attempts",
     "record_attempt",
     "replay",
 ]
@@ -366,81 +361,3 @@ async def depth(conn: asyncpg.Connection) -> dict[str, int]:
         " (SELECT count(*) FROM deliveries WHERE state IN ('pending', 'sending')) AS deliveries"
     )
     return {"events": int(row["events"]), "deliveries": int(row["deliveries"])}
-
-
-class PostgresOutbox:
-    """:class:`~batchrelay.delivery.outboxes.Outbox` on a :class:`PostgresStore`: each
-    change in a transaction of its own, each read in one read-only snapshot."""
-
-    def __init__(self, store: PostgresStore) -> None:
-        self.store = store
-
-    async def flush_due_groups(
-        self,
-        now: int,
-        max_events: Callable[[str], int],
-        muted: Callable[[str, str], bool],
-        check: Check | None = None,
-    ) -> int:
-        return await self.store.write(
-            partial(flush_due_groups, now=now, max_events=max_events, muted=muted, check=check),
-            "a group flush",
-        )
-
-    async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]:
-        return await self.store.write(
-            partial(claim_due, now=now, lease=lease, limit=limit), "a claim"
-        )
-
-    async def claim(self, ids: Sequence[str], now: int, lease: int) -> list[Delivery]:
-        return await self.store.write(partial(claim, ids=ids, now=now, lease=lease), "a claim")
-
-    async def coalesce(
-        self, deliveries: Sequence[Delivery], max_events: int, now: int
-    ) -> list[str]:
-        return await self.store.write(
-            partial(coalesce, deliveries=deliveries, max_events=max_events, now=now),
-            "a coalesce",
-        )
-
-    async def record_attempt(
-        self,
-        delivery: Delivery,
-        outcome: str,
-        now: int,
-        seconds: float,
-        reason: str | None = None,
-        detail: str | None = None,
-        next_attempt_at: int | None = None,
-    ) -> None:
-        await self.store.write(
-            partial(record_attempt, delivery=delivery, outcome=outcome, now=now,
-                    seconds=seconds, reason=reason, detail=detail,
-                    next_attempt_at=next_attempt_at),
-            "recording an attempt",
-        )  # fmt: skip
-
-    async def postpone(self, ids: Sequence[str], until: int, now: int) -> None:
-        await self.store.write(partial(postpone, ids=ids, until=until, now=now), "a postpone")
-
-    async def copy_to(self, delivery: Delivery, receiver: str, now: int) -> str:
-        return await self.store.write(
-            partial(copy_to, delivery=delivery, receiver=receiver, now=now), "a fallback copy"
-        )
-
-    async def replay(self, delivery_id: str, now: int) -> bool:
-        return await self.store.write(partial(replay, delivery_id=delivery_id, now=now), "a replay")
-
-    async def list_deliveries(
-        self, state: str | None, batch_key: str | None, limit: int, before: str
-    ) -> list[dict[str, Any]]:
-        return await self.store.read(
-            partial(list_deliveries, state=state, batch_key=batch_key, limit=limit,
-                    before=before)
-        )  # fmt: skip
-
-    async def recent_attempts(self, since: int) -> list[tuple[str, int]]:
-        return await self.store.read(partial(recent_attempts, since=since))
-
-    async def depth(self) -> dict[str, int]:
-        return await self.store.read(depth)
