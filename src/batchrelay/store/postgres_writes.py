@@ -31,15 +31,18 @@ from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
+    NO_COUNTS,
     STATUS_COLUMNS,
     TASK_COLUMNS,
+    Counter,
     PreparedEvent,
     batch_from_row,
     batch_to_row,
+    counter_rows,
+    counts_by_batch,
     dumps,
     event_from_journal,
     from_us,
-    status_column,
     task_from_row,
     task_to_row,
     to_us,
@@ -53,11 +56,6 @@ LEDGER_LOCK = 0x6272_6C65_6467  # "brledg", bigint key space
 TASK_LOCK, BATCH_LOCK = 0x6274, 0x6262  # class ids of the (int, int) key space
 LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
 REBUILD_CHUNK = 1000  # journal rows replayed per round trip
-
-_COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
-_NO_COUNTS = (0,) * len(STATUS_COLUMNS)
-
-Counter = dict[tuple[str, str], int]
 
 
 def _names(columns: str) -> list[str]:
@@ -169,31 +167,18 @@ class LedgerChanges:
     async def write(self, conn: asyncpg.Connection) -> None:
         """Tasks, then batches with their count deltas, then the counters; each sorted."""
         task_counts, error_codes, totals = self._counters
-        counts = _counts_by_batch(task_counts)
+        counts = counts_by_batch(task_counts)
         # a task may move the counts of a batch no event named (its old batch)
         dirty = self._dirty_batches | {key for key in counts if self.batches.get(key)}
         tasks = [self.tasks[task_id] for task_id in sorted(self._dirty_tasks)]
         await _run_many(conn, _UPSERT_TASK, [task_to_row(t) for t in tasks if t is not None])
         batches = [self.batches[key] for key in sorted(dirty)]
         rows = [
-            batch_to_row(b) + counts.get(b.batch_key, _NO_COUNTS) for b in batches if b is not None
+            batch_to_row(b) + counts.get(b.batch_key, NO_COUNTS) for b in batches if b is not None
         ]
         await _run_many(conn, _UPSERT_BATCH, rows)
-        await _run_many(conn, _ADD_ERROR_CODE, _counter_rows(error_codes))
-        await _run_many(conn, _ADD_PROJECT_TOTAL, _counter_rows(totals))
-
-
-def _counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
-    counts: dict[str, list[int]] = {}
-    for (batch_key, status), n in task_counts.items():
-        if n:
-            columns = counts.setdefault(batch_key, list(_NO_COUNTS))
-            columns[_COUNT_INDEX[status_column(status)]] += n
-    return {batch_key: tuple(columns) for batch_key, columns in counts.items()}
-
-
-def _counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
-    return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]
+        await _run_many(conn, _ADD_ERROR_CODE, counter_rows(error_codes))
+        await _run_many(conn, _ADD_PROJECT_TOTAL, counter_rows(totals))
 
 
 async def _run_many(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:

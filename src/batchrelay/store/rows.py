@@ -200,3 +200,27 @@ class PreparedEvent:
     event: Event
     received_at: datetime
     row: tuple[Any, ...]
+
+
+# --------------------------------------------------------------------------- counters
+
+#: A change in counts, keyed by two strings: (batch_key, status), (batch_key, code), ...
+Counter = dict[tuple[str, str], int]
+
+_COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
+NO_COUNTS = (0,) * len(STATUS_COLUMNS)
+
+
+def counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
+    """Task-count deltas as the count columns of each batch row."""
+    counts: dict[str, list[int]] = {}
+    for (batch_key, status), n in task_counts.items():
+        if n:
+            columns = counts.setdefault(batch_key, list(NO_COUNTS))
+            columns[_COUNT_INDEX[status_column(status)]] += n
+    return {batch_key: tuple(columns) for batch_key, columns in counts.items()}
+
+
+def counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
+    """(outer, inner, n) rows of the non-zero changes, in key order."""
+    return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]

@@ -30,14 +30,16 @@ from batchrelay.store import sqlite_statements as sql
 from batchrelay.store.base import CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rows import (
-    STATUS_COLUMNS,
+    NO_COUNTS,
+    Counter,
     PreparedEvent,
     batch_from_row,
     batch_to_row,
+    counter_rows,
+    counts_by_batch,
     dumps,
     event_from_journal,
     from_us,
-    status_column,
     task_from_row,
     task_to_row,
     to_us,
@@ -45,10 +47,6 @@ from batchrelay.store.rows import (
 from batchrelay.store.sqlite_cache import BatchCache
 
 LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
-_COUNT_INDEX = {column: index for index, column in enumerate(STATUS_COLUMNS.values())}
-_NO_COUNTS = (0,) * len(STATUS_COLUMNS)
-
-Counter = dict[tuple[str, str], int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +173,7 @@ class LedgerWriter:
 
     def flush(self) -> None:
         """Write what is pending: journal, tasks, then batches with their task counts."""
-        counts = _counts_by_batch(self._pending.counters[0])
+        counts = counts_by_batch(self._pending.counters[0])
         for batch_key in counts:  # a task may move the counts of a batch no event named
             if self._batch(batch_key) is not None:
                 self._pending.dirty.add(batch_key)
@@ -186,11 +184,11 @@ class LedgerWriter:
         sql.UPSERT_TASKS.run(conn, [task_to_row(task) for task in tasks if task is not None])
         batches = (pending.batches[batch_key] for batch_key in sorted(pending.dirty))
         written = [batch for batch in batches if batch is not None]
-        rows = [batch_to_row(b) + counts.get(b.batch_key, _NO_COUNTS) for b in written]
+        rows = [batch_to_row(b) + counts.get(b.batch_key, NO_COUNTS) for b in written]
         sql.UPSERT_BATCHES.run(conn, rows)
         _, error_codes, totals = pending.counters
-        sql.ADD_ERROR_CODES.run(conn, _counter_rows(error_codes))
-        sql.ADD_PROJECT_TOTALS.run(conn, _counter_rows(totals))
+        sql.ADD_ERROR_CODES.run(conn, counter_rows(error_codes))
+        sql.ADD_PROJECT_TOTALS.run(conn, counter_rows(totals))
         for batch in written:  # the writer calls abandon() if COMMIT fails after this
             self._cache.put(batch)
 
@@ -258,17 +256,3 @@ class LedgerWriter:
         for counter, delta in zip(self._pending.counters, parts, strict=True):
             for key, n in delta.items():
                 counter[key] = counter.get(key, 0) + n
-
-
-def _counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
-    """Task-count deltas as the count columns of each batch row."""
-    counts: dict[str, list[int]] = {}
-    for (batch_key, status), n in task_counts.items():
-        if n:
-            columns = counts.setdefault(batch_key, list(_NO_COUNTS))
-            columns[_COUNT_INDEX[status_column(status)]] += n
-    return {batch_key: tuple(columns) for batch_key, columns in counts.items()}
-
-
-def _counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
-    return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]
