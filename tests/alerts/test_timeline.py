@@ -7,18 +7,23 @@ Each test runs the real evaluator and dispatcher over a real SQLite store on a f
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.alerts.silences import Silence
+from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.templates import template_or_default
 from batchrelay.events.models import IceBatchJobEvent, IceJobEvent
-from tests.alerts.rig import Rig, make_rig, routes
+from batchrelay.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
+from tests.alerts.rig import START, Rig, make_rig, routes
 
 RATIO = {"name": "failure-ratio", "condition": "failure_ratio > 0.05 && processed >= 100",
          "severity": "critical"}  # fmt: skip
@@ -308,3 +313,50 @@ async def test_alerts_of_a_rule_removed_from_the_config_are_forgotten(rig: Any) 
     r.evaluator = AlertEvaluator(r.alerts, AlertsConfig(), None, clock=r.clock)  # rule gone
     await r.run_until(40)
     assert await r.alerts.alerts() == []
+
+
+async def test_alertmanager_gets_firing_alerts_again_before_their_end_runs_out(
+    rig: Any,
+) -> None:
+    posts: list[tuple[float, list[dict[str, Any]]]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append((r.t, await request.json()))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/api/v2/alerts", receive)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    r = await rig()
+    config = AlertsConfig.model_validate({"evaluation_interval": "30s", "rules": [STALLED]})
+    am_config = AlertmanagerConfig.model_validate(
+        {"type": "alertmanager", "url": str(server.make_url("/")), "resolve_after": 900}
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            notifier = AlertmanagerNotifier("am", am_config, session)
+            tree = routes(receiver="am")
+            r.evaluator = AlertEvaluator(r.alerts, config, tree, clock=r.clock,
+                                         alertmanagers={"am": notifier})  # fmt: skip
+            r.dispatcher = Dispatcher(r.store, tree, {"am": am_config}, {"am": notifier},
+                                      r.metrics, clock=r.clock)  # fmt: skip
+            await r.commit(r.batch("b1", "running"))
+            await r.run_until(1500, step=10)  # stalled from 900 s: posted, then every 300 s
+            await r.commit(r.batch("b1", "running", success=1))  # resolved: no more re-posts
+            await r.run_until(2300, step=10)  # (stalled again from 2410 s)
+    finally:
+        await server.close()
+    times = [t for t, _ in posts]
+    # the firing notice through the outbox on the first pass that sees the stall, then
+    # re-posts every third of resolve_after, then the resolution, then nothing
+    assert times[0] in (910, 920, 930) and times[1:3] == [1200, 1500] and len(times) == 4
+    for t, [alert] in posts[:3]:
+        assert alert["labels"]["alertname"] == "stalled"
+        ends = datetime.fromisoformat(alert["endsAt"])
+        assert (ends - datetime.fromtimestamp(START + t, UTC)).total_seconds() == 900
+    resolved_at, [last] = posts[3]
+    assert 1510 <= resolved_at <= 1520
+    assert datetime.fromisoformat(last["endsAt"]) <= datetime.fromtimestamp(
+        START + resolved_at, UTC
+    )

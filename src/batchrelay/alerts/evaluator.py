@@ -131,8 +131,11 @@ class AlertEvaluator:
     # ------------------------------------------------------------------ one pass
 
     async def evaluate(self, keys: Iterable[str], now: float, dirty: Mapping[str, int]) -> Changes:
+        keys = sorted(keys)
+        if not keys:  # nothing changed and the timer is not due: no reads at all
+            return Changes()
         at = datetime.fromtimestamp(now, UTC)
-        batches = await self.state.batches(sorted(keys))
+        batches = await self.state.batches(keys)
         changes = Changes(cleaned=dict(dirty))
         if not batches:
             await self.state.apply(changes, at)
