@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
 from .conftest import sample
+from .processes import free_port
 
 BATCH_SAMPLE = json.loads(sample("imm-batch-notification.json"))
 TASK_SAMPLE = json.loads(sample("imm-task-eventbridge.json"))
@@ -174,3 +176,25 @@ async def test_every_listing_answers_400_to_bad_parameters(api: Any, path: str) 
     resp = await api.get(path)
     assert resp.status == 400
     assert (await resp.json())["error"] == "bad_request"
+
+
+async def test_dead_letters_page_with_opaque_tokens(make_settings: Any, start_daemon: Any) -> None:
+    refused = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens: every send fails
+    daemon = await start_daemon(make_settings(
+        receivers={"hook": {"type": "webhook", "url": refused, "retry": {"max_attempts": 1}}},
+        routing={"route": {"receiver": "hook", "group_by": ["..."], "group_wait": "0s"}},
+        delivery={"tick": 0.05},
+    ))  # fmt: skip
+    for n in range(3):
+        body = task_event(n, "batch-0000", "Failed", f"oss://in/{n}.docx", "InvalidFile")
+        assert (await daemon.post("/ingest/eventbridge", data=body)).status == 200
+    async with asyncio.timeout(20):
+        while len((await (await daemon.get("/api/v1/deadletters")).json())["deliveries"]) < 3:
+            await asyncio.sleep(0.05)
+    first = await (await daemon.get("/api/v1/deadletters?MaxResults=2")).json()
+    assert len(first["deliveries"]) == 2 and first["next_token"]
+    assert ":" not in first["next_token"]  # opaque, like every other listing's
+    rest = await (await daemon.get(f"/api/v1/deadletters?next_token={first['next_token']}")).json()
+    assert rest["next_token"] == ""
+    ids = [d["id"] for d in first["deliveries"] + rest["deliveries"]]
+    assert len(ids) == len(set(ids)) == 3

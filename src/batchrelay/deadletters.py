@@ -8,12 +8,14 @@ import time
 from aiohttp import web
 from pydantic import SecretStr
 
-from batchrelay.api import BadQuery, error_response, max_results
+from batchrelay.api import error_response, max_results
 from batchrelay.delivery import outbox
 from batchrelay.delivery.outboxes import Outbox
+from batchrelay.store.tokens import decode_token, encode_token
 
 TOKEN: web.AppKey[SecretStr | None] = web.AppKey("api_token", SecretStr)
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
+_TOKEN = {"at": int, "id": str}
 
 
 def routes() -> list[web.RouteDef]:
@@ -39,19 +41,14 @@ def authorized(request: web.Request) -> web.Response | None:
 
 async def _deliveries(request: web.Request, state: str | None) -> web.Response:
     limit = max_results(request.query)  # a BadQuery becomes a 400 in api.bad_requests
-    before = _page_token(request.query.get("next_token", ""))
+    token = request.query.get("next_token", "")
+    # the store pages by "updated_at:id"; callers see an opaque token like every listing's
+    before = "{at}:{id}".format(**decode_token(token, _TOKEN)) if token else ""
     batch_key = request.query.get("batch_key") or None
     rows = await request.app[OUTBOX].list_deliveries(state, batch_key, limit, before)
-    token = f"{rows[-1]['updated_at']}:{rows[-1]['id']}" if len(rows) == limit else ""
+    last = rows[-1] if len(rows) == limit else None
+    token = encode_token({"at": last["updated_at"], "id": last["id"]}) if last else ""
     return web.json_response({"deliveries": rows, "next_token": token})
-
-
-def _page_token(token: str) -> str:
-    """``updated_at:id`` of the last delivery seen, as this API issued it."""
-    at, sep, last_id = token.partition(":")
-    if token and not (sep and at.isdigit() and last_id):
-        raise BadQuery("next_token is not a token this API issued")
-    return token
 
 
 async def list_dead_letters(request: web.Request) -> web.Response:
