@@ -74,10 +74,6 @@ class SignatureError(RejectedError):
     """Bad, missing or stale signature."""
 
 
-class TooLargeError(RejectedError):
-    """The body is larger than the configured bound."""
-
-
 class StoreError(RelayError):
     """The store cannot be reached or refused a write."""
 

@@ -10,7 +10,6 @@ from batchrelay.alerts.silences import (
     Matcher,
     Silence,
     expire_closed,
-    is_silenced,
     parse_matcher,
     silenced_by,
 )
@@ -109,7 +108,7 @@ def test_all_matchers_must_match() -> None:
 def test_silence_is_active_from_starts_at_until_ends_at(now: float, expected: bool) -> None:
     s = silence('alertname="task_failed"')
     assert s.active(at(now)) is expected
-    assert is_silenced(ALERT, [s], at(now)) is expected
+    assert bool(silenced_by(ALERT, [s], at(now))) is expected
 
 
 def test_silenced_by_lists_the_matching_active_silences() -> None:
@@ -178,8 +177,8 @@ def test_expire_closed_ends_only_silences_of_closed_batches() -> None:
     changed = expire_closed([tied, kept, other], {BATCH}, at(10))
     assert [s.id for s in changed] == ["tied"]
     assert changed[0].ends_at == at(10)
-    assert is_silenced(ALERT, [tied], at(11))
-    assert not is_silenced(ALERT, changed, at(11))
+    assert silenced_by(ALERT, [tied], at(11))
+    assert not silenced_by(ALERT, changed, at(11))
     # Closing again changes nothing: the silence has already ended.
     assert expire_closed(changed, {BATCH}, at(20)) == []
 

@@ -439,7 +439,7 @@ def test_batch_fields() -> None:
     assert (event.error, event.message) == ("api returns error: 404", "api returns error: 404")
     assert event.create_time == datetime(2026, 11, 20, 2, tzinfo=UTC)
     assert event.update_time == datetime(2026, 11, 20, 3, 31, 10, tzinfo=UTC)
-    assert event.status == "failed" and event.is_final
+    assert event.status == "failed"
 
 
 def test_statistic_missing_counts_are_zero() -> None:

@@ -225,10 +225,6 @@ def silenced_by(labels: Mapping[str, str], silences: Iterable[Silence], now: dat
     return [s.id for s in silences if s.active(now) and s.matches(labels)]
 
 
-def is_silenced(labels: Mapping[str, str], silences: Iterable[Silence], now: datetime) -> bool:
-    return bool(silenced_by(labels, silences, now))
-
-
 def expire_closed(
     silences: Iterable[Silence], closed_batch_keys: Iterable[str], now: datetime
 ) -> list[Silence]:

@@ -93,10 +93,6 @@ class EventBase(BaseModel):
         view["time"] = format_time(self.time)
         return {key: view.get(key) for key in NORMALIZED_KEYS}
 
-    @property
-    def is_final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
 
 class ImmTaskEvent(EventBase):
     """A per-file IMM task (``imm:Task:*``), including tasks a batch or trigger started."""
