@@ -22,14 +22,16 @@ from typing import Any, Protocol
 
 from batchrelay.alerts.lifecycle import AlertState
 from batchrelay.alerts.silences import Silence
+from batchrelay.events.models import FINAL_STATUSES
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.base import BatchView
 
 #: States a batch does not leave: its alerts resolve. ``failed`` is not one of them, since
 #: a failed batch can be resumed (and a "failed" rule must be able to fire on it).
 RESOLVING_STATES = frozenset({"succeeded", "finished"})
-#: States that close a batch for now: a completion digest is due, batch-scoped silences end.
-CLOSING_STATES = frozenset({"succeeded", "failed", "finished"})
+#: States that close a batch for now (the ledger's final ones): a completion digest is due,
+#: batch-scoped silences end.
+CLOSING_STATES = FINAL_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
