@@ -45,6 +45,18 @@ def batch_event(event_id: str, batch: str, state: str, updated: str) -> bytes:
     }).encode()  # fmt: skip
 
 
+def alerting_daemon(folder: Path, port: int, name: str, receiver: dict[str, Any]) -> Child:
+    """A daemon whose only rule, "failed-or-suspended", goes straight to ``receiver``."""
+    config = write_config(
+        folder, port,
+        receivers={name: receiver},
+        alerts={"evaluation_interval": "1s", "rules": [FAILED_RULE | {"receiver": name}],
+                "digest": {"enabled": False}},
+        delivery={"tick": 0.1},
+    )  # fmt: skip
+    return Child(["run", "-c", str(config)], folder / "daemon.log")
+
+
 async def push(base: str, body: bytes) -> None:
     async with (
         aiohttp.ClientSession() as session,
@@ -90,14 +102,7 @@ async def test_a_firing_alert_survives_sigkill_without_a_second_notice(
     recorder, url = sink
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(
-        tmp_path, port,
-        receivers={"hook": {"type": "webhook", "url": url}},
-        alerts={"evaluation_interval": "1s", "rules": [FAILED_RULE | {"receiver": "hook"}],
-                "digest": {"enabled": False}},
-        delivery={"tick": 0.1},
-    )  # fmt: skip
-    daemon = Child(["run", "-c", str(config)], tmp_path / "daemon.log")
+    daemon = alerting_daemon(tmp_path, port, "hook", {"type": "webhook", "url": url})
     with children(daemon):
         daemon.start()
         await wait_ready(f"{base}/readyz")
@@ -165,16 +170,9 @@ async def test_alertmanager_sees_the_alert_fire_and_resolve(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(
-        tmp_path, port,
-        receivers={"am": {"type": "alertmanager", "url": alertmanager,
-                          "labels": {"source_system": "batchrelay"},
-                          "generator_url": base}},
-        alerts={"evaluation_interval": "1s", "rules": [FAILED_RULE | {"receiver": "am"}],
-                "digest": {"enabled": False}},
-        delivery={"tick": 0.1},
-    )  # fmt: skip
-    daemon = Child(["run", "-c", str(config)], tmp_path / "daemon.log")
+    am = {"type": "alertmanager", "url": alertmanager, "labels": {"source_system": "batchrelay"},
+          "generator_url": base}  # fmt: skip
+    daemon = alerting_daemon(tmp_path, port, "am", am)
     with children(daemon):
         daemon.start()
         await wait_ready(f"{base}/readyz")
