@@ -27,6 +27,7 @@ lint: install
 bench: install
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/ingest.py --clients 64 --alerts
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/mns_consume.py
 	$(BIN)/python bench/deliver.py

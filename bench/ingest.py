@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import yaml
 from _common import child, free_port, median, percentile
 
 _counter = itertools.count()
@@ -89,25 +90,31 @@ async def load(url: str, clients: int, seconds: float, run: str) -> dict[str, fl
     }
 
 
-def write_config(folder: Path, port: int) -> Path:
+def write_config(folder: Path, port: int, alerts: bool = False) -> Path:
+    """The daemon's config; with ``alerts``, the four starter rules of config/example.yaml
+    (every commit marks its batch, the evaluator looks at it within half a second)."""
     config = folder / "bench.yaml"
-    config.write_text(
+    text = (
         f"server: {{host: 127.0.0.1, port: {port}}}\n"
         f"store: {{url: 'sqlite:///{folder}/bench.db', synchronous: FULL}}\n"
         "log: {level: info, format: json}\n"
     )
+    if alerts:
+        example = yaml.safe_load((Path(__file__).parents[1] / "config/example.yaml").read_text())
+        text += yaml.safe_dump({"alerts": {"rules": example["alerts"]["rules"]}})
+    config.write_text(text)
     return config
 
 
 def run_levels(
-    levels: list[int], seconds: float, rounds: int
+    levels: list[int], seconds: float, rounds: int, alerts: bool = False
 ) -> list[tuple[int, dict[str, float], dict[str, float]]]:
     """Alternate bare and relay rounds at each level; keep each side's median round."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         bare_port, relay_port = free_port(), free_port()
-        config = write_config(folder, relay_port)
+        config = write_config(folder, relay_port, alerts)
         bare_argv = ["bench/bare_server.py", str(bare_port)]
         relay_argv = ["-m", "batchrelay", "run", "-c", str(config)]
         bare_url, relay_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{relay_port}"
@@ -135,11 +142,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per level")
     parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument("--alerts", action="store_true", help="with the four starter rules")
     args = parser.parse_args()
     if CLIENT_CPUS:
         os.sched_setaffinity(0, CLIENT_CPUS)
-    rows = run_levels([int(c) for c in args.clients.split(",")], args.seconds, args.rounds)
-    print("ingest: POST /ingest/eventbridge, durable commit (SQLite FULL) vs a bare 204 handler;")
+    levels = [int(c) for c in args.clients.split(",")]
+    rows = run_levels(levels, args.seconds, args.rounds, args.alerts)
+    rules = " with the four starter alert rules" if args.alerts else ""
+    print(f"ingest: POST /ingest/eventbridge, durable commit (SQLite FULL){rules},")
+    print("vs a bare 204 handler;")
     print(f"each server on one core, median of {args.rounds} alternating rounds per level")
     columns = ("bare ev/s", "relay ev/s", "ratio", "relay p50 ms", "relay p99 ms")
     print(" | ".join(("clients", *columns, "bare p50 ms", "bare p99 ms")))

@@ -32,7 +32,7 @@ from typing import Any
 
 import structlog
 
-from batchrelay.alerts.expr import batch_context
+from batchrelay.alerts.expr import activation, batch_context
 from batchrelay.alerts.inhibit import inhibited
 from batchrelay.alerts.lifecycle import AlertState, AlertSubject, step
 from batchrelay.alerts.lifecycle import Notice as LifecycleNotice
@@ -143,8 +143,7 @@ class AlertEvaluator:
         states = await self.state.states(b.batch_key for b in batches)
         changes.forgotten.extend(key for key in states if key[0] not in self.rules)  # rule gone
         silences = await self._silences(batches, at, changes)
-        stepped = [self._step(rule, batch, states.get((rule.name, batch.batch_key)), at)
-                   for batch in batches for rule in self.config.rules]  # fmt: skip
+        stepped = [item for batch in batches for item in self._step_batch(batch, states, at)]
         firing = await self._firing_labels(stepped)
         for item in stepped:
             self._settle(item, silences, firing, at, changes)
@@ -165,19 +164,38 @@ class AlertEvaluator:
         changes.silences.extend(ended.values())
         return [s for s in silences if s.id not in ended]
 
-    def _step(
-        self, rule: AlertRuleConfig, batch: BatchView, old: AlertState | None, at: datetime
-    ) -> _Stepped:
+    def _step_batch(
+        self, batch: BatchView, states: Mapping[tuple[str, str], AlertState], at: datetime
+    ) -> list[_Stepped]:
+        """Every rule on one batch; its figures are computed and converted once."""
         context = batch_context(batch, at)
-        outcome = rule.compiled.explain(context)
+        values = activation(context)
+        return [
+            self._step(rule, batch, states.get((rule.name, batch.batch_key)), context, values, at)
+            for rule in self.config.rules
+        ]
+
+    def _step(
+        self,
+        rule: AlertRuleConfig,
+        batch: BatchView,
+        old: AlertState | None,
+        context: dict[str, Any],
+        values: Mapping[str, Any],
+        at: datetime,
+    ) -> _Stepped:
+        outcome = rule.compiled.explain_activation(values)
         key = (rule.name, batch.batch_key)
         if outcome.error and key not in self._undecided:
             self._undecided.add(key)
             log.warning("alerts.condition_undecided", rule=rule.name, batch_key=batch.batch_key,
                         error=outcome.error)  # fmt: skip
+        # value and summary are read only while the condition holds: render them only then
+        matched = outcome.matched
         subject = AlertSubject(
             rule=rule.name, batch_key=batch.batch_key, labels=self._labels(rule, batch),
-            value=_value(context), summary=self._summary(rule, context),
+            value=_value(context) if matched else "",
+            summary=self._summary(rule, context) if matched else "",
         )  # fmt: skip
         new, notices = step(
             old, subject=subject, condition_true=outcome.matched,

@@ -35,7 +35,7 @@ from batchrelay.errors import ConfigError
 from batchrelay.events.models import Status
 from batchrelay.store.base import BatchView
 
-__all__ = ["Condition", "Outcome", "batch_context", "compile_condition"]
+__all__ = ["Condition", "Outcome", "activation", "batch_context", "compile_condition"]
 
 TASK_STATUSES: tuple[str, ...] = get_args(Status)
 
@@ -108,13 +108,26 @@ class Condition:
     def explain(self, context: Mapping[str, Any]) -> Outcome:
         """Like ``evaluate``, with the reason when the condition could not be decided."""
         try:
-            activation = {key: to_cel(value) for key, value in context.items()}
-            result = self._program.evaluate(activation)
+            values = activation(context)
+        except TypeError as exc:  # a value CEL has no type for: undecided, like any failure
+            return Outcome(False, f"TypeError: {_first_line(exc)}")
+        return self.explain_activation(values)
+
+    def explain_activation(self, values: Mapping[str, Any]) -> Outcome:
+        """:meth:`explain` on values already converted by :func:`activation` (convert once
+        per batch, evaluate every rule on it)."""
+        try:
+            result = self._program.evaluate(values)
         except Exception as exc:  # never raise: a broken rule must not stop the others
             return Outcome(False, f"{type(exc).__name__}: {_first_line(exc)}")
         if isinstance(result, celtypes.BoolType | bool):
             return Outcome(bool(result))
         return Outcome(False, f"condition gave {type(result).__name__}, not a boolean")
+
+
+def activation(context: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``batch_context`` as CEL values."""
+    return {key: to_cel(value) for key, value in context.items()}
 
 
 def compile_condition(source: str, *, rule: str) -> Condition:

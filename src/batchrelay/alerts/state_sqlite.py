@@ -54,12 +54,7 @@ class SQLiteAlertStore:
 
     async def batches(self, keys: Iterable[str]) -> list[BatchView]:
         wanted = list(keys)
-
-        def read(conn: sqlite3.Connection) -> list[BatchView]:
-            views = (queries.get_batch(conn, key) for key in wanted)
-            return [view for view in views if view is not None]
-
-        return await self.store.read(read)
+        return await self.store.read(lambda c: queries.get_batches(c, wanted))
 
     async def states(self, keys: Iterable[str]) -> dict[tuple[str, str], AlertState]:
         wanted = list(keys)

@@ -40,6 +40,17 @@ def get_batch(conn: sqlite3.Connection, batch_key: str) -> BatchView | None:
     return _batch_views(conn, [row])[0] if row else None
 
 
+def get_batches(conn: sqlite3.Connection, batch_keys: Sequence[str]) -> list[BatchView]:
+    """The batches of ``batch_keys`` that exist, in that order, a few queries for all."""
+    found: dict[str, BatchView] = {}
+    for start in range(0, len(batch_keys), 500):  # well under SQLite's bound on parameters
+        chunk = list(batch_keys[start : start + 500])
+        sql = f"{columns.SELECT_BATCHES} WHERE batch_key IN ({', '.join('?' * len(chunk))})"
+        views = _batch_views(conn, conn.execute(sql, chunk).fetchall())
+        found.update((view.batch_key, view) for view in views)
+    return [found[key] for key in dict.fromkeys(batch_keys) if key in found]
+
+
 def list_batches(conn: sqlite3.Connection, query: BatchQuery) -> Page[BatchView]:
     column = columns.SORT_COLUMNS.get(query.sort, "create_time")
     ascending = query.order == "ASC"
