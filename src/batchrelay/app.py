@@ -85,7 +85,7 @@ def dispatcher_for(
     active: Callable[[], bool],
 ) -> Dispatcher:
     cfg = settings.delivery
-    hold = NotificationHold(alert_store, [r.compiled for r in settings.alerts.inhibit_rules])
+    hold = NotificationHold(alert_store, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
                       lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
                       active=active)  # fmt: skip
@@ -118,8 +118,7 @@ def build(settings: Settings) -> web.Application:
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     max_body = settings.server.max_body_bytes
     app = create_app(store, registry, gate, max_body, settings.api.token)
-    inhibit_rules = [rule.compiled for rule in settings.alerts.inhibit_rules]
-    app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, inhibit_rules)
+    app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, settings.alerts.inhibitors)
     app.add_routes(alerts_api.routes())
     app[SOURCES] = sources
     app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))

@@ -154,7 +154,7 @@ async def make_rig(
     evaluator = AlertEvaluator(state, config, tree, metrics, clock=clock)
     sink = Sink(clock)
     hook = WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"})
-    hold = NotificationHold(state, [r.compiled for r in config.inhibit_rules])
+    hold = NotificationHold(state, config.inhibitors)
     dispatcher = Dispatcher(store, tree, {"hook": hook}, {"hook": sink}, metrics, clock=clock,
                             rng=random.Random(1), hold=hold)  # fmt: skip
     return Rig(clock, store, state, evaluator, dispatcher, sink, metrics)

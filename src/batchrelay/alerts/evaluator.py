@@ -85,7 +85,7 @@ class AlertEvaluator:
         self.alertmanagers = dict(alertmanagers or {})
         self.active = active  # False while another replica holds the timers
         self.rules = {rule.name: rule for rule in config.rules}
-        self.inhibit_rules = [rule.compiled for rule in config.inhibit_rules]
+        self.inhibit_rules = config.inhibitors
         self._summaries = {
             rule.name: compile_template(rule.annotations["summary"],
                                         f"alerts.rules.{rule.name}.annotations.summary")

@@ -117,6 +117,11 @@ class AlertsConfig(BaseModel):
             raise ValueError("must be longer than zero")
         return value
 
+    @property
+    def inhibitors(self) -> list[InhibitRule]:
+        """The inhibit rules, compiled."""
+        return [rule.compiled for rule in self.inhibit_rules]
+
     @model_validator(mode="after")
     def _unique_names(self) -> AlertsConfig:
         seen: set[str] = set()
