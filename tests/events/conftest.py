@@ -19,6 +19,7 @@ from batchrelay.events.decode import decode
 from batchrelay.events.models import Document
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "samples"
+CAPTURES = Path(__file__).parents[1] / "fixtures" / "captures"  # real shapes, protocols §3.7
 SHARED_SAMPLES = Path(__file__).parents[2].parent / "shared" / "samples"
 SAMPLE_NAMES = sorted(path.name for path in SAMPLES.iterdir() if path.name != "README.md")
 

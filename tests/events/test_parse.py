@@ -27,6 +27,7 @@ from batchrelay.events.models import (
 from batchrelay.events.parse import normalize_status, parse
 
 from .conftest import (
+    CAPTURES,
     PROPERTY,
     SAMPLE_NAMES,
     b64,
@@ -458,7 +459,7 @@ def test_filemeta_fields() -> None:
     assert event.success is True and event.status == "succeeded"
     assert event.files == [
         FileResult(uri="oss://b/1.jpg"),
-        FileResult(uri="oss://b/2.jpg", error="bad"),
+        FileResult(uri="oss://b/2.jpg", error="bad", message="bad"),
     ]
     assert event_of(dumps({**content, "Success": False})).status == "failed"
 
@@ -683,3 +684,123 @@ def test_random_payloads_parse_or_raise_input_errors(shape: str, payload: dict[s
 def test_documents_built_by_hand_parse() -> None:
     event = parse(doc({"TaskId": "t", "Status": "Running"}, "imm_content"), "replay")
     assert (event.kind, event.task_id, event.status) == ("task", "t", "running")
+
+
+# -- what a shared topic carries (protocols.md §3.7) ------------------------------------
+
+
+def parsed(raw: bytes, ingress: Any = "mns-push", headers: dict[str, str] | None = None) -> Event:
+    [document] = decode(raw, ingress, headers)
+    return parse(document, ingress, received_at=RECEIVED)
+
+
+def test_a_text_message_is_an_unknown_event_keeping_its_text() -> None:
+    event = parsed(mns_xml("Message is here."))
+    assert isinstance(event, UnknownEvent)
+    view = event.normalized()
+    assert (view["kind"], view["source"], view["type"]) == ("unknown", "acs.mns", "mns:Message")
+    assert view["data"] == {"text": "Message is here."}
+    assert view["time"] == "2026-11-20T03:12:20.012Z"  # the wrapper's PublishTime
+    assert view["event_id"] == "mns:7D1B2A3C4E5F6071-1-19A8B7C6D5E-200000001"
+
+
+def test_a_simplified_text_push_takes_its_time_and_id_from_headers() -> None:
+    headers = {"x-mns-message-id": "AC10020B", "x-mns-publish-time": "1730368640272"}
+    view = parsed(b"mock mns message", headers=headers).normalized()
+    assert (view["event_id"], view["time"]) == ("mns:AC10020B", "2024-10-31T09:57:20.272Z")
+
+
+def test_the_same_text_published_twice_is_two_events() -> None:
+    first = parsed(mns_xml("ping", MessageId="M-1"))
+    second = parsed(mns_xml("ping", MessageId="M-2"))
+    assert first.event_id != second.event_id
+    assert parsed(mns_json("ping", MessageId="M-1")).event_id == first.event_id
+
+
+def test_an_oss_event_on_a_shared_topic_is_named_and_timed_by_itself() -> None:
+    oss = (CAPTURES / "oss-object-created.json").read_bytes()
+    view = parsed(mns_xml(b64(oss))).normalized()
+    assert (view["kind"], view["source"], view["type"]) == (
+        "unknown",
+        "acs.oss",
+        "oss:ObjectCreated:PutObject",
+    )
+    assert view["time"] == "2024-03-12T08:41:09.000Z"
+
+
+@pytest.mark.parametrize(
+    ("payload", "time"),
+    [
+        ({"EventTime": "2024-05-01T10:00:00Z"}, "2024-05-01T10:00:00.000Z"),
+        ({"eventTime": "2024-05-01T10:00:01Z"}, "2024-05-01T10:00:01.000Z"),
+        ({"PublishTime": 1714557602000}, "2024-05-01T10:00:02.000Z"),
+        ({"publishTime": "1714557603000"}, "2024-05-01T10:00:03.000Z"),
+        ({"time": "2024-05-01T18:00:04+08:00"}, "2024-05-01T10:00:04.000Z"),
+        ({"time": "soon", "eventTime": "2024-05-01T10:00:05Z"}, "2024-05-01T10:00:05.000Z"),
+        ({"note": "no time at all"}, "2026-11-20T12:00:00.000Z"),
+    ],
+)
+def test_unknown_events_take_their_time_from_the_payload(
+    payload: dict[str, Any], time: str
+) -> None:
+    view = parse(doc(payload), "mns-queue", received_at=RECEIVED).normalized()
+    assert (view["kind"], view["time"]) == ("unknown", time)
+
+
+def test_an_unknown_event_prefers_its_own_time_to_the_publish_time() -> None:
+    message = dumps({"service": "mps", "EventTime": "2024-05-01T10:00:00Z"})
+    assert parsed(mns_xml(message)).normalized()["time"] == "2024-05-01T10:00:00.000Z"
+
+
+def test_index_file_meta_with_a_failed_file_is_failed_with_its_code() -> None:
+    content = json.loads((CAPTURES / "imm-index-file-meta-error.json").read_bytes())
+    event = parsed(dumps(imm_envelope(content, type="imm:FileMeta:Index")), "mns-queue")
+    assert isinstance(event, ImmFileMetaEvent) and event.success is True
+    view = event.normalized()
+    assert (view["status"], view["code"], view["message"]) == (
+        "failed",
+        "InvalidArgument",
+        "File does not exist.",
+    )
+    assert view["files"] == {
+        "total": 1,
+        "succeeded": 0,
+        "failed": 1,
+        "codes": {"InvalidArgument": 1},
+        "failed_files": [
+            {"uri": "oss://abcxxx", "code": "InvalidArgument", "message": "File does not exist."}
+        ],
+    }
+    # bare content, as a queue subscribed to the project receives it
+    assert parsed(dumps(content), "mns-queue").normalized()["status"] == "failed"
+
+
+def test_batch_index_file_meta_succeeds_but_names_its_failed_files() -> None:
+    content = json.loads((CAPTURES / "imm-batch-index-file-meta.json").read_bytes())
+    view = parsed(dumps(content), "mns-queue").normalized()
+    assert (view["kind"], view["status"], view["code"]) == ("filemeta", "succeeded", "")
+    assert view["files"]["total"] == 2 and view["files"]["failed"] == 1
+    assert view["files"]["codes"] == {"InvalidArgument": 1}
+    assert view["files"]["failed_files"][0]["uri"] == "oss://test-bucket/test-object-2"
+
+
+def test_metadata_index_results_every_way() -> None:
+    def status(success: Any, *errors: str, message: str = "") -> tuple[str, str, str]:
+        files = [{"URI": f"oss://b/{n}", "Error": e} for n, e in enumerate(errors)]
+        payload = {"ProjectName": "p", "Success": success, "Message": message, "Files": files}
+        view = parse(doc(payload, "imm_content"), "mns-queue").normalized()
+        return view["status"], view["code"], view["message"]
+
+    assert status(True, "", "") == ("succeeded", "", "")
+    assert status(True, "[A] x", "[B] y") == ("failed", "A", "x")
+    assert status(True, "disk on fire") == ("failed", "", "disk on fire")
+    assert status(False, message="[InternalError] try again") == (
+        "failed",
+        "InternalError",
+        "try again",
+    )
+    assert status(True) == ("succeeded", "", "")
+
+
+def test_views_of_other_events_have_no_file_summary() -> None:
+    assert event_of(sample_bytes("imm-task-mns-queue.json")).normalized()["files"] is None

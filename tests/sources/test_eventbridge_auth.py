@@ -17,7 +17,7 @@ from batchrelay.errors import ConfigError, InputReason, SignatureError
 from batchrelay.sources.certs import CertificateCache, CertificateUnavailable
 from batchrelay.sources.eventbridge_auth import (
     CERT_URL,
-    DEFAULT_CERT_URL_PREFIX,
+    DEFAULT_CERT_URL_PREFIXES,
     HASH_METHOD,
     METHOD,
     SECRET,
@@ -425,7 +425,7 @@ async def test_unreachable_certificate_is_unavailable(
 def test_config_defaults_and_validation() -> None:
     config = EventBridgeAuthConfig()
     assert config.signature == "off" and config.token is None and config.max_skew == 60
-    assert config.cert_url_prefixes == (DEFAULT_CERT_URL_PREFIX,)
+    assert config.cert_url_prefixes == DEFAULT_CERT_URL_PREFIXES
     secret = EventBridgeAuthConfig(token=SecretStr(TOKEN_VALUE))
     assert TOKEN_VALUE not in repr(secret) and TOKEN_VALUE not in str(secret.model_dump())
     for bad in (

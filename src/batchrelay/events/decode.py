@@ -3,25 +3,32 @@
 The wrappers, outermost first, each optional, unwrapped as many times as they appear (up
 to :data:`MAX_UNWRAP_DEPTH` nested bodies):
 
-1. base64 (MNS queues written by a base64-encoding producer);
+1. base64 (MNS queues written by a base64-encoding producer), taken as base64 only when it
+   decodes to UTF-8 JSON or XML: plain text that uses only base64 letters stays text;
 2. an MNS topic notification, XML (``<Notification xmlns="http://mns.aliyuncs.com/doc/v1/">``)
    or JSON (``TopicOwner`` / ``Message``), whose ``Message`` is a body again (maybe base64);
    its ``MessageId``, ``TopicName``, ``TopicOwner``, ``PublishTime`` and ``MessageTag`` go
    to :attr:`Document.transport`. SIMPLIFIED pushes are the bare message: their
-   ``x-mns-message-id`` / ``x-mns-message-tag`` headers fill the same keys;
+   ``x-mns-*`` headers fill the same keys;
 3. the innermost shape, which names the document's ``format``: an IMM envelope
    ``{id, source, type, subject, time, content}`` (``content`` a JSON string or an object),
    a CloudEvent (structured JSON with ``specversion``, or binary mode: ``ce-*`` headers and
    the data as the body), an ICE envelope ``{EventType, UserId, EventTime, MessageBody}``,
-   bare IMM content, or any other JSON object.
+   bare IMM content, any other JSON object, or ``text``.
+
+An MNS topic carries whatever its publishers send (``protocols.md`` §3.7). So what MNS
+delivers — a queue message, a push body, a wrapper's ``Message`` — is read as a *message*:
+plain text, JSON that is not an object, XML of another publisher become a ``text``
+document (an ``unknown`` event once parsed), never an error. Only the other ingresses
+insist on a known shape.
 
 A JSON array yields one document per element (EventBridge may batch events).
 :func:`decode_each` keeps going past bad elements and returns their errors in place;
 :func:`decode` is the strict form and raises the first error. A body that is bad as a
-whole (not UTF-8, not JSON/XML/base64, forbidden XML, …) raises from both.
+whole (not UTF-8, forbidden XML, text where JSON is required, …) raises from both.
 
 Every failure is a :class:`~batchrelay.errors.DecodeError` with a closed reason and a
-short detail that never quotes the payload.
+short detail that names what failed and never quotes the payload.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import json
 import math
 import re
 from collections.abc import Container, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 from xml.etree.ElementTree import ParseError as XmlParseError
@@ -45,7 +53,7 @@ from cloudevents.v1 import exceptions as ce_errors
 from cloudevents.v1.http import from_http as ce_from_http
 
 from batchrelay.errors import DecodeError, InputError, InputReason
-from batchrelay.events.models import Document, Ingress
+from batchrelay.events.models import Document, DocumentFormat, Ingress
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_UNWRAP_DEPTH", "decode", "decode_each"]
 
@@ -56,7 +64,15 @@ MAX_UNWRAP_DEPTH = 4
 MAX_JSON_DEPTH = 64
 
 _MNS_FACTS = ("MessageId", "TopicName", "TopicOwner", "PublishTime", "MessageTag")
-_HEADER_FACTS = (("x-mns-message-id", "MessageId"), ("x-mns-message-tag", "MessageTag"))
+# SIMPLIFIED pushes carry the wrapper's facts as headers instead (protocols.md §3.7).
+_HEADER_FACTS = (
+    ("x-mns-message-id", "MessageId"),
+    ("x-mns-message-tag", "MessageTag"),
+    ("x-mns-topic-name", "TopicName"),
+    ("x-mns-topic-owner", "TopicOwner"),
+    ("x-mns-publish-time", "PublishTime"),
+)
+_MNS_INGRESS: frozenset[Ingress] = frozenset({"mns-queue", "mns-push"})
 _CE_REQUIRED = ("id", "source", "type", "specversion")
 _CE_VERSIONS = ("1.0", "0.3")  # what the SDK reads
 _CE_NOT_ATTRIBUTES = ("data", "data_base64")  # structured-mode members that carry the data
@@ -86,9 +102,9 @@ def decode_each(
 ) -> list[Result]:
     """One result per document in ``raw``; elements of a JSON array fail one by one.
 
-    Raises :class:`DecodeError` when the body is bad as a whole. ``ingress`` does not
-    change how bytes are read today (every shape is recognised by its content); it is
-    part of the signature so per-ingress rules need no change of callers.
+    Raises :class:`DecodeError` when the body is bad as a whole. What MNS delivers (a queue
+    message, a topic push, a wrapper's ``Message``) is read as a message: whatever its
+    publisher sent, so text that is not JSON or XML is a ``text`` document, not an error.
     """
     lowered = {key.lower(): value for key, value in headers.items()} if headers else {}
     transport = {fact: lowered[name] for name, fact in _HEADER_FACTS if lowered.get(name)}
@@ -96,37 +112,75 @@ def decode_each(
         return [_binary_cloudevent(raw, lowered, transport)]  # an empty body is no data
     if not raw or raw.isspace():
         raise DecodeError(InputReason.EMPTY, "empty body")
-    return _decode_bytes(raw, 0, (), transport)
+    return _decode_bytes(raw, _Where(transport=transport, message=ingress in _MNS_INGRESS))
 
 
 # -- bodies ---------------------------------------------------------------------------
 
 
-def _decode_bytes(
-    raw: bytes, depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
-    return _decode_text(_utf8(raw), depth, layers, transport)
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a body sits: how deep, inside which wrappers, with which transport facts, and
+    whether it is an MNS message (anything its publisher sent) or must be a known shape."""
+
+    depth: int = 0
+    layers: tuple[str, ...] = ()
+    transport: dict[str, str] = field(default_factory=dict)
+    message: bool = False
+
+    def inside(self, layer: str, transport: dict[str, str] | None = None) -> _Where:
+        """A body nested in this one: a wrapper's ``Message`` is always a message."""
+        message = self.message or layer in ("mns_json", "mns_xml")
+        return _Where(self.depth + 1, (*self.layers, layer), transport or self.transport, message)
+
+    def with_layer(self, layer: str) -> _Where:
+        return _Where(self.depth, (*self.layers, layer), self.transport, self.message)
+
+    def document(
+        self, format: DocumentFormat, attributes: dict[str, Any], payload: dict[str, Any]
+    ) -> Document:
+        return Document(format, attributes, payload, (*self.layers, format), dict(self.transport))
+
+    def text(self, text: str) -> Document:
+        """The message as its publisher sent it: plain text, or JSON/XML of another service."""
+        if "\x00" in text:
+            raise DecodeError(InputReason.BAD_ENCODING, "NUL character in a text message")
+        return self.document("text", {}, {"text": text})
 
 
-def _decode_text(
-    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
-    if depth > MAX_UNWRAP_DEPTH:
+def _decode_bytes(raw: bytes, where: _Where) -> list[Result]:
+    return _decode_text(_utf8(raw), where)
+
+
+def _decode_text(text: str, where: _Where) -> list[Result]:
+    if where.depth > MAX_UNWRAP_DEPTH:
         raise DecodeError(InputReason.TOO_DEEP, f"more than {MAX_UNWRAP_DEPTH} nested bodies")
     text = text.strip()
     if not text:
-        raise DecodeError(InputReason.EMPTY, "empty message" if depth else "empty body")
+        raise DecodeError(InputReason.EMPTY, "empty message" if where.depth else "empty body")
     first = text[0]
     if first in "{[":
-        return _from_json_value(_load_json(text), depth, layers, transport)
+        return _from_json_text(text, where)
     if first == "<":
-        return _from_xml(text, depth, layers, transport)
-    return _from_other_text(text, depth, layers, transport)
+        return _from_xml(text, where)
+    return _from_other_text(text, where)
 
 
-def _from_other_text(
-    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
+def _from_json_text(text: str, where: _Where) -> list[Result]:
+    # Broken JSON stays an error even in a message: what opens like JSON and is not is far
+    # likelier a damaged notification than text, and the quarantine shows it.
+    value = _load_json(text)
+    if where.message and not _objects(value):
+        return [where.text(text)]  # JSON of another publisher: a number, a list of names
+    return _from_json_value(value, where)
+
+
+def _from_other_text(text: str, where: _Where) -> list[Result]:
+    if where.message:
+        decoded = _base64_body(text)
+        if decoded is None:
+            return [where.text(text)]  # plain text, even when it uses only base64 letters
+        return _decode_text(decoded, where.inside("base64"))
     # A JSON scalar is a wrong type, not base64, even when it looks like both ("1234").
     try:
         scalar = _JSON.decode(text)
@@ -137,8 +191,26 @@ def _from_other_text(
     else:
         raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(scalar)}")
     if not _BASE64_TEXT.fullmatch(text):
-        raise DecodeError(InputReason.BAD_JSON, "the body is not JSON, XML or base64")
-    return _decode_bytes(_unbase64(text), depth + 1, (*layers, "base64"), transport)
+        raise DecodeError(InputReason.BAD_JSON, "the body is text, not JSON, XML or base64")
+    return _decode_bytes(_unbase64(text), where.inside("base64"))
+
+
+def _base64_body(text: str) -> str | None:
+    """The text ``text`` encodes, when it is base64 of UTF-8 JSON or XML (or of base64 of
+    such, as deep as the unwrap limit allows); otherwise ``None``: plain text that happens
+    to use only base64 letters ("Done", "mock") is not base64 (``protocols.md`` §3.7)."""
+    if not _BASE64_TEXT.fullmatch(text):
+        return None
+    compact = _WHITESPACE.sub("", text)
+    compact += "=" * (-len(compact) % 4)  # some producers drop the padding
+    try:
+        decoded = base64.b64decode(compact, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    inner = decoded.strip().removeprefix("\ufeff").lstrip()
+    if inner[:1] in ("{", "[", "<") or (inner and _base64_body(inner) is not None):
+        return decoded
+    return None
 
 
 def _utf8(raw: bytes) -> str:
@@ -264,19 +336,22 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else "number"
 
 
-def _from_json_value(
-    value: Any, depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
+def _objects(value: Any) -> bool:
+    """An object, or a non-empty array of objects: the JSON shapes notifications take."""
     if isinstance(value, dict):
-        return _from_object(value, depth, layers, transport)
+        return True
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _from_json_value(value: Any, where: _Where) -> list[Result]:
+    if isinstance(value, dict):
+        return _from_object(value, where)
     if isinstance(value, list):
-        return _from_array(value, depth, (*layers, "array"), transport)
+        return _from_array(value, where.with_layer("array"))
     raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(value)}")
 
 
-def _from_array(
-    items: list[Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
+def _from_array(items: list[Any], where: _Where) -> list[Result]:
     if not items:
         raise DecodeError(InputReason.EMPTY, "empty JSON array")
     results: list[Result] = []
@@ -284,26 +359,24 @@ def _from_array(
         try:
             if not isinstance(item, dict):
                 raise DecodeError(InputReason.WRONG_TYPE, f"a JSON {_json_type(item)}")
-            results.extend(_from_object(item, depth, layers, transport))
+            results.extend(_from_object(item, where))
         except InputError as error:
             results.append(type(error)(error.reason, f"array element {index}: {error.detail}"))
     return results
 
 
-def _from_object(
-    obj: dict[str, Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
+def _from_object(obj: dict[str, Any], where: _Where) -> list[Result]:
     if "Message" in obj and ("TopicOwner" in obj or "TopicName" in obj):
-        return _from_mns_json(obj, depth, layers, transport)
+        return _from_mns_json(obj, where)
     if "specversion" in obj:
-        return [_structured_cloudevent(obj, layers, transport)]
+        return [_structured_cloudevent(obj, where)]
     if "content" in obj and ("type" in obj or "source" in obj):
-        return [_imm_envelope(obj, layers, transport)]
+        return [_imm_envelope(obj, where)]
     if "EventType" in obj and "MessageBody" in obj:
-        return [_ice_envelope(obj, layers, transport)]
+        return [_ice_envelope(obj, where)]
     if _is_imm_content(obj):
-        return [Document("imm_content", {}, obj, (*layers, "imm_content"), dict(transport))]
-    return [Document("json", {}, obj, (*layers, "json"), dict(transport))]
+        return [where.document("imm_content", {}, obj)]
+    return [where.document("json", {}, obj)]
 
 
 def _is_imm_content(obj: dict[str, Any]) -> bool:
@@ -315,29 +388,27 @@ def _is_imm_content(obj: dict[str, Any]) -> bool:
 # -- MNS topic notifications ------------------------------------------------------------
 
 
-def _from_mns_json(
-    obj: dict[str, Any], depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
-    inner = {**transport, **_mns_facts(obj)}
+def _from_mns_json(obj: dict[str, Any], where: _Where) -> list[Result]:
+    inner = where.inside("mns_json", {**where.transport, **_mns_facts(obj)})
     message = obj["Message"]
     if isinstance(message, str):
-        return _decode_text(message, depth + 1, (*layers, "mns_json"), inner)
+        return _decode_text(message, inner)
     if isinstance(message, dict | list):  # tolerate a producer that nested the object
-        return _from_json_value(message, depth + 1, (*layers, "mns_json"), inner)
+        return _from_json_value(message, inner)
     raise DecodeError(InputReason.WRONG_TYPE, f"MNS Message is a JSON {_json_type(message)}")
 
 
-def _from_xml(
-    text: str, depth: int, layers: tuple[str, ...], transport: dict[str, str]
-) -> list[Result]:
-    root = _parse_xml(text)
+def _from_xml(text: str, where: _Where) -> list[Result]:
+    root = _parse_xml(text)  # malformed or entity-laden XML is an error, as broken JSON is
     if _local_name(root.tag) != "Notification":
+        if where.message:
+            return [where.text(text)]  # XML of another publisher
         raise DecodeError(InputReason.WRONG_TYPE, "XML that is not an MNS Notification")
     fields = {_local_name(child.tag): child.text or "" for child in root}
     if "Message" not in fields:
         raise DecodeError(InputReason.MISSING_FIELD, "MNS Notification without Message")
-    inner = {**transport, **_mns_facts(fields)}
-    return _decode_text(fields["Message"], depth + 1, (*layers, "mns_xml"), inner)
+    inner = where.inside("mns_xml", {**where.transport, **_mns_facts(fields)})
+    return _decode_text(fields["Message"], inner)
 
 
 def _parse_xml(text: str) -> Any:
@@ -357,19 +428,20 @@ def _local_name(tag: str) -> str:
 
 
 def _mns_facts(fields: Mapping[str, Any]) -> dict[str, str]:
+    # PublishTime is a string in some JSON pushes and a number in others (protocols.md §3.7).
     return {
-        name: str(fields[name])
+        name: str(value)
         for name in _MNS_FACTS
-        if isinstance(fields.get(name), str | int) and fields[name] != ""
+        if isinstance(value := fields.get(name), str | int)
+        and not isinstance(value, bool)
+        and value != ""
     }
 
 
 # -- envelopes --------------------------------------------------------------------------
 
 
-def _imm_envelope(
-    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
-) -> Document:
+def _imm_envelope(obj: dict[str, Any], where: _Where) -> Document:
     content = obj["content"]
     if isinstance(content, str):
         payload = _json_object(content, "content") if content.strip() else {}
@@ -380,12 +452,10 @@ def _imm_envelope(
     else:
         raise DecodeError(InputReason.WRONG_TYPE, f"content is a JSON {_json_type(content)}")
     attributes = {key: value for key, value in obj.items() if key != "content"}
-    return Document("imm_envelope", attributes, payload, (*layers, "imm_envelope"), dict(transport))
+    return where.document("imm_envelope", attributes, payload)
 
 
-def _ice_envelope(
-    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
-) -> Document:
+def _ice_envelope(obj: dict[str, Any], where: _Where) -> Document:
     body = obj["MessageBody"]
     if isinstance(body, str):
         payload = _json_object(body, "MessageBody")
@@ -394,19 +464,17 @@ def _ice_envelope(
     else:
         raise DecodeError(InputReason.WRONG_TYPE, f"MessageBody is a JSON {_json_type(body)}")
     attributes = {key: value for key, value in obj.items() if key != "MessageBody"}
-    return Document("ice", attributes, payload, (*layers, "ice"), dict(transport))
+    return where.document("ice", attributes, payload)
 
 
 # -- CloudEvents ------------------------------------------------------------------------
 
 
-def _structured_cloudevent(
-    obj: dict[str, Any], layers: tuple[str, ...], transport: dict[str, str]
-) -> Document:
+def _structured_cloudevent(obj: dict[str, Any], where: _Where) -> Document:
     _require_attributes({name: obj.get(name) for name in _CE_REQUIRED}, "")
     attributes = structured_attributes(obj)
     payload = _ce_payload(obj.get("data"), obj.get("data_base64"))
-    return Document("cloudevent", attributes, payload, (*layers, "cloudevent"), dict(transport))
+    return where.document("cloudevent", attributes, payload)
 
 
 def structured_attributes(obj: Mapping[str, Any]) -> dict[str, Any]:

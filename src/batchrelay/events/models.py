@@ -25,8 +25,14 @@ FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "finished"})
 NORMALIZED_KEYS: tuple[str, ...] = (
     "event_id", "source", "type", "kind", "time", "account_id", "region", "project",
     "batch_key", "task_id", "task_type", "object_path", "status", "raw_status", "code",
-    "message", "statistic", "phase", "tags", "user_data", "ingress", "data",
+    "message", "statistic", "phase", "tags", "user_data", "ingress", "files", "data",
 )  # fmt: skip
+
+#: How many failed files a metadata-index event's view lists by name (all are counted).
+MAX_LISTED_FILES = 10
+
+
+DocumentFormat = Literal["imm_envelope", "imm_content", "cloudevent", "ice", "json", "text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,18 +41,22 @@ class Document:
 
     ``format`` names the innermost shape: ``imm_envelope`` ({id, source, type, subject,
     time, content}), ``imm_content`` (bare IMM content), ``cloudevent`` (EventBridge),
-    ``ice`` ({EventType, UserId, EventTime, MessageBody}) or ``json`` (any other object).
+    ``ice`` ({EventType, UserId, EventTime, MessageBody}), ``json`` (any other object) or
+    ``text`` (an MNS message that is none of those; ``payload`` is ``{"text": …}``).
     ``attributes`` holds the envelope fields (CloudEvents attributes and extensions, the IMM
     envelope minus ``content``, the ICE envelope minus ``MessageBody``); ``payload`` is the
     service's own object (IMM content, CloudEvent ``data``, ICE ``MessageBody``).
     ``layers`` records the unwrapping path, outermost first, for logs and quarantine.
     """
 
-    format: Literal["imm_envelope", "imm_content", "cloudevent", "ice", "json"]
+    format: DocumentFormat
     attributes: dict[str, Any]
     payload: dict[str, Any]
     layers: tuple[str, ...] = ()
     transport: dict[str, str] = field(default_factory=dict)  # e.g. MNS MessageId, topic name
+
+
+_VIEW_FIELDS = set(NORMALIZED_KEYS) - {"files"}  # ``files`` is a summary, not the field
 
 
 class Statistic(BaseModel):
@@ -88,7 +98,7 @@ class EventBase(BaseModel):
 
     def normalized(self) -> dict[str, Any]:
         """The flat public view: JSON-ready, keys as in :data:`NORMALIZED_KEYS`."""
-        view = self.model_dump(mode="json", include=set(NORMALIZED_KEYS))
+        view = self.model_dump(mode="json", include=_VIEW_FIELDS)
         view["kind"] = getattr(self, "kind", "unknown")
         view["time"] = format_time(self.time)
         return {key: view.get(key) for key in NORMALIZED_KEYS}
@@ -111,18 +121,55 @@ class ImmBatchEvent(EventBase):
 
 
 class FileResult(BaseModel):
+    """One file of a metadata-index message: failed when ``error`` is not empty.
+
+    ``code`` is the bracketed word that opens the error (``[InvalidArgument] File does not
+    exist.`` → ``InvalidArgument``), ``message`` the rest.
+    """
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     uri: str
     error: str = ""
+    code: str = ""
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.error)
 
 
 class ImmFileMetaEvent(EventBase):
-    """IMM metadata indexing (``imm:FileMeta:*``): per-file results in ``files``."""
+    """IMM metadata indexing (``IndexFileMeta``, ``BatchIndexFileMeta``): one result per file.
+
+    Its view's ``files`` sums them up: ``total``, ``succeeded``, ``failed``, failures by
+    ``codes`` and the first :data:`MAX_LISTED_FILES` ``failed_files`` (uri, code, message).
+    """
 
     kind: Literal["filemeta"] = "filemeta"
     success: bool | None = None
     files: list[FileResult] = Field(default_factory=list)
+
+    def normalized(self) -> dict[str, Any]:
+        view = super().normalized()
+        view["files"] = self.file_summary()
+        return view
+
+    def file_summary(self) -> dict[str, Any]:
+        failed = [f for f in self.files if f.failed]
+        codes: dict[str, int] = {}
+        for file in failed:
+            codes[file.code] = codes.get(file.code, 0) + 1
+        return {
+            "total": len(self.files),
+            "succeeded": len(self.files) - len(failed),
+            "failed": len(failed),
+            "codes": codes,
+            "failed_files": [
+                {"uri": f.uri, "code": f.code, "message": f.message}
+                for f in failed[:MAX_LISTED_FILES]
+            ],
+        }
 
 
 class IceJobEvent(EventBase):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,7 +75,11 @@ _STATUSES: dict[str, Status] = {
 }
 # Where the event time comes from, first found wins (design.md, "The normalized view").
 _ATTRIBUTE_TIMES = ("time", "EventTime")
+_BRACKETED_CODE = re.compile(r"\s*\[(?P<code>[^\[\]\s]+)\]\s*(?P<message>.*)", re.DOTALL)
 _PAYLOAD_TIMES = ("EndTime", "StartTime", "UpdateTime", "CreateTime")
+# Another service's JSON names its time in its own way; the MNS PublishTime comes after.
+_UNKNOWN_PAYLOAD_TIMES = ("EventTime", "eventTime", "PublishTime", "publishTime", "time",
+                          *_PAYLOAD_TIMES)  # fmt: skip
 
 
 def parse(
@@ -97,7 +102,7 @@ def parse(
         if kind != "unknown":
             raise
         # An unknown event is never rejected: keep what can be trusted, drop the rest.
-        fields = {"time": _lenient_time(doc, fallback_time), "data": doc.payload}
+        fields = {"time": _event_time(doc, kind, fallback_time), "data": doc.payload}
     fields |= {"event_id": _event_id(doc), "source": source, "type": event_type}
     return _build(kind, fields, ingress)
 
@@ -112,18 +117,42 @@ def normalize_status(raw: str) -> Status:
 
 def _classify(doc: Document) -> tuple[Kind, str, str]:
     """``(kind, source, type)`` from the envelope, or from the payload's shape."""
+    if doc.format == "text":
+        return "unknown", "acs.mns", "mns:Message"
     if doc.format == "ice":
         event_type = _loose_text(doc.attributes.get("EventType"))
         return _ICE_KINDS.get(event_type, "unknown"), "acs.ice", f"ice:{event_type}"
     if doc.format == "imm_content":
         return _classify_imm_content(doc.payload)
-    # Envelopes name themselves; an unrecognised object may carry its own source and type.
-    names = doc.payload if doc.format == "json" else doc.attributes
-    source, event_type = _loose_text(names.get("source")), _loose_text(names.get("type"))
-    if doc.format == "json" or not event_type.startswith("imm:"):
+    if doc.format == "json":
+        return ("unknown", *_foreign_names(doc.payload))
+    # Envelopes name themselves.
+    source, event_type = (_loose_text(doc.attributes.get(k)) for k in ("source", "type"))
+    if not event_type.startswith("imm:"):
         return "unknown", source, event_type
     kind = _imm_kind(event_type)
     return kind, source or "acs.imm", event_type
+
+
+def _foreign_names(payload: Mapping[str, Any]) -> tuple[str, str]:
+    """``(source, type)`` of another service's JSON: its own ``source``/``type``, or those of
+    an OSS event notification (``{"events": [{"eventSource": "acs:oss", …}]}``)."""
+    source, event_type = (_loose_text(payload.get(k)) for k in ("source", "type"))
+    first = _first_oss_event(payload)
+    if not (source or event_type) and first is not None:
+        origin = _loose_text(first.get("eventSource"))  # "acs:oss"
+        service = origin.rpartition(":")[2]
+        name = _loose_text(first.get("eventName"))
+        return origin.replace(":", "."), f"{service}:{name}" if service and name else name
+    return source, event_type
+
+
+def _first_oss_event(payload: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    events = payload.get("events")
+    if isinstance(events, list) and events and isinstance(events[0], dict):
+        first: Mapping[str, Any] = events[0]
+        return first
+    return None
 
 
 def _imm_kind(event_type: str) -> Kind:
@@ -158,7 +187,7 @@ def _fields(
     tags = _tags(payload)
     user_data = _user_data(payload)
     fields: dict[str, Any] = {
-        "time": _event_time(doc, fallback_time),
+        "time": _event_time(doc, kind, fallback_time),
         **_location(doc),
         "task_id": _ident(payload, "TaskId"),
         "task_type": _text(payload, "TaskType") or None,
@@ -197,11 +226,34 @@ def _batch_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _filemeta_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """``Success`` at the top can sit beside files that failed (``protocols.md`` §3.7): a
+    file with an ``Error`` failed. The event failed when ``Success`` is false or no file
+    passed; when some passed (``BatchIndexFileMeta``) it succeeded, and its view's ``files``
+    names the failures."""
     success = payload.get("Success")
     if success is not None and not isinstance(success, bool):
         raise _wrong_type("Success", "a boolean", success)
-    status: Status = "unknown" if success is None else "succeeded" if success else "failed"
-    return {"success": success, "files": _files(payload), "status": status}
+    files = _files(payload)
+    failed = [f for f in files if f.failed]
+    fields: dict[str, Any] = {"success": success, "files": files}
+    if success is False or (files and len(failed) == len(files)):
+        first = failed[0] if failed else None
+        code, message = (
+            _bracketed(_text(payload, "Message")) if first is None else (first.code, first.message)
+        )
+        fields |= {"status": "failed", "code": code, "message": message}
+    elif success is not None or files:
+        fields["status"] = "succeeded"
+    return fields
+
+
+def _bracketed(error: str) -> tuple[str, str]:
+    """``("InvalidArgument", "File does not exist.")`` from ``"[InvalidArgument] File does
+    not exist."``; an error without the bracketed code is all message."""
+    match = _BRACKETED_CODE.match(error)
+    if match is None:
+        return "", error.strip()
+    return match["code"], match["message"]
 
 
 def _ice_job_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
@@ -345,17 +397,25 @@ def _file_result(item: Any, index: int) -> FileResult:
     uri = _text(item, "URI", f"{where}.")
     if not uri:
         raise ParseError(InputReason.MISSING_FIELD, f"{where}.URI is missing")
-    return FileResult(uri=uri, error=_text(item, "Error", f"{where}."))
+    error = _text(item, "Error", f"{where}.")
+    code, message = _bracketed(error)
+    return FileResult(uri=uri, error=error, code=code, message=message)
 
 
 # -- identity and time ------------------------------------------------------------------
 
 
 def _event_id(doc: Document) -> str:
-    """The envelope's ``id``; else a hash of the content, so redeliveries share an id."""
+    """The envelope's ``id``; else a hash of the content, so redeliveries share an id.
+
+    A text message has no content worth hashing ("ping" is published many times): its MNS
+    ``MessageId``, the same on every redelivery and every subscription, names it.
+    """
     given = _loose_text(doc.attributes.get("id"))
     if given:
         return given
+    if doc.format == "text" and doc.transport.get("MessageId"):
+        return "mns:" + doc.transport["MessageId"]
     canonical = json.dumps(
         [doc.attributes, doc.payload],
         sort_keys=True,
@@ -366,24 +426,31 @@ def _event_id(doc: Document) -> str:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def _event_time(doc: Document, fallback: datetime) -> datetime:
-    for key in _ATTRIBUTE_TIMES:
-        if _has_value(doc.attributes.get(key)):
-            return _time_of(doc.attributes[key], key)
-    for key in _PAYLOAD_TIMES:
-        if _has_value(doc.payload.get(key)):
-            return _time_of(doc.payload[key], key)
-    publish_time = doc.transport.get("PublishTime")
-    if publish_time:
-        return _time_of(publish_time, "PublishTime")
+def _event_time(doc: Document, kind: Kind, fallback: datetime) -> datetime:
+    """The first time the document carries (see :func:`_time_candidates`), else ``fallback``
+    (the receive time). A known event whose time does not parse is malformed; an unknown
+    one takes the next time that does."""
+    for field, value in _time_candidates(doc, kind):
+        if kind != "unknown":
+            return _time_of(value, field)
+        try:
+            return _time_of(value, field)
+        except ParseError:
+            continue
     return fallback
 
 
-def _lenient_time(doc: Document, fallback: datetime) -> datetime:
-    try:
-        return _event_time(doc, fallback)
-    except ParseError:
-        return fallback
+def _time_candidates(doc: Document, kind: Kind) -> Iterator[tuple[str, Any]]:
+    payload_keys = _UNKNOWN_PAYLOAD_TIMES if kind == "unknown" else _PAYLOAD_TIMES
+    for where, keys in ((doc.attributes, _ATTRIBUTE_TIMES), (doc.payload, payload_keys)):
+        for key in keys:
+            if _has_value(where.get(key)):
+                yield key, where[key]
+    first = _first_oss_event(doc.payload) if kind == "unknown" else None
+    if first is not None and _has_value(first.get("eventTime")):
+        yield "events[0].eventTime", first["eventTime"]
+    if doc.transport.get("PublishTime"):
+        yield "PublishTime", doc.transport["PublishTime"]
 
 
 def _optional_time(payload: Mapping[str, Any], key: str) -> datetime | None:

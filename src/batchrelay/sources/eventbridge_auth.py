@@ -35,22 +35,29 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from batchrelay.errors import ConfigError, InputReason, SignatureError
 from batchrelay.sources.certs import (
     REGION_PATTERN,
-    CertCacheConfig,
     CertificateCache,
     CertUrlPrefix,
+    PushCertConfig,
     compile_prefixes,
 )
 
 SignatureMode = Literal["off", "v1", "v2", "any"]
 Version = Literal["v1", "v2"]
 
-# "{region}" stands for one of ``regions`` (required once signatures are checked).
-DEFAULT_CERT_URL_PREFIX = "https://{region}-eventbridge.oss-accelerate.aliyuncs.com/"
+# Where EventBridge certificates have been seen (protocols.md §2.5, §3.7): the documented
+# accelerate host, the regional OSS host of the official SDK's test vector, and the CDN path
+# a public sample uses. "{region}" stands for one of ``regions`` (required once signatures
+# are checked).
+DEFAULT_CERT_URL_PREFIXES = (
+    "https://{region}-eventbridge.oss-accelerate.aliyuncs.com/",
+    "https://{region}-eventbridge.oss-{region}.aliyuncs.com/",
+    "https://g.alicdn.com/eventbridge/",
+)
 _REGION = "{region}"
 MAX_HEADER_CHARS = 4096  # a 4096-bit signature is 684 base64 characters
 
@@ -65,7 +72,7 @@ SIGNATURE_V1 = "x-eventbridge-signature"
 SIGNATURE_V2 = "x-eventbridge-signature-v2"
 
 
-class EventBridgeAuthConfig(BaseModel):
+class EventBridgeAuthConfig(PushCertConfig):
     """How EventBridge pushes are authenticated (``ingress.eventbridge``).
 
     ``public_url``: the URL configured on the EventBridge target. It is what EventBridge
@@ -75,15 +82,12 @@ class EventBridgeAuthConfig(BaseModel):
     prefix, because OSS bucket names are open to anyone.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     token: SecretStr | None = None
     signature: SignatureMode = "off"
     public_url: str | None = None
     max_skew: float = Field(60.0, gt=0)
-    cert_url_prefixes: tuple[str, ...] = (DEFAULT_CERT_URL_PREFIX,)
+    cert_url_prefixes: tuple[str, ...] = DEFAULT_CERT_URL_PREFIXES
     regions: tuple[str, ...] = ()
-    cert_cache: CertCacheConfig = CertCacheConfig()
 
     @field_validator("regions")
     @classmethod
@@ -230,8 +234,10 @@ def check_token(headers: Mapping[str, str], expected: SecretStr) -> None:
 def check_timestamp(value: str | None, *, now: float, max_skew: float) -> None:
     """The signing time must be within ``max_skew`` of ``now``, either way.
 
-    Seconds or milliseconds: the official verifier's test vector carries milliseconds
-    (``1612167546574``), the page says only "timestamp"; values past 10^11 are read as ms.
+    EventBridge sends epoch milliseconds (the official verifier's test vector,
+    ``1612167546574``, and ``protocols.md`` §3.7). A value below 10^11 is read as seconds,
+    a tolerance for senders that follow the page's word "timestamp" (10^11 ms is 1973, so
+    no real millisecond value is mistaken for seconds).
     """
     if value is None:
         raise SignatureError(InputReason.MISSING_SIGNATURE, f"no {TIMESTAMP} header")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import re
 import urllib.parse
 from collections.abc import Mapping
 from datetime import UTC
@@ -26,24 +28,20 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 from multidict import CIMultiDict
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from batchrelay.errors import InputReason, SignatureError
-from batchrelay.sources.certs import (
-    CertCacheConfig,
-    CertificateCache,
-    CertUrlPrefix,
-    compile_prefixes,
-)
+from batchrelay.sources.certs import CertificateCache, PushCertConfig, compile_prefixes
 
 DEFAULT_CERT_URL_PREFIX = "https://mnstest.oss-cn-hangzhou.aliyuncs.com/"
 MAX_HEADER_CHARS = 4096  # a 4096-bit signature is 684 base64 characters
 
 CERT_URL_HEADER = "x-mns-signing-cert-url"
+_HEX_MD5 = re.compile(r"[0-9A-Fa-f]{32}")
 _FIXED_HEADERS = ("content-md5", "content-type", "date")
 
 
-class MnsPushAuthConfig(BaseModel):
+class MnsPushAuthConfig(PushCertConfig):
     """How MNS pushes are verified (``ingress.mns_push``).
 
     ``public_url``: the subscription endpoint as MNS calls it; when a proxy rewrites the
@@ -53,13 +51,10 @@ class MnsPushAuthConfig(BaseModel):
     that header the body is unauthenticated; MNS documents it on every push.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     cert_url_prefixes: tuple[str, ...] = (DEFAULT_CERT_URL_PREFIX,)
     max_date_skew: float | None = Field(900.0, gt=0)
     public_url: str | None = None
     require_content_md5: bool = True
-    cert_cache: CertCacheConfig = CertCacheConfig()
 
     @field_validator("cert_url_prefixes")
     @classmethod
@@ -74,10 +69,6 @@ class MnsPushAuthConfig(BaseModel):
         if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path:
             raise ValueError(f"{value!r} is not an absolute http(s) URL with a path")
         return value
-
-    def allow_list(self) -> list[CertUrlPrefix]:
-        """The compiled ``cert_url_prefixes``, for :class:`CertificateCache`."""
-        return compile_prefixes(self.cert_url_prefixes)
 
 
 def string_to_sign(method: str, path: str, headers: Mapping[str, str]) -> str:
@@ -160,16 +151,25 @@ def check_date(value: str | None, *, now: float, max_skew: float) -> None:
 def check_content_md5(value: str | None, body: bytes, *, required: bool) -> None:
     """When ``Content-MD5`` is sent (or ``required``) it must match the body.
 
-    MNS and its SDK send base64 of the *hex* digest (``protocols.md`` §3.4); RFC 1864 says
-    base64 of the raw digest. Both are accepted.
+    Three spellings are accepted (``protocols.md`` §3.4, §3.7): 32 hex characters in either
+    case (what real pushes send, upper case), base64 of the hex digest (the SDK and the 2016
+    push doc) and base64 of the raw digest (RFC 1864). Compared in constant time.
     """
     if value is None:
         if required:
             raise SignatureError(InputReason.MISSING_SIGNATURE, "no Content-MD5 header")
         return
-    claimed = _b64(value.strip(), "Content-MD5")
+    claimed = value.strip()
     digest = hashlib.md5(body, usedforsecurity=False)  # the flag only placates FIPS builds
-    if claimed.lower() != digest.hexdigest().encode() and claimed != digest.digest():
+    hex_digest = digest.hexdigest().encode()
+    if _HEX_MD5.fullmatch(claimed):
+        matches = hmac.compare_digest(claimed.lower().encode(), hex_digest)
+    else:
+        decoded = _b64(claimed, "Content-MD5")
+        matches = hmac.compare_digest(decoded.lower(), hex_digest) or hmac.compare_digest(
+            decoded, digest.digest()
+        )
+    if not matches:
         raise _bad("Content-MD5 does not match the body")
 
 

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import structlog
 from aiohttp import web
 
+from batchrelay.errors import ConfigError
 from batchrelay.sources import eventbridge_auth, ice_auth, mns_signature
-from batchrelay.sources.certs import CertificateCache
+from batchrelay.sources.certs import CertificateCache, PushCertConfig
 from batchrelay.sources.http import Endpoint
 
 if TYPE_CHECKING:
@@ -25,10 +26,10 @@ class Verifiers:
     def __init__(self, config: IngressConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.clock = clock
-        self.mns_certs = CertificateCache(config.mns_push.allow_list(), config.mns_push.cert_cache)
+        self.mns_certs = _certificate_cache(config.mns_push, "ingress.mns_push")
         eb = config.eventbridge
         self.eventbridge_certs = (
-            CertificateCache(eb.allow_list(), eb.cert_cache) if eb.signature != "off" else None
+            _certificate_cache(eb, "ingress.eventbridge") if eb.signature != "off" else None
         )
 
     async def start(self) -> None:
@@ -59,6 +60,13 @@ class Verifiers:
 
     async def ice(self, request: web.Request, body: bytes) -> None:
         ice_auth.verify_callback(request.headers, now=self.clock(), config=self.config.ice)
+
+
+def _certificate_cache(config: PushCertConfig, section: str) -> CertificateCache:
+    try:
+        return config.certificate_cache()
+    except ValueError as exc:  # a pinned file that changed since the config was loaded
+        raise ConfigError(f"{section}.cert_files: {exc}") from None
 
 
 def endpoints(config: IngressConfig, verifiers: Verifiers) -> list[Endpoint]:
