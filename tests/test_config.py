@@ -64,3 +64,26 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(ValueError):
         settings.server.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("pem", "url", "says"),
+    [
+        ("missing.pem", "https://mnstest.oss-cn-hangzhou.aliyuncs.com/x.pem", "cannot read"),
+        ("text.pem", "https://mnstest.oss-cn-hangzhou.aliyuncs.com/x.pem", "not a PEM"),
+        ("good.pem", "https://attacker.example/x.pem", "not under cert_url_prefixes"),
+    ],
+)
+def test_a_bad_pinned_certificate_is_named_by_its_key(
+    tmp_path: Path, pem: str, url: str, says: str
+) -> None:
+    (tmp_path / "text.pem").write_text("not a certificate")
+    (tmp_path / "good.pem").write_bytes(
+        (Path(__file__).parents[1] / "src/batchrelay/emulator/legacy_push_cert.pem").read_bytes()
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(f"ingress:\n  mns_push:\n    cert_files:\n      {url!r}: {tmp_path / pem}\n")
+    with pytest.raises(ConfigError) as caught:
+        load(path, env={})
+    message = str(caught.value)
+    assert "ingress.mns_push" in message and "cert_files" in message and says in message

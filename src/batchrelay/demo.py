@@ -52,7 +52,8 @@ class DemoConfig(BaseModel):
 @contextlib.asynccontextmanager
 async def running_demo(config: DemoConfig, push_url: str) -> AsyncIterator[str]:
     """Run the emulator and the simulator until the block ends; yields the emulator URL."""
-    emulator = EmulatorConfig(port=config.emulator_port, queues=(config.queue,))
+    # Signed as real MNS signs (protocols.md §3.7): receivers must accept that key.
+    emulator = EmulatorConfig(port=config.emulator_port, queues=(config.queue,), legacy_cert=True)
     async with contextlib.AsyncExitStack() as stack:
         try:
             emu = await stack.enter_async_context(running_emulator(emulator))

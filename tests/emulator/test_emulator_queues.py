@@ -49,11 +49,12 @@ def test_a_received_message_hides_until_its_visibility_timeout(clock: FakeClock)
     assert again.handle != handle
     assert again.first_dequeue_ms == first.first_dequeue_ms
     assert handle is not None
-    with pytest.raises(MnsError, match="ReceiptHandleError"):
+    with pytest.raises(MnsError, match="MessageNotExist"):
         queue.delete(handle)
 
 
 def test_a_handle_expires_with_the_visibility_timeout(clock: FakeClock) -> None:
+    # QueueMessage doc: a handle used after its message became visible is MessageNotExist.
     queue = make_queue(clock, visibility_timeout=5)
     queue.send("a")
     [message] = queue.receive(1)
@@ -61,7 +62,35 @@ def test_a_handle_expires_with_the_visibility_timeout(clock: FakeClock) -> None:
     assert message.handle is not None
     with pytest.raises(MnsError) as caught:
         queue.delete(message.handle)
+    assert (caught.value.status, caught.value.code) == (404, "MessageNotExist")
+
+
+def test_a_deleted_message_does_not_exist_and_a_strange_handle_is_an_error(
+    clock: FakeClock,
+) -> None:
+    queue = make_queue(clock, visibility_timeout=5)
+    queue.send("a")
+    [message] = queue.receive(1)
+    handle = message.handle
+    assert handle is not None
+    queue.delete(handle)
+    with pytest.raises(MnsError, match="MessageNotExist"):
+        queue.delete(handle)
+    with pytest.raises(MnsError) as caught:
+        queue.delete("1-NOT-ISSUED-1")
     assert (caught.value.status, caught.value.code) == (400, "ReceiptHandleError")
+
+
+def test_first_dequeue_time_is_the_enqueue_time_until_the_first_receive(
+    clock: FakeClock,
+) -> None:
+    queue = make_queue(clock, visibility_timeout=5)
+    sent = queue.send("a")
+    [peeked] = queue.peek(1)
+    assert (peeked.dequeue_count, peeked.first_dequeue_time_ms) == (0, sent.enqueue_ms)
+    clock.advance(2)
+    [received] = queue.receive(1)
+    assert received.first_dequeue_time_ms == sent.enqueue_ms + 2000
 
 
 def test_delete_removes_the_message(clock: FakeClock) -> None:

@@ -154,7 +154,7 @@ async def test_visibility_timeout_expiry_redelivers(sdk: SdkFactory) -> None:
     assert second.receipt_handle != first.receipt_handle
     with pytest.raises(MNSServerException) as caught:
         await run(queue.delete_message, first.receipt_handle)
-    assert caught.value.type == "ReceiptHandleError"
+    assert caught.value.type == "MessageNotExist"
     await run(queue.delete_message, second.receipt_handle)
 
 
@@ -164,6 +164,7 @@ async def test_peek_and_batch_peek(sdk: SdkFactory) -> None:
     await run(queue.batch_send_message, [Message("a"), Message("b")])
     peeked = await run(queue.peek_message)
     assert (peeked.message_body, peeked.dequeue_count) == (b"a", 0)
+    assert peeked.first_dequeue_time == peeked.enqueue_time  # PeekMessage doc
     assert [m.message_body for m in await run(queue.batch_peek_message, 5)] == [b"a", b"b"]
     assert len(await run(queue.batch_receive_message, 16, 0)) == 2
 
@@ -205,6 +206,7 @@ async def test_plain_bodies_for_consumers_that_do_not_decode(
         (lambda q: q.receive_message(31), "InvalidArgument"),
         (lambda q: q.send_message(Message("x" * 70_000)), "InvalidArgument"),
         (lambda q: q.change_message_visibility("1-nope-1", 5), "ReceiptHandleError"),
+        (lambda q: q.change_message_visibility("1-nope-1", 0), "InvalidArgument"),
     ],
 )
 async def test_bad_parameters(

@@ -25,7 +25,13 @@ from mns.mns_exception import MNSServerException
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMessage, TopicMeta
 
-from batchrelay.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, RunningEmulator
+from batchrelay.emulator import (
+    DEFAULT_ACCESS_KEY_ID,
+    DEFAULT_ACCESS_KEY_SECRET,
+    EmulatorConfig,
+    RunningEmulator,
+    running_emulator,
+)
 
 SdkFactory = Callable[..., Account]
 NS = "{http://mns.aliyuncs.com/doc/v1/}"
@@ -43,9 +49,9 @@ def push_string_to_sign(headers: dict[str, str], path: str) -> str:
 
 
 def verify_push(cert_pem: bytes, headers: dict[str, str], path: str, body: bytes) -> None:
-    """Raise InvalidSignature unless the push is authentic; §3.5 steps 2-4."""
-    md5 = base64.b64encode(hashlib.md5(body).hexdigest().encode()).decode()
-    if headers.get("Content-MD5") != md5:
+    """Raise InvalidSignature unless the push is authentic; §3.5 steps 2-4, with the
+    Content-MD5 of real pushes (§3.7): the hex digest in upper case."""
+    if headers.get("Content-MD5") != hashlib.md5(body).hexdigest().upper():
         raise InvalidSignature("Content-MD5 does not match the body")
     key = x509.load_pem_x509_certificate(cert_pem).public_key()
     assert isinstance(key, rsa.RSAPublicKey)
@@ -237,17 +243,46 @@ async def test_tampered_push_fails_verification(
         verify_push(emu.cert_pem, headers | {"x-mns-message-tag": "x"}, path, body)
 
 
-async def test_simplified_push_carries_signed_id_and_tag_headers(
+async def test_simplified_push_carries_the_real_header_set(
     sdk: SdkFactory, emu: RunningEmulator, receiver: Receiver
 ) -> None:
     account = sdk()
-    await subscribe(account, receiver.url + "/simple", "SIMPLIFIED")
+    await subscribe(account, receiver.url + "/simple", "SIMPLIFIED", name="sub-simple")
+    before = int(time.time() * 1000)
     message_id = await publish(account, "raw body", tag="green")
     async with asyncio.timeout(5):
         await emu.drain_pushes()
     [(headers, _, body)] = receiver.pushes
     assert body == b"raw body"
-    assert (headers["x-mns-message-id"], headers["x-mns-message-tag"]) == (message_id, "green")
+    assert headers["Content-Type"] == "text/plain;charset=utf-8"
+    assert headers["User-Agent"] == "Aliyun Notification Service Agent"
+    assert headers["Content-MD5"] == hashlib.md5(body).hexdigest().upper()
+    mns = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-mns-")}
+    assert sorted(mns) == [
+        "x-mns-message-id",
+        "x-mns-message-tag",
+        "x-mns-publish-time",
+        "x-mns-request-id",
+        "x-mns-signing-cert-url",
+        "x-mns-subscriber",
+        "x-mns-subscription-name",
+        "x-mns-topic-name",
+        "x-mns-topic-owner",
+        "x-mns-version",
+    ]
+    assert (mns["x-mns-message-id"], mns["x-mns-message-tag"]) == (message_id, "green")
+    assert (mns["x-mns-topic-name"], mns["x-mns-subscription-name"]) == ("events", "sub-simple")
+    assert mns["x-mns-topic-owner"] == mns["x-mns-subscriber"] == emu.account_id
+    assert int(mns["x-mns-publish-time"]) >= before
+
+
+async def test_pushes_are_signed_with_a_512_bit_key_expired_in_2016(
+    emu: RunningEmulator,
+) -> None:
+    certificate = x509.load_pem_x509_certificate(emu.cert_pem)
+    key = certificate.public_key()
+    assert isinstance(key, rsa.RSAPublicKey) and key.key_size == 512
+    assert certificate.not_valid_after_utc.year == 2016
 
 
 async def test_failed_pushes_are_retried_until_accepted(
@@ -321,4 +356,12 @@ async def test_the_certificate_is_served(emu: RunningEmulator) -> None:
         assert response.status == 200
         pem = await response.read()
     assert pem == emu.cert_pem
-    assert x509.load_pem_x509_certificate(pem).public_key().key_size == 2048  # type: ignore[union-attr]
+
+
+async def test_a_fresh_key_unless_the_legacy_one_is_asked_for() -> None:
+    sizes = []
+    for legacy in (False, True):
+        async with running_emulator(EmulatorConfig(port=0, legacy_cert=legacy)) as emu:
+            certificate = x509.load_pem_x509_certificate(emu.cert_pem)
+            sizes.append(certificate.public_key().key_size)  # type: ignore[union-attr]
+    assert sizes == [2048, 512]

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+from importlib.resources import files
 
 import aiohttp
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from batchrelay.errors import InputReason, SignatureError
 from batchrelay.sources.certs import (
@@ -368,3 +370,23 @@ def test_cache_config_is_strict() -> None:
         CertCacheConfig.model_validate({"max_entries": 0})
     with pytest.raises(ValidationError):
         CertCacheConfig.model_validate({"size": 10})
+
+
+async def test_a_512_bit_expired_certificate_is_used_and_its_size_logged_once(
+    make_cache: CacheFactory, cert_server: CertServer, clock: FakeClock
+) -> None:
+    # Real MNS pushes are signed with such a key (protocols.md §3.7): the allow-list is the
+    # trust anchor, not the key size or the dates.
+    legacy = files("batchrelay.emulator").joinpath("legacy_push_cert.pem").read_bytes()
+    cert_server.files["/x509_public_certificate.pem"] = legacy
+    cache = make_cache(ttl=10)
+    url = cert_server.url("/x509_public_certificate.pem")
+    with capture_logs() as logs:
+        key = await cache.public_key(url)
+        clock.advance(11)  # past the ttl: fetched again, same key, not announced again
+        await cache.public_key(url)
+    assert key.key_size == 512 and cert_server.hits["/x509_public_certificate.pem"] == 2
+    announced = [entry for entry in logs if entry["event"] == "certificate.fetched"]
+    assert announced == [
+        {"event": "certificate.fetched", "url": url, "key_bits": 512, "log_level": "info"}
+    ]

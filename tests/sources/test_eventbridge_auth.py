@@ -14,7 +14,7 @@ from multidict import CIMultiDict
 from pydantic import SecretStr, ValidationError
 
 from batchrelay.errors import ConfigError, InputReason, SignatureError
-from batchrelay.sources.certs import CertificateCache, CertificateUnavailable
+from batchrelay.sources.certs import CertificateCache, CertificateUnavailable, parse_cert_url
 from batchrelay.sources.eventbridge_auth import (
     CERT_URL,
     DEFAULT_CERT_URL_PREFIXES,
@@ -447,3 +447,25 @@ def test_checking_signatures_under_the_region_placeholder_needs_regions() -> Non
         EventBridgeAuthConfig(signature="any")
     EventBridgeAuthConfig(signature="any", regions=("cn-hangzhou", "cn-shanghai"))
     EventBridgeAuthConfig(signature="any", cert_url_prefixes=("https://certs.example.com/",))
+
+
+HANGZHOU = "https://cn-hangzhou-eventbridge"
+
+
+@pytest.mark.parametrize(
+    ("url", "trusted"),
+    [
+        # the official SDK's test vector (protocols.md §3.7)
+        (f"{HANGZHOU}.oss-cn-hangzhou.aliyuncs.com/x509_public_certificate_2021012101.pem", True),
+        (f"{HANGZHOU}.oss-accelerate.aliyuncs.com/x509_public_certificate.pem", True),
+        ("https://g.alicdn.com/eventbridge/certifacete/public.pem", True),  # a public sample
+        ("https://cn-beijing-eventbridge.oss-cn-beijing.aliyuncs.com/x.pem", False),  # region
+        (f"{HANGZHOU}.oss-cn-hangzhou.aliyuncs.com.evil.example/x.pem", False),
+        ("https://g.alicdn.com/other/public.pem", False),
+        ("http://g.alicdn.com/eventbridge/public.pem", False),
+    ],
+)
+def test_the_default_allow_list_covers_the_hosts_eventbridge_uses(url: str, trusted: bool) -> None:
+    config = EventBridgeAuthConfig(signature="any", regions=("cn-hangzhou",))
+    parsed = parse_cert_url(url)
+    assert any(rule.matches(parsed) for rule in config.allow_list()) is trusted

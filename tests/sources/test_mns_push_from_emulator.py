@@ -60,7 +60,7 @@ def subscribe_and_publish(endpoint: str, topic: str, push_url: str, body: str) -
 async def push_through(
     make_settings: SettingsFactory, start_daemon: Any, alter: Callable[[bytes], bytes]
 ) -> tuple[Relay, Any]:
-    config = EmulatorConfig(port=0, retry_scale=0.001)
+    config = EmulatorConfig(port=0, retry_scale=0.001, legacy_cert=True)
     relay = Relay(alter)
     app = web.Application()
     app.router.add_post("/notifications", relay.handle)

@@ -85,7 +85,7 @@ class Backend:
         self.clock = clock
         self.ids = Ids()
         self.faults = Faults(config.faults, rng)
-        self.signer = signer or Signer.generate()
+        self.signer = signer or (Signer.legacy() if config.legacy_cert else Signer.generate())
         self.base_url = config.base_url()
         self.queues: dict[str, Queue] = {}
         self.topics: dict[str, Topic] = {}

@@ -53,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lost-delete-ratio", type=float, default=0.0, help="deletes acknowledged but not done")
     add("--seed", type=int, help="seed for faults and retry jitter")
     add("--retry-scale", type=float, default=1.0, help="multiplies push retry intervals")
+    add(
+        "--legacy-cert",
+        action="store_true",
+        help="sign pushes as real MNS does: a 512-bit key, certificate expired in 2016",
+    )
     add("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return parser
 
@@ -76,6 +81,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         faults=faults,
         seed=args.seed,
         retry_scale=args.retry_scale,
+        legacy_cert=args.legacy_cert,
         **({"access_keys": keys} if keys else {}),
     )
 

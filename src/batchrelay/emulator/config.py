@@ -63,6 +63,8 @@ class EmulatorConfig(BaseModel):
     max_topics: int = Field(1000, ge=1)
     max_subscriptions: int = Field(100, ge=1)
     """Per topic."""
+    legacy_cert: bool = False
+    """Sign pushes as real MNS does: a 512-bit key in a certificate that expired in 2016."""
     max_pending_pushes: int = Field(10_000, ge=1)
     push_concurrency: int = Field(64, ge=1)
 

@@ -2,8 +2,10 @@
 
 A push is ``POST`` to the endpoint URL with ``Authorization`` = base64 RSA-SHA1 signature
 of the StringToSign (same shape as a request's, §3.4/§3.5) and ``x-mns-signing-cert-url``
-= base64 of the certificate URL. Any 2xx within ``push_timeout`` is success; a timeout,
-connection error or other status is retried:
+= base64 of the certificate URL, in the shape captures of real pushes show (§3.7):
+``Content-MD5`` as 32 upper-case hex characters, MNS's ``User-Agent`` and the full
+``x-mns-*`` header set. Any 2xx within ``push_timeout`` is success; a timeout, connection
+error or other status is retried:
 
 - BACKOFF_RETRY: 3 retries, each after a random 10-20 s;
 - EXPONENTIAL_DECAY_RETRY: 176 retries after 1, 2, 4 ... 256 s, then 167 x 512 s.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import random
 from collections import deque
 from collections.abc import Callable
@@ -26,7 +29,7 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from batchrelay.emulator.auth import MNS_VERSION, content_md5, string_to_sign
+from batchrelay.emulator.auth import MNS_VERSION, string_to_sign
 from batchrelay.emulator.ids import Ids
 from batchrelay.emulator.notifications import Payload
 from batchrelay.emulator.signing import Signer
@@ -34,6 +37,7 @@ from batchrelay.emulator.topics import NotifyStrategy
 
 log = structlog.get_logger(__name__)
 
+USER_AGENT = "Aliyun Notification Service Agent"
 _BACKOFF_RETRIES = 3
 _EXPONENTIAL = [2.0**step for step in range(9)] + [512.0] * 167
 
@@ -180,8 +184,9 @@ class Pusher:
     def _headers(self, url: URL, payload: Payload) -> dict[str, str]:
         cert_url = base64.b64encode(self._cert_url().encode()).decode("ascii")
         headers = {
+            "User-Agent": USER_AGENT,
             "Content-Type": payload.content_type,
-            "Content-MD5": content_md5(payload.body),
+            "Content-MD5": push_content_md5(payload.body),
             "Date": formatdate(self._clock(), usegmt=True),
             "x-mns-request-id": self._ids.request_id(),
             "x-mns-version": MNS_VERSION,
@@ -192,3 +197,9 @@ class Pusher:
             string_to_sign("POST", headers, url.raw_path_qs)
         )
         return headers
+
+
+def push_content_md5(body: bytes) -> str:
+    """``Content-MD5`` as real pushes carry it: the hex digest in upper case (§3.7), unlike
+    the base64 of the hex digest that requests from the SDK carry (§3.4)."""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest().upper()

@@ -15,14 +15,14 @@ import asyncio
 import hashlib
 import heapq
 import itertools
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from enum import IntEnum
 
 from batchrelay.emulator.attributes import QueueAttributes
-from batchrelay.emulator.errors import internal_error, receipt_handle_error
+from batchrelay.emulator.errors import internal_error, message_not_exist, receipt_handle_error
 from batchrelay.emulator.ids import Ids
 
 Clock = Callable[[], float]
@@ -59,6 +59,11 @@ class Message:
     @property
     def next_visible_ms(self) -> int:
         return int(self.visible_at * 1000)
+
+    @property
+    def first_dequeue_time_ms(self) -> int:
+        """``FirstDequeueTime``: the enqueue time until the first receive (PeekMessage doc)."""
+        return self.first_dequeue_ms or self.enqueue_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,9 @@ class Queue:
         self._visible: list[tuple[int, int, Message]] = []
         self._hidden: list[tuple[float, int, int, Message]] = []
         self._handles: dict[str, Message] = {}
+        # Handles whose message became visible again or was deleted: MNS answers those with
+        # MessageNotExist, and anything it never issued with ReceiptHandleError. Bounded.
+        self._ended: OrderedDict[str, None] = OrderedDict()
         self._counts = {State.DELAYED: 0, State.INACTIVE: 0}
         self._waiters: deque[asyncio.Future[None]] = deque()
 
@@ -157,7 +165,7 @@ class Queue:
     def delete(self, handle: str) -> None:
         """Remove the message ``handle`` was issued for; a stale handle is an error."""
         message = self._live(handle, self._clock())
-        self._drop_handle(message)
+        self._drop_handle(message, ended=True)
         self._counts[message.state] -= 1
         message.state = State.GONE
 
@@ -246,19 +254,26 @@ class Queue:
         return message
 
     def _live(self, handle: str, now: float) -> Message:
+        self._promote(now)  # a handle whose message is visible again has ended
         message = self._handles.get(handle)
-        if message is None or message.visible_at <= now:
-            raise receipt_handle_error(handle)
-        return message
+        if message is not None:
+            return message
+        if handle in self._ended:
+            raise message_not_exist()
+        raise receipt_handle_error(handle)  # malformed, never issued, or replaced
 
     def _give_handle(self, message: Message) -> None:
         self._drop_handle(message)
         message.handle = self._ids.receipt_handle()
         self._handles[message.handle] = message
 
-    def _drop_handle(self, message: Message) -> None:
+    def _drop_handle(self, message: Message, *, ended: bool = False) -> None:
         if message.handle is not None:
             self._handles.pop(message.handle, None)
+            if ended:
+                self._ended[message.handle] = None
+                if len(self._ended) > self._max_messages:
+                    self._ended.popitem(last=False)
             message.handle = None
 
     def _hide(self, message: Message, until: float, state: State) -> None:
@@ -283,7 +298,7 @@ class Queue:
             if generation != message.generation or message.state not in self._counts:
                 continue  # stale entry: deleted, or hidden again since
             self._counts[message.state] -= 1
-            self._drop_handle(message)
+            self._drop_handle(message, ended=True)
             self._show(message)
 
 

@@ -132,7 +132,7 @@ async def change_visibility(request: web.Request) -> web.Response:
     queue = _queue(request)
     handle = _required(request, "ReceiptHandle", "MissingReceiptHandle")
     seconds = _required(request, "VisibilityTimeout", "MissingVisibilityTimeout")
-    message = queue.change_visibility(handle, parse_int("VisibilityTimeout", seconds, 0, 43200))
+    message = queue.change_visibility(handle, parse_int("VisibilityTimeout", seconds, 1, 43200))
     return xml_response(xml.visibility(message))
 
 

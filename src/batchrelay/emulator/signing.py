@@ -1,14 +1,21 @@
 """The RSA key and self-signed certificate the emulator signs HTTP pushes with.
 
 MNS signs each push with RSA-SHA1 (PKCS#1 v1.5) and names the certificate's URL in the
-``x-mns-signing-cert-url`` header; the emulator generates a fresh key at start and serves
-the certificate itself, so receivers can verify pushes exactly as they would in production.
+``x-mns-signing-cert-url`` header; the emulator serves the certificate itself, so receivers
+verify pushes exactly as they would in production.
+
+Two keys: a fresh 2048-bit one per start (:meth:`Signer.generate`), or the *legacy* one
+(:meth:`Signer.legacy`): like the key real MNS pushes are signed with (``protocols.md``
+§3.7), a 512-bit RSA key in a certificate that expired on 2016-07-01. It is fixed and
+shipped as package data (the cryptography library no longer generates keys that small); it
+protects nothing, it only proves a receiver accepts what MNS really sends.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from importlib.resources import files
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +39,20 @@ class Signer:
         """A new 2048-bit key and a self-signed certificate for it."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_SIZE)
         return cls(key, _self_signed(key, common_name))
+
+    @classmethod
+    def legacy(cls) -> Signer:
+        """The fixed 512-bit key, in a certificate valid from 2015-07-01 to 2016-07-01."""
+        here = files("batchrelay.emulator")
+        key = serialization.load_pem_private_key(
+            here.joinpath("legacy_push_key.pem").read_bytes(), password=None
+        )
+        if not isinstance(key, rsa.RSAPrivateKey):  # pragma: no cover - shipped file
+            raise TypeError("legacy_push_key.pem does not hold an RSA key")
+        certificate = x509.load_pem_x509_certificate(
+            here.joinpath("legacy_push_cert.pem").read_bytes()
+        )
+        return cls(key, certificate)
 
     def sign(self, string_to_sign: str) -> str:
         """base64 of the RSA-SHA1 PKCS#1 v1.5 signature, the push ``Authorization`` value."""

@@ -153,7 +153,7 @@ def _peeked_fields(message: Message) -> list[tuple[str, object]]:
         ("MessageBodyMD5", message.body_md5),
         ("MessageBody", message.body),
         ("EnqueueTime", message.enqueue_ms),
-        ("FirstDequeueTime", message.first_dequeue_ms),
+        ("FirstDequeueTime", message.first_dequeue_time_ms),
         ("DequeueCount", message.dequeue_count),
         ("Priority", message.priority),
     ]
