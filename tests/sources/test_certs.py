@@ -5,6 +5,7 @@ from importlib.resources import files
 
 import aiohttp
 import pytest
+import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
@@ -381,6 +382,7 @@ async def test_a_512_bit_expired_certificate_is_used_and_its_size_logged_once(
     cert_server.files["/x509_public_certificate.pem"] = legacy
     cache = make_cache(ttl=10)
     url = cert_server.url("/x509_public_certificate.pem")
+    structlog.reset_defaults()  # a daemon started by an earlier test may log warnings only
     with capture_logs() as logs:
         key = await cache.public_key(url)
         clock.advance(11)  # past the ttl: fetched again, same key, not announced again
