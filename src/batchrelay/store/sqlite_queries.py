@@ -227,9 +227,7 @@ def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int)
 
 
 def overview(conn: sqlite3.Connection, now: datetime) -> Overview:
-    received, capped = _newest_since(
-        conn, "events", "seq", to_us(now - INGEST_WINDOW), INGEST_SCAN
-    )
+    received, capped = _newest_since(conn, "events", "seq", to_us(now - INGEST_WINDOW), INGEST_SCAN)
     quarantined, _ = _newest_since(
         conn, "quarantine", "id", to_us(now - QUARANTINE_WINDOW), QUARANTINE_SCAN
     )
