@@ -6,14 +6,18 @@ Every page is screenshotted into ``artifacts/screenshots/``. Nothing here assert
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from .browser import http, screenshot, wait_for
-from .conftest import DLQ_BATCH, TOKEN, Relay, running_batch, task_body
+from .conftest import DLQ_BATCH, TOKEN, Relay, finished_batch, running_batch, task_body
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -47,7 +51,9 @@ def test_filters_follow_list_batches(relay: Relay, page: Page) -> None:
     )
     assert states and set(states) == {"running"}
     # the state is said in text, with an icon: never by colour alone
-    assert set(page.locator("#batches tbody td[data-col=state]").all_inner_texts()) == {"▶running"}
+    assert set(page.locator("#batches tbody td[data-col=state]").all_text_contents()) == {
+        "▶running"
+    }
     page.get_by_label("State").select_option("failed")
     expect(page).to_have_url(re.compile(r"State=failed"))
 
@@ -152,6 +158,104 @@ def test_a_silence_created_in_the_ui_is_in_the_api(relay: Relay, page: Page) -> 
     expect(page.locator("#silence-message")).to_contain_text("expired")
     expired = relay.get("/api/v1/silences?state=expired")["silences"]
     assert mine[0]["id"] in {s["id"] for s in expired}
+
+
+def test_the_overview_follows_the_stream(relay: Relay, page: Page) -> None:
+    page.goto(f"{relay.base}/deadletters")
+    quarantined = page.locator("#overview [data-figure=quarantined]")
+    expect(quarantined).to_have_attribute("href", "/quarantine")
+    expect(quarantined.locator("strong")).not_to_have_text("")
+    before = int(quarantined.locator("strong").inner_text().replace(",", ""))
+    running = page.locator("#overview [data-figure=running] strong")
+    page.evaluate("window.__sameDocument = true")
+    http("POST", f"{relay.base}/ingest/eventbridge", b"{broken")
+    expect(quarantined.locator("strong")).to_have_text(str(before + 1), timeout=15_000)
+    # the running figure catches up with the store's as the simulator moves on
+    wait_for(lambda: running.inner_text() == str(relay.get("/api/v1/overview")["running"]))
+    assert page.evaluate("window.__sameDocument") is True
+    page.locator("#overview [data-figure=failed]").click()
+    expect(page).to_have_url(re.compile(r"/\?State=failed$"))
+
+
+def test_the_batch_chart_advances_live(relay: Relay, page: Page) -> None:
+    key = running_batch(relay)["batch_key"]
+    page.goto(f"{relay.base}/batches/{key}")
+    figure = page.locator("#chart figure")
+    expect(figure).to_have_attribute("data-mode", "counts")
+    page.evaluate("window.__sameDocument = true")
+    start = int(figure.get_attribute("data-points") or 0) + int(
+        figure.get_attribute("data-succeeded") or 0
+    )
+    page.wait_for_function(
+        "(start) => { const f = document.querySelector('#chart figure');"
+        " return Number(f.dataset.points) + Number(f.dataset.succeeded) > start; }",
+        arg=start,
+        timeout=60_000,
+    )
+    assert page.evaluate("window.__sameDocument") is True
+    page.get_by_label("Rate per minute").check()
+    expect(figure).to_have_attribute("data-mode", "rate")
+    expect(page.locator("#chart figure svg")).to_have_attribute(
+        "aria-label", re.compile("per minute")
+    )
+
+
+def test_failures_grouped_as_the_api_says_and_filter_the_tasks(relay: Relay, page: Page) -> None:
+    key = finished_batch(relay)["batch_key"]
+    expected = relay.get(f"/api/v1/batches/{key}/failures")
+    page.goto(f"{relay.base}/batches/{key}")
+    rows = page.locator("#code-table tbody tr")
+    expect(rows).to_have_count(len(expected["codes"]))
+    shown = rows.evaluate_all(
+        "rows => rows.map(r => [r.dataset.code, Number(r.cells[1].textContent.replace(/,/g, ''))])"
+    )
+    assert shown == [[c["code"], c["tasks"]] for c in expected["codes"]]
+    prefixes = page.locator("#clusters li a").all_inner_texts()
+    assert prefixes[: len(expected["clusters"]["prefixes"])] == [
+        p["prefix"] for p in expected["clusters"]["prefixes"]
+    ]
+    code = expected["codes"][0]["code"]
+    rows.first.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"[?&]code="))
+    task_rows = page.locator("#task-table tbody tr")
+    expect(task_rows).to_have_count(expected["codes"][0]["tasks"])
+    assert set(task_rows.evaluate_all("rows => rows.map(r => r.dataset.status)")) == {"failed"}
+    expect(task_rows.first).to_have_class(re.compile("task-failed"))
+    # the deep link opens with the same filter
+    page.goto(page.url)
+    expect(page.locator("#task-code")).to_have_value(code)
+    expect(task_rows).to_have_count(expected["codes"][0]["tasks"])
+
+
+def test_export_downloads_every_task(relay: Relay, page: Page) -> None:
+    batch = finished_batch(relay)
+    key, total = batch["batch_key"], sum(batch["task_counts"].values())
+    page.goto(f"{relay.base}/batches/{key}")
+    expect(page.locator("#task-table tbody tr").first).to_be_visible()
+    for fmt in ("csv", "json"):
+        with page.expect_download() as download:
+            page.locator(f"#task-export a[data-format={fmt}]").click()
+        text = Path(download.value.path()).read_text("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text))) if fmt == "csv" else json.loads(text)
+        assert len(rows) == total and len({r["task_id"] for r in rows}) == total
+
+
+def test_a_silence_prefilled_from_an_alert_in_one_click(relay: Relay, page: Page) -> None:
+    firing = wait_for(lambda: relay.get("/api/v1/alerts?state=firing")["alerts"], timeout=60)[0]
+    page.goto(f"{relay.base}/alerts?rule={firing['rule']}&batch_key={firing['batch_key']}")
+    rows = page.locator("#alert-table tbody tr")
+    expect(rows.first).to_have_attribute("data-status", "firing")
+    statuses = rows.evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert statuses == sorted(statuses, key=["firing", "pending", "resolved"].index)
+    row = rows.first
+    expect(row).to_have_class(re.compile("target"))  # the deep link's alert
+    expect(row.locator("dl.figures dt").first).to_have_text("Status")
+    row.get_by_role("button", name=re.compile("^Silence ")).click()
+    expect(page.get_by_label("Matchers (one per line)")).to_have_value(
+        f'alertname="{firing["rule"]}"'
+    )
+    expect(page.get_by_label("Batch key")).to_have_value(firing["batch_key"])
+    expect(page.locator("#silence-on-close")).to_be_checked()
 
 
 def test_the_page_keeps_working_after_a_daemon_restart(relay: Relay, page: Page) -> None:
