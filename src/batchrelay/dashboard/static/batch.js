@@ -4,9 +4,9 @@
 // The header holds <div id="batch-actions" data-batch-key="…">, empty here: a module that
 // offers actions on the batch (suspend, resume) fills it; it shows only once it has content.
 import {
-  alertFigures, api, breakable, decodeRaw, field, figures, fill, fmtDuration, fmtInt, fmtPct, fmtRate, fmtTime,
-  fromMicros, h, live, progressBar, qs, s, say, select, showText, startPage, stateBadge, table,
-  tickAgo, timeAgo,
+  alertFigures, api, breakable, decodeRaw, field, figures, fill, fmtDuration, fmtInt, fmtPct,
+  fmtRate, fmtTime, fromMicros, h, live, progressBar, qs, s, say, select, showText, startPage,
+  stateBadge, table, tickAgo, timeAgo,
 } from "./common.js";
 import { lineChart } from "./chart.js";
 
