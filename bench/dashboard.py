@@ -3,7 +3,8 @@
 The store is filled directly (events committed through the Store, 100 tasks per batch, as
 the simulator's lifecycles would leave them), then a daemon process serves it. Measured:
 the HTTP time of each page's shell plus the API calls its script makes (sequentially, the
-worst case), and, when Chromium is there, the browser's load event plus the time until the
+worst case: the overview, the sparklines of 50 running batches, failure grouping), and,
+when Chromium is there, the browser's load event plus the time until the
 page's table is filled. Budget: one second per page.
 
     python bench/dashboard.py [--batches 1000] [--tasks 100] [--rounds 5]
@@ -141,13 +142,19 @@ def main() -> None:
             "log": {"level": "warning", "format": "json"},
         }))  # fmt: skip
         key = "batch-00000"
+        running = "&".join(f"batch_key=batch-{b:05d}" for b in range(0, 500, 10))
         batches_calls = ["/", "/static/dashboard/batches.js", "/static/dashboard/common.js",
-                         "/static/dashboard/app.css", "/api/v1/batches?MaxResults=50"]  # fmt: skip
+                         "/static/dashboard/overview.js", "/static/dashboard/app.css",
+                         "/api/v1/overview", "/api/v1/batches?MaxResults=50",
+                         f"/api/v1/activity?{running}"]  # fmt: skip
         batch_calls = [
             f"/batches/{key}",
             "/static/dashboard/batch.js",
             "/static/dashboard/chart.js",
+            "/static/dashboard/overview.js",
+            "/api/v1/overview",
             f"/api/v1/batches/{key}",
+            f"/api/v1/batches/{key}/failures",
             f"/api/v1/batches/{key}/history?max_points=200",
             f"/api/v1/batches/{key}/tasks?max_results=50",
             f"/api/v1/batches/{key}/events?max_results=25",
@@ -173,6 +180,9 @@ def main() -> None:
                     continue
                 report(f"{name}: load event", measured[0])
                 report(f"{name}: table filled", measured[1])
+            print("Export (not a page; no budget):")
+            took = get(f"{base}/api/v1/batches/{key}/tasks/export?format=csv")
+            print(f"  CSV of {args.tasks:,} tasks                          {took * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

@@ -131,16 +131,21 @@ async def get_batch(request: web.Request) -> web.Response:
     return web.json_response(batch.model_dump(mode="json"))
 
 
-async def list_tasks(request: web.Request) -> web.Response:
+def task_query(request: web.Request) -> TaskQuery:
+    """A batch's task filter from the query string; ``code`` may be empty (no code)."""
     q = request.query
-    query = TaskQuery(
+    return TaskQuery(
         batch_key=request.match_info["batch_key"],
         status=_param(q, "status", "Status") or None,
         search=_param(q, "search", "q") or None,
+        code=_param(q, "code", "Code"),
         max_results=max_results(q),
         next_token=_param(q, "next_token", "NextToken") or "",
     )
-    return _page_json(await request.app[STORE].list_tasks(query), "tasks")
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    return _page_json(await request.app[STORE].list_tasks(task_query(request)), "tasks")
 
 
 async def list_quarantine(request: web.Request) -> web.Response:

@@ -6,123 +6,20 @@ Every page is screenshotted into ``artifacts/screenshots/``. Nothing here assert
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from ..processes import Child, free_port, write_config
-from ..test_api import TASK_SAMPLE
-from .browser import CHROMIUM, CHROMIUM_ARGS, Sink, http, screenshot, wait_for
+from .browser import http, screenshot, wait_for
+from .conftest import DLQ_BATCH, TOKEN, Relay, finished_batch, running_batch, task_body
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
-
-TOKEN = "dashboard-t0ken"
-DLQ_BATCH = "batch-dlq"
-
-
-@dataclass
-class Relay:
-    base: str
-    sink: Sink
-    daemon: Child
-    simulator: Child
-
-    def get(self, path: str) -> Any:
-        return http("GET", f"{self.base}{path}")
-
-    def restart(self) -> None:
-        self.daemon.terminate()
-        self.daemon.start()
-        ready(self.base)
-
-
-def ready(base: str) -> None:
-    """Sync: Playwright's sync API runs an event loop on this thread already."""
-    wait_for(lambda: http("GET", f"{base}/readyz").get("status") == "ready", timeout=30)
-
-
-def task_body(n: int, batch: str, status: str = "Failed") -> bytes:
-    data = dict(
-        TASK_SAMPLE["data"], TaskId=f"UiTask-{n}", Status=status, EventSourceId=batch,
-        Sources=[{"URI": f"oss://in/ui/{n}.docx"}], Code="InvalidFile.Corrupted",
-    )  # fmt: skip
-    return json.dumps(dict(TASK_SAMPLE, id=f"ui-event-{n}", data=data)).encode()
-
-
-@pytest.fixture(scope="module")
-def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
-    folder = tmp_path_factory.mktemp("dashboard")
-    sink = Sink()
-    sink.start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = write_config(
-        folder, port, api={"token": TOKEN},
-        receivers={"hook": {"type": "webhook", "url": sink.url,
-                            "retry": {"max_attempts": 1000, "max_age": 3, "initial_delay": 0.2,
-                                      "max_delay": 0.5}, "breaker": {"failures": 1000}},
-                   "rest": {"type": "webhook", "url": sink.url.replace("/hook", "/ok")}},
-        routing={"route": {"receiver": "rest", "group_wait": "1s", "routes": [
-            {"receiver": "hook", "group_wait": "100ms", "match": {"batch_key": [DLQ_BATCH]}}]}},
-        delivery={"tick": 0.1},
-    )  # fmt: skip
-    daemon = Child(["run", "-c", str(config)], folder / "daemon.log")
-    simulator = Child(
-        ["simulate", "--target", "eventbridge", "--endpoint", base, "--kind", "imm-batch",
-         "--batches", "3", "--tasks", "80", "--rate", "10", "--seed", "11"],
-        folder / "simulator.log",
-    )  # fmt: skip
-    try:
-        daemon.start()
-        ready(base)
-        http("POST", f"{base}/ingest/eventbridge", task_body(1, DLQ_BATCH))
-        simulator.start()
-        yield Relay(base, sink, daemon, simulator)
-    finally:
-        simulator.stop()
-        daemon.stop()
-        sink.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # a missing browser fails, as a missing PostgreSQL does: .ci/run installs both
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh tab (its own sessionStorage); any console error, CSP violations included,
-    fails the test."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, color_scheme="light")
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    tab.set_default_timeout(30_000)
-    yield tab
-    context.close()
-    # a daemon restart makes the stream drop once: that is expected, nothing else is
-    assert [e for e in errors if "ERR_CONNECTION_REFUSED" not in e] == []
-
-
-def running_batch(relay: Relay) -> dict[str, Any]:
-    def find() -> Any:
-        batches = relay.get("/api/v1/batches?State=running")["batches"]
-        return next((b for b in batches if b["task_counts"].get("running")), None)
-
-    found: dict[str, Any] = wait_for(find, timeout=60)
-    return found
 
 
 def test_batches_page_renders_the_simulated_batches(relay: Relay, page: Page) -> None:
@@ -135,7 +32,11 @@ def test_batches_page_renders_the_simulated_batches(relay: Relay, page: Page) ->
     assert set(keys) <= set(shown) | {DLQ_BATCH}
     first = page.locator(f'tr[data-batch-key="{keys[0]}"]')
     expect(first.locator("th a")).to_have_text(keys[0])
-    expect(first.locator("progress")).to_have_attribute("aria-label", re.compile("processed"))
+    # the bar says in words what its segments show
+    expect(first.locator("svg.bar")).to_have_attribute(
+        "aria-label",
+        re.compile(r"processed; \d+ succeeded, \d+ failed, \d+ skipped, \d+ remaining"),
+    )
     expect(page.locator("#live")).to_have_text("live")
     screenshot(page, "batches")
     page.emulate_media(color_scheme="dark")
@@ -145,8 +46,14 @@ def test_batches_page_renders_the_simulated_batches(relay: Relay, page: Page) ->
 def test_filters_follow_list_batches(relay: Relay, page: Page) -> None:
     page.goto(f"{relay.base}/?State=running")
     expect(page.locator("#batches tbody tr").first).to_be_visible()
-    states = page.locator("#batches tbody td[data-col=state]").all_inner_texts()
+    states = page.locator("#batches tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.state)"
+    )
     assert states and set(states) == {"running"}
+    # the state is said in text, with an icon: never by colour alone
+    assert set(page.locator("#batches tbody td[data-col=state]").all_text_contents()) == {
+        "▶running"
+    }
     page.get_by_label("State").select_option("failed")
     expect(page).to_have_url(re.compile(r"State=failed"))
 
@@ -155,13 +62,13 @@ def test_a_running_batch_advances_without_a_reload(relay: Relay, page: Page) -> 
     batch = running_batch(relay)
     key = batch["batch_key"]
     page.goto(f"{relay.base}/")
-    bar = page.locator(f'tr[data-batch-key="{key}"] progress')
+    bar = page.locator(f'tr[data-batch-key="{key}"] svg.bar')
     expect(bar).to_be_visible()
     page.evaluate("window.__sameDocument = true")
-    start = float(bar.get_attribute("value") or 0)
+    start = float(bar.get_attribute("data-processed") or 0)
     page.wait_for_function(
         "([key, start]) => Number(document.querySelector("
-        '`tr[data-batch-key="${key}"] progress`).value) > start',
+        '`tr[data-batch-key="${key}"] svg.bar`).dataset.processed) > start',
         arg=[key, start],
         timeout=60_000,
     )
@@ -251,6 +158,104 @@ def test_a_silence_created_in_the_ui_is_in_the_api(relay: Relay, page: Page) -> 
     expect(page.locator("#silence-message")).to_contain_text("expired")
     expired = relay.get("/api/v1/silences?state=expired")["silences"]
     assert mine[0]["id"] in {s["id"] for s in expired}
+
+
+def test_the_overview_follows_the_stream(relay: Relay, page: Page) -> None:
+    page.goto(f"{relay.base}/deadletters")
+    quarantined = page.locator("#overview [data-figure=quarantined]")
+    expect(quarantined).to_have_attribute("href", "/quarantine")
+    expect(quarantined.locator("strong")).not_to_have_text("")
+    before = int(quarantined.locator("strong").inner_text().replace(",", ""))
+    running = page.locator("#overview [data-figure=running] strong")
+    page.evaluate("window.__sameDocument = true")
+    http("POST", f"{relay.base}/ingest/eventbridge", b"{broken")
+    expect(quarantined.locator("strong")).to_have_text(str(before + 1), timeout=15_000)
+    # the running figure catches up with the store's as the simulator moves on
+    wait_for(lambda: running.inner_text() == str(relay.get("/api/v1/overview")["running"]))
+    assert page.evaluate("window.__sameDocument") is True
+    page.locator("#overview [data-figure=failed]").click()
+    expect(page).to_have_url(re.compile(r"/\?State=failed$"))
+
+
+def test_the_batch_chart_advances_live(relay: Relay, page: Page) -> None:
+    key = running_batch(relay)["batch_key"]
+    page.goto(f"{relay.base}/batches/{key}")
+    figure = page.locator("#chart figure")
+    expect(figure).to_have_attribute("data-mode", "counts")
+    page.evaluate("window.__sameDocument = true")
+    start = int(figure.get_attribute("data-points") or 0) + int(
+        figure.get_attribute("data-succeeded") or 0
+    )
+    page.wait_for_function(
+        "(start) => { const f = document.querySelector('#chart figure');"
+        " return Number(f.dataset.points) + Number(f.dataset.succeeded) > start; }",
+        arg=start,
+        timeout=60_000,
+    )
+    assert page.evaluate("window.__sameDocument") is True
+    page.get_by_label("Rate per minute").check()
+    expect(figure).to_have_attribute("data-mode", "rate")
+    expect(page.locator("#chart figure svg")).to_have_attribute(
+        "aria-label", re.compile("per minute")
+    )
+
+
+def test_failures_grouped_as_the_api_says_and_filter_the_tasks(relay: Relay, page: Page) -> None:
+    key = finished_batch(relay)["batch_key"]
+    expected = relay.get(f"/api/v1/batches/{key}/failures")
+    page.goto(f"{relay.base}/batches/{key}")
+    rows = page.locator("#code-table tbody tr")
+    expect(rows).to_have_count(len(expected["codes"]))
+    shown = rows.evaluate_all(
+        "rows => rows.map(r => [r.dataset.code, Number(r.cells[1].textContent.replace(/,/g, ''))])"
+    )
+    assert shown == [[c["code"], c["tasks"]] for c in expected["codes"]]
+    prefixes = page.locator("#clusters li a").all_inner_texts()
+    assert prefixes[: len(expected["clusters"]["prefixes"])] == [
+        p["prefix"] for p in expected["clusters"]["prefixes"]
+    ]
+    code = expected["codes"][0]["code"]
+    rows.first.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"[?&]code="))
+    task_rows = page.locator("#task-table tbody tr")
+    expect(task_rows).to_have_count(expected["codes"][0]["tasks"])
+    assert set(task_rows.evaluate_all("rows => rows.map(r => r.dataset.status)")) == {"failed"}
+    expect(task_rows.first).to_have_class(re.compile("task-failed"))
+    # the deep link opens with the same filter
+    page.goto(page.url)
+    expect(page.locator("#task-code")).to_have_value(code)
+    expect(task_rows).to_have_count(expected["codes"][0]["tasks"])
+
+
+def test_export_downloads_every_task(relay: Relay, page: Page) -> None:
+    batch = finished_batch(relay)
+    key, total = batch["batch_key"], sum(batch["task_counts"].values())
+    page.goto(f"{relay.base}/batches/{key}")
+    expect(page.locator("#task-table tbody tr").first).to_be_visible()
+    for fmt in ("csv", "json"):
+        with page.expect_download() as download:
+            page.locator(f"#task-export a[data-format={fmt}]").click()
+        text = Path(download.value.path()).read_text("utf-8")
+        rows = list(csv.DictReader(io.StringIO(text))) if fmt == "csv" else json.loads(text)
+        assert len(rows) == total and len({r["task_id"] for r in rows}) == total
+
+
+def test_a_silence_prefilled_from_an_alert_in_one_click(relay: Relay, page: Page) -> None:
+    firing = wait_for(lambda: relay.get("/api/v1/alerts?state=firing")["alerts"], timeout=60)[0]
+    page.goto(f"{relay.base}/alerts?rule={firing['rule']}&batch_key={firing['batch_key']}")
+    rows = page.locator("#alert-table tbody tr")
+    expect(rows.first).to_have_attribute("data-status", "firing")
+    statuses = rows.evaluate_all("rows => rows.map(r => r.dataset.status)")
+    assert statuses == sorted(statuses, key=["firing", "pending", "resolved"].index)
+    row = rows.first
+    expect(row).to_have_class(re.compile("target"))  # the deep link's alert
+    expect(row.locator("dl.figures dt").first).to_have_text("Status")
+    row.get_by_role("button", name=re.compile("^Silence ")).click()
+    expect(page.get_by_label("Matchers (one per line)")).to_have_value(
+        f'alertname="{firing["rule"]}"'
+    )
+    expect(page.get_by_label("Batch key")).to_have_value(firing["batch_key"])
+    expect(page.locator("#silence-on-close")).to_be_checked()
 
 
 def test_the_page_keeps_working_after_a_daemon_restart(relay: Relay, page: Page) -> None:

@@ -15,6 +15,7 @@ from .conformance_api import ApiConformance
 from .conformance_dashboard import DashboardConformance
 from .conformance_ledger import LedgerConformance
 from .conformance_outbox import OutboxConformance
+from .conformance_overview import OverviewConformance
 from .conformance_support import CommitHooks, StoreFactory, commit_all, commit_concurrently
 
 __all__ = ["CommitHooks", "StoreConformance", "StoreFactory", "commit_all", "commit_concurrently"]
@@ -26,6 +27,7 @@ class StoreConformance(
     DashboardConformance,
     OutboxConformance,
     AlertStoreConformance,
+    OverviewConformance,
 ):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``, the
     outbox (``delivery/outboxes.py``) and the alert state (``alerts/state.py``) in it."""

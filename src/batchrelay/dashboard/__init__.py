@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from batchrelay.dashboard import pages, reads, sse
+from batchrelay.dashboard import export, failures, overview, pages, reads, sse
 
 
 def setup(app: web.Application) -> None:
     app[sse.HUB] = sse.Hub()
+    app[overview.LATEST] = overview.Latest()
     app.on_shutdown.append(sse.end_streams)
     app.add_routes(reads.routes())
+    app.add_routes(overview.routes())
+    app.add_routes(failures.routes())
+    app.add_routes(export.routes())
     app.add_routes(sse.routes())
     app.add_routes(pages.routes())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
@@ -28,6 +28,12 @@ from batchrelay.errors import InputReason
 from batchrelay.events.models import Event, Statistic
 
 T = TypeVar("T")
+
+#: The windows and scan bounds of :meth:`Store.overview`.
+INGEST_WINDOW = timedelta(minutes=1)
+INGEST_SCAN = 60_000  # journal rows at most: rates above 1,000/s show as "at least"
+QUARANTINE_WINDOW = timedelta(hours=1)
+QUARANTINE_SCAN = 10_000
 
 #: Called after each group commit with the number of items and the seconds the transaction
 #: took (including the fsync), so the daemon can export group-size and latency metrics.
@@ -140,6 +146,25 @@ class EventView(View):
     size: int
 
 
+class Overview(View):
+    """The figures at the top of every dashboard page (see :meth:`Store.overview`)."""
+
+    batches: dict[str, int] = Field(default_factory=dict)  # state -> batches, non-zero only
+    alerts_firing: int = 0
+    dead_letters: int = 0
+    quarantined: int = 0  # inputs quarantined in the last ``QUARANTINE_WINDOW``
+    received: int = 0  # events journaled in the last ``INGEST_WINDOW``
+    received_capped: bool = False  # True: ``received`` is a floor (``INGEST_SCAN`` reached)
+
+
+class FailedTask(View):
+    """One failed task as failure grouping needs it."""
+
+    task_id: str
+    object_path: str | None = None
+    status_time: datetime
+
+
 class HistoryPoint(View):
     """A batch's figures at one moment of event time (see :meth:`Store.batch_history`)."""
 
@@ -173,6 +198,7 @@ class TaskQuery:
     batch_key: str
     status: str | None = None
     search: str | None = None  # substring of object_path (or task id)
+    code: str | None = None  # the task's error code, exactly
     max_results: int = 100
     next_token: str = ""
 
@@ -244,6 +270,29 @@ class Store(Protocol):
         """Batches whose ``last_received`` is at or after ``since``, oldest ``last_received``
         first (equal: ``batch_key`` ascending), at most ``max_results`` (≥ 1). The live
         stream polls this with a moving cursor, so it must be served by an index."""
+
+    async def overview(self, now: datetime) -> Overview:
+        """Batches per state, firing alerts, dead letters, inputs quarantined since
+        ``now - QUARANTINE_WINDOW`` and events received since ``now - INGEST_WINDOW``.
+
+        Cheap by construction: the batch counts read the ``state`` index, alerts and dead
+        letters their partial indexes; the two windows walk the journal and the quarantine
+        backwards from their newest row (arrival order), reading at most ``INGEST_SCAN`` and
+        ``QUARANTINE_SCAN`` rows; ``received_capped`` says the first bound was reached."""
+
+    async def failed_tasks(
+        self, batch_key: str, codes: Sequence[str], per_code: int
+    ) -> dict[str, list[FailedTask]]:
+        """For each of ``codes``: the batch's first ``per_code`` tasks now failed with that
+        code, oldest status first (equal: ``task_id``), read through the partial index on
+        failed tasks; codes with no such task are left out."""
+
+    async def batch_activity(
+        self, batch_keys: Sequence[str], since: datetime, bucket: timedelta, buckets: int
+    ) -> dict[str, list[int]]:
+        """Journaled events per ``bucket`` of event time from ``since``, ``buckets`` of
+        them, for each batch of ``batch_keys`` (all zero for a batch with none). An index
+        range scan per batch over ``events_by_batch``: it reads that window's events."""
 
     # ------------------------------------------------------------------ copying a store
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from batchrelay.events.models import Statistic
-from batchrelay.store.base import BatchView, EventView, QuarantineView, TaskView
+from batchrelay.store.base import BatchView, EventView, FailedTask, QuarantineView, TaskView
 from batchrelay.store.history import JournalFigure
 from batchrelay.store.rows import STATUS_COLUMNS, from_us, maybe_time
 
@@ -128,6 +128,20 @@ def journal_figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
     for time, event_id, kind, task_id, status, statistic in rows:
         stat = Statistic.model_validate_json(statistic) if statistic else None
         yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
+
+
+def failed_task(row: Any) -> FailedTask:
+    task_id, object_path, status_time = row
+    return FailedTask(task_id=task_id, object_path=object_path, status_time=from_us(status_time))
+
+
+def buckets(rows: Iterable[Any], count: int) -> list[int]:
+    """(bucket index, n) rows as a list of ``count`` numbers, zero where no row."""
+    filled = [0] * count
+    for index, n in rows:
+        if 0 <= index < count:
+            filled[index] = n
+    return filled
 
 
 def nest(rows: Iterable[Any]) -> dict[str, dict[str, int]]:

@@ -10,7 +10,7 @@ both stores give the same ledger for the same events.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -24,9 +24,11 @@ from batchrelay.store.base import (
     BatchView,
     CommitOutcome,
     EventView,
+    FailedTask,
     GroupCommitHook,
     HistoryPoint,
     Inbound,
+    Overview,
     Page,
     QuarantineRecord,
     QuarantineView,
@@ -187,6 +189,24 @@ class PostgresStore:
         return await self.read(
             partial(queries.changed_batches, since=since, max_results=max_results)
         )
+
+    async def overview(self, now: datetime) -> Overview:
+        return await self.read(partial(queries.overview, now=now))
+
+    async def failed_tasks(
+        self, batch_key: str, codes: Sequence[str], per_code: int
+    ) -> dict[str, list[FailedTask]]:
+        return await self.read(
+            partial(queries.failed_tasks, batch_key=batch_key, codes=codes, per_code=per_code)
+        )
+
+    async def batch_activity(
+        self, batch_keys: Sequence[str], since: datetime, bucket: timedelta, buckets: int
+    ) -> dict[str, list[int]]:
+        return await self.read(
+            partial(queries.batch_activity, batch_keys=batch_keys, since=since,
+                    bucket=bucket, buckets=buckets)
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ copying a store
 

@@ -8,19 +8,25 @@ connection inside a read-only snapshot (see ``postgres_pool.Pool.read``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.store import columns
 from batchrelay.store.base import (
+    INGEST_SCAN,
+    INGEST_WINDOW,
+    QUARANTINE_SCAN,
+    QUARANTINE_WINDOW,
     BatchQuery,
     BatchView,
     EventView,
+    FailedTask,
     HistoryPoint,
     Inbound,
     InvalidTokenError,
+    Overview,
     Page,
     QuarantineView,
     TaskQuery,
@@ -136,6 +142,8 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
     if query.status:
         status = params.add(query.status.lower())
         where.append(f"(status = {status} OR lower(raw_status) = {status})")
+    if query.code is not None:
+        where.append(f"code = {params.add(query.code)}")
     if query.search:
         # the escape keeps % and _ literal, as in the SQLite store's LIKE
         pattern = params.add(columns.like_pattern(query.search))
@@ -236,6 +244,79 @@ async def changed_batches(
         max(1, max_results),
     )
     return await _batch_views(conn, rows)
+
+
+async def overview(conn: asyncpg.Connection, now: datetime) -> Overview:
+    received, capped = await _newest_since(
+        conn, "events", "seq", to_us(now - INGEST_WINDOW), INGEST_SCAN
+    )
+    quarantined, _ = await _newest_since(
+        conn, "quarantine", "id", to_us(now - QUARANTINE_WINDOW), QUARANTINE_SCAN
+    )
+    firing = await conn.fetchval("SELECT count(*) FROM alerts WHERE status = 'firing'")
+    dead = await conn.fetchval("SELECT count(*) FROM deliveries WHERE state = 'dead'")
+    return Overview(
+        batches=await batch_state_counts(conn), alerts_firing=firing, dead_letters=dead,
+        quarantined=quarantined, received=received, received_capped=capped,
+    )  # fmt: skip
+
+
+async def _newest_since(
+    conn: asyncpg.Connection, table: str, order: str, since_us: int, scan: int
+) -> tuple[int, bool]:
+    """As ``sqlite_queries._newest_since``."""
+    row = await conn.fetchrow(
+        "SELECT count(*) FILTER (WHERE received_at >= $1), count(*) FROM "
+        f"(SELECT received_at FROM {table} ORDER BY {order} DESC LIMIT $2) AS newest",
+        since_us,
+        scan,
+    )
+    n, read = row
+    return n, read == scan and n == scan
+
+
+async def failed_tasks(
+    conn: asyncpg.Connection, batch_key: str, codes: Sequence[str], per_code: int
+) -> dict[str, list[FailedTask]]:
+    """Served by ``tasks_failed``: one index scan per code, in one round trip."""
+    rows = await conn.fetch(
+        "SELECT c.code, t.task_id, t.object_path, t.status_time "
+        "FROM unnest($2::text[]) AS c(code) CROSS JOIN LATERAL ("
+        "  SELECT task_id, object_path, status_time FROM tasks"
+        "  WHERE batch_key = $1 AND code = c.code AND status = 'failed'"
+        "  ORDER BY status_time, task_id LIMIT $3) AS t",
+        batch_key,
+        list(codes),
+        max(0, per_code),
+    )
+    found: dict[str, list[FailedTask]] = {}
+    for row in rows:
+        found.setdefault(row[0], []).append(columns.failed_task(tuple(row)[1:]))
+    return {code: found[code] for code in codes if code in found}
+
+
+async def batch_activity(
+    conn: asyncpg.Connection,
+    batch_keys: Sequence[str],
+    since: datetime,
+    bucket: timedelta,
+    buckets: int,
+) -> dict[str, list[int]]:
+    """Served by ``events_by_batch``: a range scan of the window per batch."""
+    start, width = to_us(since), bucket // timedelta(microseconds=1)
+    rows = await conn.fetch(
+        "SELECT k.key, (e.time - $2) / $3, count(*) FROM unnest($1::text[]) AS k(key) "
+        "JOIN events AS e ON e.batch_key = k.key AND e.time >= $2 AND e.time < $4 "
+        "GROUP BY 1, 2",
+        list(dict.fromkeys(batch_keys)),
+        start,
+        width,
+        start + width * buckets,
+    )
+    by_key: dict[str, list[tuple[int, int]]] = {key: [] for key in batch_keys}
+    for key, index, n in rows:
+        by_key[key].append((index, n))
+    return {key: columns.buckets(found, buckets) for key, found in by_key.items()}
 
 
 # --------------------------------------------------------------------------- snapshot

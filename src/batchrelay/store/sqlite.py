@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,9 +23,11 @@ from batchrelay.store.base import (
     BatchView,
     CommitOutcome,
     EventView,
+    FailedTask,
     GroupCommitHook,
     HistoryPoint,
     Inbound,
+    Overview,
     Page,
     QuarantineRecord,
     QuarantineView,
@@ -189,6 +191,24 @@ class SQLiteStore:
         return await self._read(
             partial(queries.changed_batches, since=since, max_results=max_results)
         )
+
+    async def overview(self, now: datetime) -> Overview:
+        return await self._read(partial(queries.overview, now=now))
+
+    async def failed_tasks(
+        self, batch_key: str, codes: Sequence[str], per_code: int
+    ) -> dict[str, list[FailedTask]]:
+        return await self._read(
+            partial(queries.failed_tasks, batch_key=batch_key, codes=codes, per_code=per_code)
+        )
+
+    async def batch_activity(
+        self, batch_keys: Sequence[str], since: datetime, bucket: timedelta, buckets: int
+    ) -> dict[str, list[int]]:
+        return await self._read(
+            partial(queries.batch_activity, batch_keys=batch_keys, since=since,
+                    bucket=bucket, buckets=buckets)
+        )  # fmt: skip
 
     async def _read(self, query: Callable[[sqlite3.Connection], T]) -> T:
         return await self._readers.run(query)

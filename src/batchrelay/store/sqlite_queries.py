@@ -8,17 +8,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from batchrelay.store import columns
 from batchrelay.store.base import (
+    INGEST_SCAN,
+    INGEST_WINDOW,
+    QUARANTINE_SCAN,
+    QUARANTINE_WINDOW,
     BatchQuery,
     BatchView,
     EventView,
+    FailedTask,
     HistoryPoint,
     Inbound,
     InvalidTokenError,
+    Overview,
     Page,
     QuarantineView,
     TaskQuery,
@@ -125,6 +131,9 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     if query.status:
         where.append("(status = ? OR lower(raw_status) = ?)")
         params += [query.status.lower(), query.status.lower()]
+    if query.code is not None:
+        where.append("code = ?")
+        params.append(query.code)
     if query.search:
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
@@ -215,6 +224,69 @@ def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int)
         (to_us(since), max(1, max_results)),
     ).fetchall()
     return _batch_views(conn, rows)
+
+
+def overview(conn: sqlite3.Connection, now: datetime) -> Overview:
+    received, capped = _newest_since(conn, "events", "seq", to_us(now - INGEST_WINDOW), INGEST_SCAN)
+    quarantined, _ = _newest_since(
+        conn, "quarantine", "id", to_us(now - QUARANTINE_WINDOW), QUARANTINE_SCAN
+    )
+    (firing,) = conn.execute("SELECT count(*) FROM alerts WHERE status = 'firing'").fetchone()
+    (dead,) = conn.execute("SELECT count(*) FROM deliveries WHERE state = 'dead'").fetchone()
+    return Overview(
+        batches=batch_state_counts(conn), alerts_firing=firing, dead_letters=dead,
+        quarantined=quarantined, received=received, received_capped=capped,
+    )  # fmt: skip
+
+
+def _newest_since(
+    conn: sqlite3.Connection, table: str, order: str, since_us: int, scan: int
+) -> tuple[int, bool]:
+    """Rows received at or after ``since_us`` among the newest ``scan`` (arrival order);
+    True when all ``scan`` rows read were that recent."""
+    n, read = conn.execute(
+        f"SELECT sum(received_at >= ?), count(*) FROM "
+        f"(SELECT received_at FROM {table} ORDER BY {order} DESC LIMIT ?)",
+        (since_us, scan),
+    ).fetchone()
+    return int(n or 0), read == scan and n == scan
+
+
+def failed_tasks(
+    conn: sqlite3.Connection, batch_key: str, codes: Sequence[str], per_code: int
+) -> dict[str, list[FailedTask]]:
+    """Served by ``tasks_failed``: one index seek per code."""
+    found: dict[str, list[FailedTask]] = {}
+    for code in codes:
+        rows = conn.execute(
+            "SELECT task_id, object_path, status_time FROM tasks INDEXED BY tasks_failed "
+            "WHERE batch_key = ? AND code = ? AND status = 'failed' "
+            "ORDER BY status_time, task_id LIMIT ?",
+            (batch_key, code, max(0, per_code)),
+        ).fetchall()
+        if rows:
+            found[code] = [columns.failed_task(row) for row in rows]
+    return found
+
+
+def batch_activity(
+    conn: sqlite3.Connection,
+    batch_keys: Sequence[str],
+    since: datetime,
+    bucket: timedelta,
+    buckets: int,
+) -> dict[str, list[int]]:
+    """Served by ``events_by_batch``: a range scan of the window per batch."""
+    start, width = to_us(since), bucket // timedelta(microseconds=1)
+    activity: dict[str, list[int]] = {}
+    for key in dict.fromkeys(batch_keys):
+        rows = conn.execute(
+            "SELECT (time - ?) / ?, count(*) FROM events WHERE batch_key = ? "
+            "AND time >= ? AND time < ? GROUP BY 1",
+            (start, width, key, start, start + width * buckets),
+        )
+        activity[key] = columns.buckets(rows, buckets)
+    return activity
 
 
 # --------------------------------------------------------------------------- snapshot

@@ -1,10 +1,17 @@
-// Alerts and silences: list alerts, create a silence (for one batch, say), expire silences.
+// Alerts and silences: alerts firing first with their figures and timeline, a silence from
+// an alert or a batch in one click, expiring silences.
+//
+// Deep links: /alerts?state=firing, /alerts?rule=R&batch_key=K (one alert: its row is
+// highlighted and scrolled to; #alert-… anchors work too), /alerts?batch_key=K#new-silence
+// (the form filled in for batch K; &alertname=R adds that matcher).
 import {
-  api, field, fill, fmtTime, h, qs, say, select, startPage, stateBadge, table,
+  alertFigures, api, breakable, field, fill, fmtTime, h, qs, say, select, startPage, stateBadge,
+  table,
 } from "./common.js";
 
 const main = startPage();
 const params = new URLSearchParams(location.search);
+const ORDER = { firing: 0, pending: 1, resolved: 2 };
 
 const alertFilter = select("state", [["", "any"], ["firing", "firing"], ["pending", "pending"],
   ["resolved", "resolved"]], params.get("state") || "");
@@ -29,12 +36,25 @@ loadAlerts();
 loadSilences();
 if (location.hash === "#new-silence") document.getElementById("silence-matchers").focus();
 
+/** Fill the silence form for one alert or one batch, and bring it into view. */
+function prefillSilence({ rule = "", batchKey = "" }) {
+  document.getElementById("silence-matchers").value = rule ? `alertname="${rule}"` : "";
+  document.getElementById("silence-batch").value = batchKey;
+  document.getElementById("silence-on-close").checked = Boolean(batchKey);
+  document.getElementById("new-silence").scrollIntoView({ block: "start" });
+  const creator = document.getElementById("silence-created-by");
+  (creator.value ? document.getElementById("silence-comment") : creator).focus();
+  say(formMessage, `Filled in for ${rule ? `${rule} on ` : ""}${batchKey || "every batch"}: `
+    + "add a comment and create it.", "info");
+}
+
 function silenceForm() {
   const batchKey = params.get("batch_key") || "";
+  const rule = params.get("alertname") || "";
   const matchers = h("textarea", { id: "silence-matchers", name: "matchers", rows: 3,
     required: !batchKey, placeholder: 'alertname="stalled"\nteam=~"legal|media"',
     "aria-describedby": "matchers-help" });
-  if (batchKey) matchers.value = "";
+  matchers.value = rule ? `alertname="${rule}"` : "";
   const batch = h("input", { name: "batch_key", id: "silence-batch", value: batchKey });
   const duration = h("input", { name: "duration", id: "silence-duration", value: "2h",
     placeholder: "2h, 30m, 1d" });
@@ -80,21 +100,59 @@ function silenceForm() {
 
 async function loadAlerts() {
   try {
-    const data = await api(`/api/v1/alerts${qs({ state: alertFilter.value })}`);
+    const query = { state: alertFilter.value, rule: params.get("rule"),
+      batch_key: params.get("rule") ? params.get("batch_key") : undefined };
+    const data = await api(`/api/v1/alerts${qs(query)}`);
     if (!data.alerts.length) return fill(alertBody, h("p", {}, "No alerts."));
-    const [t, body] = table("Alerts", ["Rule", "Batch", "Status", "Since", "Value", "Summary",
-      "Silenced by"], { id: "alert-table" });
-    fill(body, data.alerts.map((a) => h("tr", {},
-      h("th", { scope: "row" }, a.rule),
-      h("td", {}, a.batch_key
-        ? h("a", { href: `/batches/${encodeURIComponent(a.batch_key)}` }, a.batch_key) : "—"),
-      h("td", {}, stateBadge(a.status), a.inhibited ? " inhibited" : ""),
-      h("td", {}, fmtTime(a.active_since)), h("td", { class: "num" }, a.value ?? "—"),
-      h("td", {}, a.summary || ""), h("td", {}, (a.silenced_by || []).join(", ") || "—"))));
+    const sorted = [...data.alerts].sort((a, b) => (ORDER[a.status] - ORDER[b.status])
+      || Date.parse(b.active_since) - Date.parse(a.active_since));
+    const [t, body] = table("Alerts, firing first", ["Rule", "Batch", "Status", "Figures",
+      "Timeline", "Summary", "Silenced by", ""], { id: "alert-table" });
+    t.classList.add("cards");
+    fill(body, sorted.map(alertRow));
     fill(alertBody, h("div", { class: "scroll" }, t));
+    showTarget();
   } catch (err) {
     fill(alertBody, h("p", { class: "message error" }, `Could not list alerts: ${err.message}`));
   }
+}
+
+/** The anchor of one alert: #alert-<rule>-<batch key>, unsafe characters as "_". */
+function alertAnchor(rule, batchKey) {
+  return `alert-${rule}-${batchKey}`.replace(/[^A-Za-z0-9_.:-]/g, "_");
+}
+
+function alertRow(a) {
+  const cell = (label, value, cls) => h("td", { "data-label": label, class: cls }, value);
+  return h("tr", { id: alertAnchor(a.rule, a.batch_key), "data-status": a.status,
+    "data-rule": a.rule, "data-batch-key": a.batch_key },
+  h("th", { scope: "row" }, a.rule),
+  cell("Batch", a.batch_key
+    ? h("a", { href: `/batches/${encodeURIComponent(a.batch_key)}` }, breakable(a.batch_key)) : "—"),
+  cell("Status", [stateBadge(a.status), a.inhibited ? " inhibited" : ""]),
+  cell("Figures", alertFigures(a.value)), cell("Timeline", timeline(a)),
+  cell("Summary", a.summary || "", "msg"), cell("Silenced by", (a.silenced_by || []).join(", ") || "—"),
+  cell("", a.status === "resolved" ? "" : h("button", { type: "button", class: "secondary small",
+    "aria-label": `Silence ${a.rule} on ${a.batch_key}`,
+    onclick: () => prefillSilence({ rule: a.rule, batchKey: a.batch_key }) }, "Silence…")));
+}
+
+/** The alert's states in order: pending since, firing at, last notified, resolved at. */
+function timeline(a) {
+  const steps = [["pending", a.active_since], ["firing", a.fired_at],
+    ["notified", a.last_notified_at], ["resolved", a.resolved_at]].filter(([, t]) => t);
+  return h("ol", { class: "timeline" }, steps.map(([name, t]) => h("li", {},
+    h("time", { datetime: t, title: fmtTime(t) }, `${name} ${fmtTime(t).slice(5, 16)}`))));
+}
+
+function showTarget() {
+  const rule = params.get("rule");
+  const id = location.hash.startsWith("#alert-") ? location.hash.slice(1)
+    : rule ? alertAnchor(rule, params.get("batch_key") || "") : "";
+  const row = id && document.getElementById(id);
+  if (!row) return;
+  row.classList.add("target");
+  row.scrollIntoView({ block: "center" });
 }
 
 function matcherText(m) {

@@ -1,12 +1,18 @@
 // The batches page: one row per batch, ListBatches filters, pages, live rows.
+// Columns collapse by priority as the screen narrows (app.css, data-priority), and rows
+// become cards on phones; the batch key stays first and sticky.
 import {
-  api, ago, field, figures, fill, fmtDuration, fmtInt, fmtPct, fmtRate, h, live, progressBar, qs,
-  say, select, startPage, stateBadge, table, tickAgo, timeAgo,
+  api, ago, breakable, field, figures, fill, fmtDuration, fmtInt, fmtPct, fmtRate, h, live,
+  progressBar, qs, say, select, sparkline, startPage, stateBadge, table, tickAgo, timeAgo,
 } from "./common.js";
 
 const STATES = ["", "ready", "running", "succeeded", "failed", "suspended", "finished", "unknown"];
-const HEADERS = ["Batch", "Kind", "Project", "State", "Progress", "Succeeded", "Failed",
-  "Skipped", "Failure ratio", "Throughput", "ETA", "Last event"];
+// [header, priority]: 1 always shown, 4 first to go
+const COLUMNS = [["Batch", 1], ["State", 1], ["Progress", 1], ["Last hour", 2], ["Succeeded", 3],
+  ["Failed", 2], ["Skipped", 4], ["Failure ratio", 2], ["Throughput", 3], ["ETA", 3],
+  ["Last event", 2], ["Kind", 4], ["Project", 4]];
+const HEADERS = COLUMNS.map((c) => c[0]);
+const ACTIVITY_EVERY_MS = 60000;
 
 const main = startPage();
 const params = new URLSearchParams(location.search);
@@ -23,11 +29,15 @@ let nextToken = "";
 
 const message = h("p", { role: "status", class: "message" });
 const [tableEl, tbody] = table("Batches", HEADERS, { id: "batches" });
+tableEl.classList.add("batches", "cards");
+tableEl.querySelectorAll("thead th").forEach((th, i) => { th.dataset.priority = COLUMNS[i][1]; });
 const pager = h("nav", { class: "pager", "aria-label": "Pages" });
-main.append(filterForm(), message, h("div", { class: "scroll" }, tableEl), pager);
+const activity = new Map(); // batch key -> events per bucket over the last hour
+main.append(filterForm(), message, h("div", { class: "table-wrap" }, tableEl), pager);
 tickAgo();
 load();
 live({}, onLive);
+setInterval(loadActivity, ACTIVITY_EVERY_MS);
 
 function filterForm() {
   const state = select("State", STATES.map((s) => [s, s || "any"]), filters.State);
@@ -63,6 +73,7 @@ async function load() {
     nextToken = page.next_token;
     fill(tbody, page.batches.map(row));
     say(message, page.batches.length ? "" : "No batches match.", "info");
+    loadActivity();
   } catch (err) {
     say(message, `Could not list batches: ${err.message}`, "error");
   }
@@ -77,6 +88,31 @@ function renderPager() {
   fill(pager, prev, h("span", {}, `Page ${tokens.length}`), next);
 }
 
+/** Sparklines: the last hour's events per 2 minutes, for the running batches shown. */
+async function loadActivity() {
+  const keys = [...tbody.rows].filter((tr) => tr.dataset.running === "true")
+    .map((tr) => tr.dataset.batchKey);
+  if (!keys.length) return;
+  try {
+    const query = keys.map((k) => `batch_key=${encodeURIComponent(k)}`).join("&");
+    const found = await api(`/api/v1/activity?${query}`);
+    for (const [key, values] of Object.entries(found.batches)) {
+      activity.set(key, values);
+      const tr = [...tbody.rows].find((r) => r.dataset.batchKey === key);
+      if (tr) fill(tr.querySelector("[data-col=last-hour]"), spark(key));
+    }
+  } catch {
+    // sparklines are an extra: the table stays as it is
+  }
+}
+
+function spark(key) {
+  const values = activity.get(key);
+  if (!values) return "";
+  const total = values.reduce((a, b) => a + b, 0);
+  return sparkline(values, `${fmtInt(total)} events in the last hour`);
+}
+
 function row(batch) {
   const tr = h("tr", { "data-batch-key": batch.batch_key });
   renderRow(tr, batch);
@@ -85,17 +121,24 @@ function row(batch) {
 
 function renderRow(tr, batch) {
   const f = figures(batch);
-  const link = h("a", { href: `/batches/${encodeURIComponent(batch.batch_key)}` }, batch.batch_key);
+  const link = h("a", { href: `/batches/${encodeURIComponent(batch.batch_key)}` },
+    breakable(batch.batch_key));
   const cells = [
-    link, batch.kind, batch.project || "—", stateBadge(batch.state), progressBar(batch, f),
+    link, stateBadge(batch.state), progressBar(batch, f), f.running ? spark(batch.batch_key) : "",
     fmtInt(f.succeeded), fmtInt(f.failed), fmtInt(f.skipped), fmtPct(f.ratio), fmtRate(f.rate),
-    f.eta === null ? "—" : fmtDuration(f.eta), timeAgo(batch.last_received),
+    f.eta === null ? "—" : fmtDuration(f.eta), timeAgo(batch.last_received), batch.kind,
+    batch.project || "—",
   ];
-  const classes = ["key", "", "", "", "wide", "num", "num", "num", "num", "num", "num", ""];
+  const classes = ["key", "", "wide", "spark-cell", "num", "num", "num", "num", "num", "num", "",
+    "", ""];
   fill(tr, cells.map((c, i) => h(i === 0 ? "th" : "td",
     { class: classes[i] || undefined, scope: i === 0 ? "row" : undefined,
-      "data-col": HEADERS[i].toLowerCase().replace(/ /g, "-") }, c)));
+      "data-col": HEADERS[i].toLowerCase().replace(/ /g, "-"), "data-label": HEADERS[i],
+      "data-priority": COLUMNS[i][1] }, c)));
   tr.dataset.events = String(batch.events);
+  tr.dataset.running = String(f.running);
+  tr.dataset.state = batch.state;
+  tr.classList.toggle("has-failures", f.failed > 0);
 }
 
 function matches(batch) {

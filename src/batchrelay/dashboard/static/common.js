@@ -267,17 +267,85 @@ export function fmtRate(perSecond) {
   return perSecond >= 1 ? `${perSecond.toFixed(1)}/s` : `${(perSecond * 60).toFixed(1)}/min`;
 }
 
-/** <progress> with a visible "n / total" and an accessible name. */
+/** Segments of a batch's tasks: [name, css class, count], remaining last. */
+export function segments(f) {
+  const remaining = Math.max(0, f.total - f.succeeded - f.failed - f.skipped);
+  return [["succeeded", "seg-ok", f.succeeded], ["failed", "seg-bad", f.failed],
+    ["skipped", "seg-skip", f.skipped], ["remaining", "seg-left", remaining]];
+}
+
+/**
+ * A bar of succeeded / failed / skipped / remaining segments (SVG: no inline style under
+ * the page's policy), with a visible "n / total" and the same figures as its text
+ * alternative, so colour is never the only cue.
+ */
 export function progressBar(batch, f = figures(batch)) {
-  const bar = h("progress", { max: Math.max(1, f.total), value: f.processed,
-    "aria-label": `${batch.batch_key}: ${f.processed} of ${f.total} processed` });
+  const parts = segments(f);
+  const whole = Math.max(1, parts.reduce((n, p) => n + p[2], 0));
+  let x = 0;
+  const rects = parts.filter((p) => p[2] > 0).map(([name, cls, n]) => {
+    const width = (n / whole) * 100;
+    const rect = s("rect", { class: cls, x: x.toFixed(3), y: 0, width: width.toFixed(3),
+      height: 10 }, s("title", {}, `${fmtInt(n)} ${name}`));
+    x += width;
+    return rect;
+  });
+  const label = `${batch.batch_key}: ${f.processed} of ${f.total} processed; `
+    + parts.map(([name, , n]) => `${fmtInt(n)} ${name}`).join(", ");
+  const bar = s("svg", { class: "bar", viewBox: "0 0 100 10", preserveAspectRatio: "none",
+    role: "img", "aria-label": label, "data-processed": f.processed, "data-total": f.total,
+    "data-failed": f.failed }, rects);
   return h("div", { class: "progress" }, bar,
     h("span", { class: "progress-text" }, `${fmtInt(f.processed)} / ${fmtInt(f.total)}`,
       f.expected ? " expected" : ""));
 }
 
+const STATE_ICONS = {
+  succeeded: "✓", finished: "✓", delivered: "✓", resolved: "✓", active: "✓",
+  failed: "✕", dead: "✕", firing: "!", running: "▶", sending: "▶", ready: "○",
+  pending: "…", suspended: "‖", expired: "–", muted: "–", coalesced: "≡", unknown: "?",
+};
+
+/** A state as text with an icon: the colour only repeats what both already say. */
 export function stateBadge(state) {
-  return h("span", { class: `badge state-${String(state).replace(/[^a-z_]/g, "")}` }, state);
+  const name = String(state);
+  return h("span", { class: `badge state-${name.replace(/[^a-z_]/g, "")}` },
+    h("span", { class: "icon", "aria-hidden": "true" }, STATE_ICONS[name] || "•"), name);
+}
+
+/** Text that may break after / . _ - (object paths, keys), never in the middle of a word. */
+export function breakable(text) {
+  const parts = String(text ?? "").split(/(?<=[/._-])/);
+  return parts.flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+}
+
+/** A small bar sparkline of counts per bucket, with a text alternative. */
+export function sparkline(values, label) {
+  const top = Math.max(1, ...values);
+  const w = 100 / Math.max(1, values.length);
+  const bars = values.map((v, i) => (v ? s("rect", { x: (i * w).toFixed(2), width: (w * 0.8).toFixed(2),
+    y: (20 - (v / top) * 20).toFixed(2), height: ((v / top) * 20).toFixed(2) }) : null));
+  return s("svg", { class: "spark", viewBox: "0 0 100 20", preserveAspectRatio: "none",
+    role: "img", "aria-label": label }, s("title", {}, label), bars);
+}
+
+const ALERT_LABELS = { status: "Status", processed: "Processed", failure_ratio: "Failure ratio",
+  submit_failure: "Submit failures", idle_for: "Idle for" };
+
+/** An alert's value, "status=running processed=120 failure_ratio=0.1300 …" as labelled figures. */
+export function alertFigures(value) {
+  const pairs = String(value || "").split(/\s+/).filter((p) => p.includes("="))
+    .map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]);
+  if (!pairs.length) return value || "—";
+  return h("dl", { class: "figures" }, pairs.flatMap(([k, v]) => [
+    h("dt", {}, ALERT_LABELS[k] || k.replace(/_/g, " ")), h("dd", {}, figure(k, v))]));
+}
+
+function figure(name, raw) {
+  if (name === "failure_ratio" && Number.isFinite(Number(raw))) return fmtPct(Number(raw));
+  const seconds = /^(\d+)s$/.exec(raw);
+  if (seconds) return fmtDuration(Number(seconds[1]));
+  return raw;
 }
 
 // ------------------------------------------------------------------ live updates
