@@ -277,3 +277,24 @@ class Timer:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def timers(
+    imm: ImmApi | None,
+    ice: IceApi | None,
+    pipeline: Pipeline,
+    store: Store,
+    metrics: Metrics,
+    active: Callable[[], bool],
+) -> list[Timer]:
+    """One timer per configured service."""
+    found = []
+    if imm is not None:
+        passes = ImmReconciler(imm, pipeline, store, metrics).pass_once
+        found.append(Timer("imm", passes, imm.config.interval, imm.config.backoff_max, metrics,
+                           active))  # fmt: skip
+    if ice is not None:
+        passes = IceReconciler(ice, pipeline, store, metrics).pass_once
+        found.append(Timer("ice", passes, ice.config.interval, ice.config.backoff_max, metrics,
+                           active))  # fmt: skip
+    return found
