@@ -27,7 +27,9 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.state import AlertStore
 from batchrelay.alerts.stores import alert_store_for
+from batchrelay.cloudapi import api as actions_api
 from batchrelay.cloudapi import reconciler as reconcile
+from batchrelay.cloudapi.actions import BatchActions
 from batchrelay.cloudapi.clients import IceApi, ImmApi
 from batchrelay.config import Settings
 from batchrelay.coordination import LeaseKeeper
@@ -130,6 +132,8 @@ def build(settings: Settings) -> web.Application:
     app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, settings.alerts.inhibitors)
     app.add_routes(alerts_api.routes())
     app[SOURCES] = sources
+    batch_actions = BatchActions(imm_api, pipeline, store, registry) if imm_api else None
+    actions_api.setup(app, store, batch_actions)
     app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
