@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +68,7 @@ class CloudState:
     max_records: int = MAX_RECORDS
     imm: dict[tuple[str, ImmKind], dict[str, Record]] = field(default_factory=dict)
     ice: dict[str, Record] = field(default_factory=dict)
+    calls: Counter[str] = field(default_factory=Counter)  # API actions served, by name
     _throttle: int = 0
 
     # -- registration (the simulator) ----------------------------------------------------

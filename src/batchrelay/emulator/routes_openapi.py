@@ -74,6 +74,7 @@ async def _serve(request: web.Request, action: str, version: str) -> web.Respons
                 "Specified api is not found, please check your url and method.",
             )
         if version != EMULATOR_VERSION:
+            gateway.cloud.calls[action] += 1
             gateway.cloud.check_throttle()
         params = dict(query) | _form(request, body)
         answer = found(gateway.cloud, params, _json(request, body))
