@@ -182,7 +182,7 @@ class Metrics:
         )
         self.reconcile_passes = Counter(
             "batchrelay_reconcile_passes_total",
-            "Reconciliation passes by outcome (ok, throttled, store_error).",
+            "Reconciliation passes by outcome (ok, throttled, api_error, store_error, error).",
             ["service", "outcome"],
             registry=r,
         )

@@ -207,3 +207,18 @@ def test_event_time_is_the_service_time_unless_the_ledger_has_seen_later() -> No
     later = updated + timedelta(milliseconds=800)
     assert event_time(updated, later, NOW) == later + timedelta(milliseconds=1)
     assert event_time(None, None, NOW) == NOW
+
+
+async def test_a_refused_key_is_an_auth_error_not_throttling(rig: Rig) -> None:
+    common = {"region": "cn-shanghai", "endpoint": rig.emu.url.removeprefix("http://"),
+              "protocol": "http", "timeout": 5,
+              "credentials": {**CREDENTIALS, "access_key_secret": "wrong-secret"}}  # fmt: skip
+    ice = IceApi(IceApiConfig(**common))  # type: ignore[arg-type]
+    imm = ImmApi(ImmApiConfig(projects=[PROJECT], **common))  # type: ignore[arg-type]
+    await IceReconciler(ice, rig.pipeline, rig.store, rig.metrics).pass_once()  # no raise
+    await ImmReconciler(imm, rig.pipeline, rig.store, rig.metrics).pass_once()
+    for service, count in (("ice", 1), ("imm", 2)):
+        errors = rig.metrics.registry.get_sample_value(
+            "batchrelay_reconcile_api_errors_total", {"service": service, "reason": "auth_error"}
+        )
+        assert errors == count  # fmt: skip

@@ -149,7 +149,13 @@ class ImmReconciler:
             return
         if drift in ("state", "statistic") and kind == "batch":
             view = await self.store.get_batch(key)  # read before asking again: see drift.py
-            listed = await self.api.get_batch(project, key)
+            try:
+                listed = await self.api.get_batch(project, key)
+            except CloudApiError as exc:
+                if exc.reason == "throttled":
+                    raise
+                self.record.failed(exc, project=project, batch_key=key)
+                return
         applied = await apply_imm_batch(self.pipeline, listed, view, kind=kind, project=project,
                                         region=self.config.region, now=self.clock())  # fmt: skip
         if applied is not None:
@@ -176,18 +182,31 @@ class IceReconciler:
         now = self.clock()
         since = now - timedelta(days=self.api.config.lookback_days)
         listed_ids: set[str] = set()
-        async for job in self.api.list(since, now):
-            self.record.listed()
-            job_id = job.get("JobId")
-            if not isinstance(job_id, str) or not job_id:
-                continue
-            listed_ids.add(job_id)
-            stamp = str(job.get("ModifiedTime") or "")
-            view = await self.store.get_batch(job_id)
-            if ice_drift(job, view) is None and self._checked.get(job_id) == stamp:
-                continue
-            await self._check_job(job_id)
+        try:
+            async for job in self.api.list(since, now):
+                self.record.listed()
+                job_id = job.get("JobId")
+                if isinstance(job_id, str) and job_id:
+                    listed_ids.add(job_id)
+                    await self._check_listed(job_id, job)
+        except CloudApiError as exc:
+            if exc.reason == "throttled":
+                raise
+            self.record.failed(exc, call="ListBatchMediaProducingJobs")
+            return  # a partial listing says nothing about the jobs it did not reach
         self._checked = {k: v for k, v in self._checked.items() if k in listed_ids}
+
+    async def _check_listed(self, job_id: str, job: Mapping[str, Any]) -> None:
+        stamp = str(job.get("ModifiedTime") or "")
+        view = await self.store.get_batch(job_id)
+        if ice_drift(job, view) is None and self._checked.get(job_id) == stamp:
+            return
+        try:
+            await self._check_job(job_id)
+        except CloudApiError as exc:
+            if exc.reason == "throttled":
+                raise
+            self.record.failed(exc, job_id=job_id)
 
     async def _check_job(self, job_id: str) -> None:
         view = await self.store.get_batch(job_id)  # read before asking: see drift.py
@@ -258,7 +277,10 @@ class Timer:
     async def _tick(self) -> float:
         try:
             await self.pass_once()
-        except CloudApiError as exc:  # only throttling leaves a pass
+        except CloudApiError as exc:
+            if exc.reason != "throttled":  # passes handle the others; this is a backstop
+                self._outcome("api_error")
+                return self.interval
             self._outcome("throttled")
             wait = max(exc.retry_after or 0.0, self.backoff.next_delay())
             log.warning("reconcile.throttled", service=self.service, code=exc.code, wait=wait)
@@ -266,6 +288,10 @@ class Timer:
         except StoreError as exc:
             self._outcome("store_error")
             log.warning("reconcile.store_error", service=self.service, error=str(exc))
+            return self.interval
+        except Exception:  # a bug must not end reconciliation for the life of the process
+            self._outcome("error")
+            log.exception("reconcile.crashed", service=self.service)
             return self.interval
         self.backoff.reset()
         self.passes += 1
