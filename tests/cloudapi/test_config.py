@@ -38,7 +38,7 @@ def test_each_way_in_builds_its_credential(credentials: dict[str, Any], kind: st
     [{}, {"access_key_id": "LTAI-id"}, {**KEY, "ecs_ram_role": "relay"}],
 )
 def test_credentials_need_exactly_one_way_in(credentials: dict[str, Any]) -> None:
-    with pytest.raises(ConfigError, match="sources.imm_api.credentials") as caught:
+    with pytest.raises(ConfigError, match=r"sources\.imm_api\.credentials") as caught:
         from_mapping(imm(credentials))
     assert "s3cret-value" not in str(caught.value)
 
@@ -46,7 +46,7 @@ def test_credentials_need_exactly_one_way_in(credentials: dict[str, Any]) -> Non
 def test_projects_are_required_and_unknown_keys_refused() -> None:
     with pytest.raises(ConfigError, match="projects"):
         from_mapping(imm(KEY, projects=[]))
-    with pytest.raises(ConfigError, match="sources.imm_api.colour: unknown key"):
+    with pytest.raises(ConfigError, match=r"sources\.imm_api\.colour: unknown key"):
         from_mapping(imm(KEY, colour="red"))
 
 
