@@ -27,6 +27,10 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.state import AlertStore
 from batchrelay.alerts.stores import alert_store_for
+from batchrelay.cloudapi import api as actions_api
+from batchrelay.cloudapi import reconciler as reconcile
+from batchrelay.cloudapi.actions import BatchActions
+from batchrelay.cloudapi.clients import IceApi, ImmApi
 from batchrelay.config import Settings
 from batchrelay.coordination import LeaseKeeper
 from batchrelay.delivery.dispatcher import Dispatcher
@@ -104,6 +108,12 @@ def evaluator_for(
                           alertmanagers=alertmanagers, active=active)  # fmt: skip
 
 
+def cloud_apis(settings: Settings) -> tuple[ImmApi | None, IceApi | None]:
+    """The IMM and ICE clients the config asks for (building one makes no call)."""
+    imm, ice = settings.sources.imm_api, settings.sources.ice_api
+    return (ImmApi(imm) if imm else None), (IceApi(ice) if ice else None)
+
+
 def build(settings: Settings) -> web.Application:
     """The whole daemon as one aiohttp application (also used by tests)."""
     registry = Metrics()
@@ -116,11 +126,14 @@ def build(settings: Settings) -> web.Application:
     pipeline = Pipeline(store, registry, settings.batch_key)
     verifiers = Verifiers(settings.ingress)
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
+    imm_api, ice_api = cloud_apis(settings)
     max_body = settings.server.max_body_bytes
     app = create_app(store, registry, gate, max_body, settings.api.token)
     app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, settings.alerts.inhibitors)
     app.add_routes(alerts_api.routes())
     app[SOURCES] = sources
+    batch_actions = BatchActions(imm_api, pipeline, store, registry) if imm_api else None
+    actions_api.setup(app, store, batch_actions)
     app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
@@ -153,6 +166,10 @@ def build(settings: Settings) -> web.Application:
                                           active)  # fmt: skip
                 await stack.enter_async_context(
                     running_task("alerts", evaluator.run(), evaluator.stop)
+                )
+            for timer in reconcile.timers(imm_api, ice_api, pipeline, store, registry, active):
+                await stack.enter_async_context(
+                    running_task(f"reconcile-{timer.service}", timer.run(), timer.stop)
                 )
             for source in sources:
                 await source.start()

@@ -1,7 +1,8 @@
 """The ``batchrelay`` command line. Known errors map to exit codes, never to tracebacks.
 
-Exit codes: 0 success, 1 bad input (``parse``/``ingest``), 2 usage or configuration error,
-3 the store failed.
+Exit codes: 0 success, 1 bad input (``parse``/``ingest``; ``batch``: unknown batch or an
+action the service's rules refuse), 2 usage or configuration error, 3 the store failed,
+4 the cloud service refused or failed a call (``batch``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from batchrelay import __version__
 from batchrelay.config import Settings, load
 from batchrelay.errors import ConfigError, InputError, StoreError
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_STORE, EXIT_SERVICE = 0, 1, 2, 3, 4
 DEFAULT_CONFIG_HELP = "YAML config file (default: embedded defaults)"
 
 
@@ -120,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the store to read, e.g. sqlite:///data/batchrelay.db",
     )
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    p = command("batch", cmd_batch, "suspend, resume or update an IMM batch (sources.imm_api)")
+    p.add_argument("action", choices=["suspend", "resume", "update"])
+    p.add_argument("batch_key", metavar="ID")
+    p.add_argument("--actor", default=os.environ.get("USER", "") or "cli", help="who asks")
+    for name in ("tags", "actions", "input"):
+        p.add_argument(f"--{name}", metavar="JSON", help=f"update: the new {name.title()}")
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
     p = command("ledger", cmd_ledger, "show or rebuild the ledger")
     p.add_argument("action", choices=["show", "rebuild"])
@@ -409,6 +417,63 @@ async def _store_copy(settings: Settings, source_url: str) -> int:
             await target.close()
     finally:
         await source.close()
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.sources.imm_api is None:
+        _fail("batch: the config has no sources.imm_api")
+        return EXIT_USAGE
+    changes = {}
+    for name in ("tags", "actions", "input"):
+        given = getattr(args, name)
+        if given is not None and args.action != "update":
+            _fail(f"batch {args.action}: --{name} is for update only")
+            return EXIT_USAGE
+        if given is not None:
+            try:
+                changes[name.title()] = json.loads(given)
+            except ValueError:
+                _fail(f"batch update: --{name} is not valid JSON")
+                return EXIT_USAGE
+    return asyncio.run(_batch(settings, args, changes))
+
+
+async def _batch(settings: Settings, args: argparse.Namespace, changes: dict[str, Any]) -> int:
+    from batchrelay.cloudapi.actions import BatchActions, UnknownBatch
+    from batchrelay.cloudapi.clients import ImmApi
+    from batchrelay.errors import ActionRefused, CloudApiError
+    from batchrelay.metrics import Metrics
+    from batchrelay.pipeline import Pipeline
+    from batchrelay.stores import open_store
+
+    if settings.sources.imm_api is None:  # checked by the caller; for the type checker
+        return EXIT_USAGE
+    store = open_store(settings)
+    await store.start()
+    try:
+        registry = Metrics()
+        pipeline = Pipeline(store, registry, settings.batch_key)
+        actions = BatchActions(ImmApi(settings.sources.imm_api), pipeline, store, registry)
+        result = await actions.run(args.batch_key, args.action, args.actor, changes)
+    except ValueError as exc:
+        _fail(f"batch {args.action}: {exc}")
+        return EXIT_USAGE
+    except UnknownBatch:
+        _fail(f"batch {args.action}: no batch {args.batch_key!r} in the ledger")
+        return EXIT_INPUT
+    except ActionRefused as exc:
+        _fail(f"batch {args.action}: refused: {exc}")
+        return EXIT_INPUT
+    except CloudApiError as exc:
+        _fail(f"batch {args.action}: the service answered {exc.code or exc.reason}: {exc.message}")
+        return EXIT_SERVICE
+    finally:
+        await store.close()
+    print(json.dumps({"batch_key": result.batch_key, "action": result.action,
+                      "outcome": result.outcome, "state": result.state,
+                      "raw_state": result.raw_state}))  # fmt: skip
+    return EXIT_OK
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from batchrelay.alerts.rules import AlertsConfig
+from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
@@ -112,6 +113,8 @@ class IngressConfig(Section):
 
 class SourcesConfig(Section):
     mns_queues: list[MnsQueueConfig] = Field(default_factory=list)
+    imm_api: ImmApiConfig | None = None  # reconcile IMM batches and triggers; batch actions
+    ice_api: IceApiConfig | None = None  # reconcile ICE batch media producing jobs
 
 
 class DeliveryConfig(Section):

@@ -10,9 +10,11 @@ RelayError
 │       └── TooLargeError      body over the configured bound (HTTP 413)
 ├── StoreError             the store cannot be reached or refused a write
 │   └── NotReadyError      the store or daemon is starting or draining (HTTP 503)
-└── DeliveryError          a notification could not be sent
-    ├── RetryableError     try again, not before ``delay`` seconds when given
-    └── PermanentError     do not try again
+├── DeliveryError          a notification could not be sent
+│   ├── RetryableError     try again, not before ``delay`` seconds when given
+│   └── PermanentError     do not try again
+├── CloudApiError          an IMM or ICE API call failed (carries a closed ``reason``)
+└── ActionRefused          a batch action broke a service rule; nothing was called
 """
 
 from __future__ import annotations
@@ -96,3 +98,23 @@ class RetryableError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """Do not try again."""
+
+
+class CloudApiError(RelayError):
+    """An IMM or ICE API call failed: why (closed ``reason``: ``throttled``, ``auth_error``,
+    ``not_found``, ``client_error``, ``server_error``, ``connection``), the service's code
+    and its message; ``retry_after`` in seconds when the service said."""
+
+    def __init__(
+        self, reason: str, code: str, message: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{reason}: {code}: {message}" if code else f"{reason}: {message}")
+        self.reason = reason
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+class ActionRefused(RelayError):
+    """A batch action that the service's rules forbid in the batch's state: refused before
+    any call, with the service's own wording."""

@@ -160,6 +160,39 @@ class Metrics:
             registry=r,
         )
 
+        self.reconcile_listed = Counter(
+            "batchrelay_reconcile_listed_total",
+            "Batches, triggers and ICE batch jobs listed by the reconciler, by service.",
+            ["service"],
+            registry=r,
+        )
+        self.reconcile_drift = Counter(
+            "batchrelay_reconcile_drift_total",
+            "Differences from the ledger the reconciler corrected, by service and kind"
+            " (missing, state, statistic, update, task).",
+            ["service", "kind"],
+            registry=r,
+        )
+        self.reconcile_errors = Counter(
+            "batchrelay_reconcile_api_errors_total",
+            "Failed IMM/ICE API calls of the reconciler by reason (throttled, auth_error,"
+            " not_found, client_error, server_error, connection).",
+            ["service", "reason"],
+            registry=r,
+        )
+        self.reconcile_passes = Counter(
+            "batchrelay_reconcile_passes_total",
+            "Reconciliation passes by outcome (ok, throttled, api_error, store_error, error).",
+            ["service", "outcome"],
+            registry=r,
+        )
+        self.batch_actions = Counter(
+            "batchrelay_batch_actions_total",
+            "Batch actions (suspend, resume, update) by outcome (done, refused, failed).",
+            ["action", "outcome"],
+            registry=r,
+        )
+
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)
         self.commit_seconds.observe(seconds)

@@ -10,6 +10,7 @@ open at teardown.
 
 from __future__ import annotations
 
+from .conformance_actions import ActionConformance
 from .conformance_alerts import AlertStoreConformance
 from .conformance_api import ApiConformance
 from .conformance_dashboard import DashboardConformance
@@ -28,6 +29,7 @@ class StoreConformance(
     OutboxConformance,
     AlertStoreConformance,
     OverviewConformance,
+    ActionConformance,
 ):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``, the
     outbox (``delivery/outboxes.py``) and the alert state (``alerts/state.py``) in it."""

@@ -3,7 +3,9 @@
 Queues (visibility timeout, DequeueCount, long polling, batches, delays, priorities),
 topics with queue and HTTP subscriptions (HTTP pushes signed with RSA-SHA1 by a generated
 certificate served at :data:`CERT_PATH`), HMAC-SHA1 request signatures, MNS error bodies,
-and fault knobs (duplicates, lost deletes, 5xx, latency). State is in memory and bounded.
+and fault knobs (duplicates, lost deletes, 5xx, latency). On the same port, the IMM and
+ICE OpenAPI subset the official SDKs call (batches, triggers, batch media producing jobs),
+with ACS3-HMAC-SHA256 signatures checked. State is in memory and bounded.
 
     async with running_emulator(EmulatorConfig(port=0)) as emu:
         account = mns.account.Account(emu.url, DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET)
@@ -11,7 +13,8 @@ and fault knobs (duplicates, lost deletes, 5xx, latency). State is in memory and
 Modules: ``config`` settings · ``app`` routes and lifecycle · ``server`` the context manager
 · ``cli`` the command · ``auth`` request signing · ``signing`` push certificate ·
 ``queues`` queue state · ``topics``/``notifications``/``push`` topic delivery · ``xml``
-wire shapes · ``faults`` injected misbehaviour.
+wire shapes · ``faults`` injected misbehaviour · ``routes_openapi``/``openapi_auth``/
+``openapi_errors``/``cloud`` the IMM and ICE API.
 """
 
 from batchrelay.emulator.app import create_app

@@ -14,6 +14,7 @@ from batchrelay.emulator.config import EmulatorConfig
 from batchrelay.emulator.context import BACKEND, backend, no_content, xml_response
 from batchrelay.emulator.middleware import mns_auth, mns_errors, mns_faults
 from batchrelay.emulator.queues import Clock
+from batchrelay.emulator.routes_openapi import OPENAPI, openapi_for, openapi_gateway
 from batchrelay.emulator.signing import Signer
 
 _misc = web.RouteTableDef()
@@ -57,9 +58,11 @@ def create_app(
         signer=signer,
     )
     app = web.Application(
-        middlewares=[mns_errors, mns_auth, mns_faults], client_max_size=config.max_body
+        middlewares=[openapi_gateway, mns_errors, mns_auth, mns_faults],
+        client_max_size=config.max_body,
     )
     app[BACKEND] = state
+    app[OPENAPI] = openapi_for(config, clock or time.time)  # IMM and ICE, on the same port
     app.add_routes(routes_queues.routes)
     app.add_routes(routes_topics.routes)
     app.add_routes(_misc)

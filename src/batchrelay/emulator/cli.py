@@ -36,7 +36,9 @@ def _access_key(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchrelay emulator",
-        description="A local stand-in for Alibaba Cloud MNS (queues, topics, HTTP push).",
+        description="A local stand-in for Alibaba Cloud MNS (queues, topics, HTTP push) and the "
+        "IMM/ICE batch APIs (ListBatches, GetBatch, ListTriggers, Suspend/Resume/UpdateBatch, "
+        "ICE batch jobs) on the same port.",
         epilog=f"Default access key: {DEFAULT_ACCESS_KEY_ID}:{DEFAULT_ACCESS_KEY_SECRET}",
     )
     add = parser.add_argument

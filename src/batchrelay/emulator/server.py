@@ -12,10 +12,12 @@ from aiohttp import web
 from batchrelay.emulator.app import create_app
 from batchrelay.emulator.attributes import QueueAttributes
 from batchrelay.emulator.backend import Backend
+from batchrelay.emulator.cloud import CloudState
 from batchrelay.emulator.config import EmulatorConfig
 from batchrelay.emulator.context import BACKEND
 from batchrelay.emulator.push import PushAttempt
 from batchrelay.emulator.queues import Clock, Message, QueueCounts
+from batchrelay.emulator.routes_openapi import OPENAPI
 from batchrelay.emulator.signing import Signer
 
 # Long polls end at once on shutdown, so in-flight requests finish well within this.
@@ -32,6 +34,7 @@ class RunningEmulator:
 
     url: str
     backend: Backend
+    cloud: CloudState  # IMM batches and triggers, ICE batch jobs (the OpenAPI's records)
 
     @property
     def cert_url(self) -> str:
@@ -98,6 +101,6 @@ async def running_emulator(
         await site.start()
         state = app[BACKEND]
         state.base_url = config.base_url(port=runner.addresses[0][1])
-        yield RunningEmulator(state.base_url, state)
+        yield RunningEmulator(state.base_url, state, app[OPENAPI].cloud)
     finally:
         await runner.cleanup()

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 Kind = Literal["task", "batch", "trigger", "filemeta", "ice_job", "ice_batch", "unknown"]
 Status = Literal["ready", "running", "succeeded", "failed", "suspended", "finished", "unknown"]
-Ingress = Literal["mns-queue", "mns-push", "eventbridge", "ice-http", "replay"]
+Ingress = Literal["mns-queue", "mns-push", "eventbridge", "ice-http", "replay", "reconcile"]
 
 #: Statuses after which a task or batch does not change without a user action.
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "finished"})

@@ -72,6 +72,8 @@ class SimulateOptions(BaseModel):
     attempts: int = Field(5, ge=1, le=20)
     dry_run: bool = False
     expect: Path | None = None
+    emulator: str | None = None  # register every batch in this emulator's IMM/ICE API
+    lose: float = Field(0.0, ge=0.0, le=1.0)  # share of notifications never sent
 
     @model_validator(mode="after")
     def _target_carries_kind(self) -> Self:
@@ -153,8 +155,8 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--endpoint",), {"metavar": "URL", "help": "MNS endpoint, or batchrelay's base URL"}),
     (("--queue",), {"help": "MNS queue (--target mns-queue)"}),
     (("--topic",), {"help": "MNS topic (--target mns-topic)"}),
-    (("--access-key-id",), {"help": "MNS access key id"}),
-    (("--access-key-secret",), {"help": "MNS access key secret (default: the emulator's)"}),
+    (("--access-key-id",), {"help": "MNS (and --emulator) access key id"}),
+    (("--access-key-secret",), {"help": "its secret (default: the emulator's)"}),
     (("--eventbridge-token",), {"help": "token for x-eventbridge-signature-token"}),
     (("--ice-auth-key",), {"help": "ICE AuthKey: sign callbacks with X-ICE-SIGNATURE"}),
     (("--ice-callback-url",), {"metavar": "URL",
@@ -176,4 +178,8 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--attempts",), {"type": int, "metavar": "N", "help": "tries per event before giving up"}),
     (("--dry-run",), {"action": "store_true", "help": "print payloads as JSON lines instead"}),
     (("--expect",), {"metavar": "FILE", "help": "write the expected ledger as JSON"}),
+    (("--emulator",), {"metavar": "URL",
+        "help": "register the batches in this emulator's IMM/ICE API (signed with the key)"}),
+    (("--lose",), {"type": float, "metavar": "F",
+        "help": "share of notifications lost: never sent, still registered"}),
 ]  # fmt: skip

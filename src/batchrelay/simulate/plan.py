@@ -42,3 +42,14 @@ def _with_duplicates(
             keyed.append((index + rng.uniform(0.5, spread), body))
     keyed.sort(key=lambda item: item[0])
     return [body for _, body in keyed]
+
+
+def lost_events(count: int, seed: int, ratio: float) -> frozenset[int]:
+    """Positions of the events whose notification is lost: never sent, nor sent again.
+
+    Drawn from a generator of its own, so ``--lose`` changes what arrives but never what
+    happened, nor which bodies ``--duplicates`` repeats."""
+    if ratio <= 0:
+        return frozenset()
+    rng = random.Random(f"lose:{seed}")
+    return frozenset(index for index in range(count) if rng.random() < ratio)

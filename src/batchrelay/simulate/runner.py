@@ -11,19 +11,20 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from pydantic import SecretStr
 
+from batchrelay.simulate.cloud import Registering, Registrar, by_body, snapshots
 from batchrelay.simulate.mns import AccountPool, MnsQueueTarget, MnsTopicTarget
 from batchrelay.simulate.model import Traffic
 from batchrelay.simulate.options import WIRES, SimulateOptions, options_from_args
 from batchrelay.simulate.pacing import Clock, SystemClock
 from batchrelay.simulate.payloads import encode
-from batchrelay.simulate.plan import send_plan
+from batchrelay.simulate.plan import lost_events, send_plan
 from batchrelay.simulate.stream import generate
 from batchrelay.simulate.targets import (
     Counts,
@@ -38,7 +39,7 @@ from batchrelay.simulate.targets import (
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """What a run did: ``planned`` counts duplicates; sent + failed = planned."""
+    """What a run did: ``planned`` counts duplicates; sent + failed + lost = planned."""
 
     target: str
     dry_run: bool
@@ -49,6 +50,9 @@ class Report:
     retried: int
     failed: int
     errors: dict[str, int]
+    lost: int = 0  # --lose: planned bodies never sent
+    registered: int = 0  # --emulator: batch snapshots registered
+    register_errors: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,25 +67,44 @@ async def simulate(
 ) -> Report:
     """Generate, then print (``dry_run``, to ``out``) or send; return what happened."""
     traffic = generate(options.spec(now()))
-    plan = planned_bodies(traffic, options)
+    bodies = encoded(traffic, options)
+    plan = planned(bodies, options)
+    lost = frozenset(bodies[i] for i in lost_events(len(bodies), options.seed, options.lose))
     if options.expect is not None:
         await asyncio.to_thread(write_expected, traffic, options.expect)
+    registrar = None
     if options.dry_run:
-        write_lines(plan, out or sys.stdout)
-        counts = Counts(sent=len(plan))
+        kept = [body for body in plan if body not in lost]
+        write_lines(kept, out or sys.stdout)
+        counts = Counts(sent=len(kept), lost=len(plan) - len(kept))
     else:
-        counts = await send(plan, options, clock)
+        if options.emulator:
+            secret = options.access_key_secret.get_secret_value()
+            registrar = Registrar(options.emulator, options.access_key_id, secret)
+        found = by_body(dict(zip((e.event_id for e in traffic.events), bodies, strict=True)),
+                        snapshots(traffic.events))  # fmt: skip
+        counts = await send(plan, options, clock, Registering(registrar, found, lost))
     return Report(
         options.target, options.dry_run, options.batches, len(traffic.events), len(plan),
-        counts.sent, counts.retried, counts.failed, dict(counts.errors),
+        counts.sent, counts.retried, counts.failed, dict(counts.errors), counts.lost,
+        registrar.registered if registrar else 0, dict(registrar.failed) if registrar else {},
     )  # fmt: skip
 
 
-def planned_bodies(traffic: Traffic, options: SimulateOptions) -> list[bytes]:
+def encoded(traffic: Traffic, options: SimulateOptions) -> list[bytes]:
+    """Each event as its wire's bytes, in stream order."""
     wire = WIRES[options.target]
-    bodies = [encode(event, wire) for event in traffic.events]
+    return [encode(event, wire) for event in traffic.events]
+
+
+def planned(bodies: list[bytes], options: SimulateOptions) -> list[bytes]:
     window = options.shuffle_window if options.shuffle else 0
     return send_plan(bodies, options.seed, duplicates=options.duplicates, shuffle_window=window)
+
+
+def planned_bodies(traffic: Traffic, options: SimulateOptions) -> list[bytes]:
+    """Every body to send, with duplicates and shuffling (lost ones included)."""
+    return planned(encoded(traffic, options), options)
 
 
 def write_expected(traffic: Traffic, path: Path) -> None:
@@ -95,8 +118,15 @@ def write_lines(bodies: list[bytes], out: TextIO) -> None:
     out.flush()
 
 
-async def send(plan: list[bytes], options: SimulateOptions, clock: Clock | None) -> Counts:
-    target = build_target(options, clock)
+async def send(
+    plan: list[bytes],
+    options: SimulateOptions,
+    clock: Clock | None,
+    registering: Registering | None = None,
+) -> Counts:
+    target: Target = build_target(options, clock)
+    if registering is not None:
+        target = registering.around(target)
     try:
         return await deliver(
             plan, target, rate=options.rate, concurrency=options.concurrency, clock=clock

@@ -28,12 +28,14 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class Counts:
-    """Bodies sent, resends made, bodies given up on, and why (reason -> bodies)."""
+    """Bodies sent, resends made, bodies given up on, and why (reason -> bodies), and bodies
+    lost on purpose (``--lose``)."""
 
     sent: int = 0
     retried: int = 0
     failed: int = 0
     errors: Mapping[str, int] = field(default_factory=dict)
+    lost: int = 0
 
     def __add__(self, other: Counts) -> Counts:
         errors = Counter(self.errors) + Counter(other.errors)
@@ -42,6 +44,7 @@ class Counts:
             self.retried + other.retried,
             self.failed + other.failed,
             dict(sorted(errors.items())),
+            self.lost + other.lost,
         )
 
 

@@ -118,6 +118,28 @@ class TaskView(View):
     event_id: str  # that event
 
 
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    """One batch action a user asked for, and what came of it."""
+
+    batch_key: str
+    action: str  # suspend, resume, update
+    actor: str  # who asked
+    outcome: str  # done, refused (a service rule, nothing called), failed (the call failed)
+    detail: str  # the service's message, or what was changed
+    at: datetime
+
+
+class ActionView(View):
+    id: int
+    batch_key: str
+    action: str
+    actor: str
+    outcome: str
+    detail: str
+    at: datetime
+
+
 class QuarantineView(View):
     id: int
     ingress: str
@@ -228,6 +250,14 @@ class Store(Protocol):
         """Durably keep a rejected input; returns its id."""
 
     async def get_batch(self, batch_key: str) -> BatchView | None: ...
+
+    async def record_action(self, record: ActionRecord) -> int:
+        """Durably keep one batch action in the batch's history; returns its id."""
+
+    async def list_batch_actions(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[ActionView]:
+        """The batch's actions, newest first; ``max_results`` and tokens as for events."""
 
     async def list_batches(self, query: BatchQuery) -> Page[BatchView]: ...
 

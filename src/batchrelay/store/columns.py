@@ -13,7 +13,14 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from batchrelay.events.models import Statistic
-from batchrelay.store.base import BatchView, EventView, FailedTask, QuarantineView, TaskView
+from batchrelay.store.base import (
+    ActionView,
+    BatchView,
+    EventView,
+    FailedTask,
+    QuarantineView,
+    TaskView,
+)
 from batchrelay.store.history import JournalFigure
 from batchrelay.store.rows import STATUS_COLUMNS, from_us, maybe_time
 
@@ -45,6 +52,8 @@ TASK_FIELDS = (
 SELECT_TASKS = f"SELECT {', '.join(TASK_FIELDS)} FROM tasks"
 TASK_TOKEN = {"time": int, "key": str}
 
+SELECT_ACTIONS = "SELECT id, batch_key, action, actor, outcome, detail, at FROM batch_actions"
+ACTIONS_TOKEN = {"id": int}
 SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
 QUARANTINE_TOKEN = {"id": int}
 EVENT_TOKEN = {"time": int, "key": str}
@@ -69,6 +78,12 @@ def task_view(row: Any) -> TaskView:
     fields["first_seen"] = from_us(fields["first_seen"])
     fields["status_time"] = from_us(fields["status_time"])
     return TaskView.model_validate(fields)
+
+
+def action_view(row: Any) -> ActionView:
+    id_, batch_key, action, actor, outcome, detail, at = row
+    return ActionView(id=id_, batch_key=batch_key, action=action, actor=actor, outcome=outcome,
+                      detail=detail, at=from_us(at))  # fmt: skip
 
 
 def quarantine_view(row: Any) -> QuarantineView:

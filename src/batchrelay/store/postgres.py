@@ -20,6 +20,8 @@ from batchrelay.errors import ConfigError, NotReadyError, StoreError
 from batchrelay.store import postgres_queries as queries
 from batchrelay.store import postgres_writes as writes
 from batchrelay.store.base import (
+    ActionRecord,
+    ActionView,
     BatchQuery,
     BatchView,
     CommitOutcome,
@@ -135,6 +137,16 @@ class PostgresStore:
 
     async def rebuild_ledger(self) -> int:
         return await self.write(writes.rebuild, "the ledger rebuild")
+
+    async def record_action(self, record: ActionRecord) -> int:
+        return await self.write(partial(writes.record_action, record=record), "a batch action")
+
+    async def list_batch_actions(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[ActionView]:
+        query = partial(queries.list_batch_actions, batch_key=batch_key,
+                        max_results=max_results, next_token=next_token)  # fmt: skip
+        return await self.read(query)
 
     async def write(
         self, change: Callable[[asyncpg.Connection], Awaitable[T]], doing: str = "a write"

@@ -19,6 +19,7 @@ from batchrelay.store.base import (
     INGEST_WINDOW,
     QUARANTINE_SCAN,
     QUARANTINE_WINDOW,
+    ActionView,
     BatchQuery,
     BatchView,
     EventView,
@@ -182,6 +183,26 @@ async def list_quarantine(
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
     rows = await conn.fetch(sql, *params.values)
     views = [columns.quarantine_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    return Page(views, encode_token({"id": rows[limit - 1]["id"]}))
+
+
+# --------------------------------------------------------------------------- batch actions
+
+
+async def list_batch_actions(
+    conn: asyncpg.Connection, batch_key: str, max_results: int, next_token: str
+) -> Page[ActionView]:
+    """Newest first."""
+    params = _Params()
+    where = f"WHERE batch_key = {params.add(batch_key)}"
+    if next_token:
+        where += f" AND id < {params.add(decode_token(next_token, columns.ACTIONS_TOKEN)['id'])}"
+    limit = columns.page_size(max_results)
+    sql = f"{columns.SELECT_ACTIONS} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
+    rows = await conn.fetch(sql, *params.values)
+    views = [columns.action_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     return Page(views, encode_token({"id": rows[limit - 1]["id"]}))

@@ -26,7 +26,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 
 from batchrelay.events.models import Event
 from batchrelay.store import ledger
-from batchrelay.store.base import CommitOutcome, QuarantineRecord
+from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
@@ -115,6 +115,10 @@ _ADD_PROJECT_TOTAL = (
 )
 _INSERT_QUARANTINE = (
     "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+)
+_INSERT_ACTION = (
+    "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at)"
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
 )
 _SELECT_JOURNAL = "SELECT seq, received_at, model FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
@@ -269,6 +273,14 @@ async def _journal(conn: asyncpg.Connection, items: Sequence[PreparedEvent]) -> 
     ordered = [rows[event_id] for event_id in sorted(rows)]  # one lock order for all replicas
     columns = [list(column) for column in zip(*ordered, strict=True)]
     return {row[0] for row in await conn.fetch(_INSERT_EVENTS, *columns)}
+
+
+async def record_action(conn: asyncpg.Connection, record: ActionRecord) -> int:
+    action_id: int = await conn.fetchval(
+        _INSERT_ACTION, record.batch_key, record.action, record.actor, record.outcome,
+        record.detail, to_us(record.at),
+    )  # fmt: skip
+    return action_id
 
 
 async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord) -> int:

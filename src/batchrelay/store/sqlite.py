@@ -19,6 +19,8 @@ from batchrelay.errors import ConfigError, NotReadyError, StoreError
 from batchrelay.events.models import Event
 from batchrelay.store import sqlite_queries as queries
 from batchrelay.store.base import (
+    ActionRecord,
+    ActionView,
     BatchQuery,
     BatchView,
     CommitOutcome,
@@ -146,6 +148,16 @@ class SQLiteStore:
 
     async def rebuild_ledger(self) -> int:
         return await self._writer.submit(LedgerWriter.rebuild)
+
+    async def record_action(self, record: ActionRecord) -> int:
+        return await self._writer.submit(partial(LedgerWriter.record_action, record=record))
+
+    async def list_batch_actions(
+        self, batch_key: str, max_results: int, next_token: str
+    ) -> Page[ActionView]:
+        query = partial(queries.list_batch_actions, batch_key=batch_key,
+                        max_results=max_results, next_token=next_token)  # fmt: skip
+        return await self._read(query)
 
     # ------------------------------------------------------------------ reads
 

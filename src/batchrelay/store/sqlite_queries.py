@@ -17,6 +17,7 @@ from batchrelay.store.base import (
     INGEST_WINDOW,
     QUARANTINE_SCAN,
     QUARANTINE_WINDOW,
+    ActionView,
     BatchQuery,
     BatchView,
     EventView,
@@ -169,6 +170,26 @@ def list_quarantine(
     sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [columns.quarantine_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    return Page(views, encode_token({"id": rows[limit - 1][0]}))
+
+
+# --------------------------------------------------------------------------- batch actions
+
+
+def list_batch_actions(
+    conn: sqlite3.Connection, batch_key: str, max_results: int, next_token: str
+) -> Page[ActionView]:
+    """Newest first."""
+    where, params = "WHERE batch_key = ?", [batch_key]
+    if next_token:
+        where += " AND id < ?"
+        params.append(decode_token(next_token, columns.ACTIONS_TOKEN)["id"])
+    limit = columns.page_size(max_results)
+    sql = f"{columns.SELECT_ACTIONS} {where} ORDER BY id DESC LIMIT ?"
+    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+    views = [columns.action_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     return Page(views, encode_token({"id": rows[limit - 1][0]}))

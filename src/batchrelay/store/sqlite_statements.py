@@ -128,3 +128,10 @@ INSERT_QUARANTINE = (
     "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at) "
     "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
+
+# ----------------------------------------------------------------------------- batch actions
+
+INSERT_ACTION = (
+    "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+)

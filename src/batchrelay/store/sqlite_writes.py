@@ -27,7 +27,7 @@ from typing import Any
 from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store import sqlite_statements as sql
-from batchrelay.store.base import CommitOutcome, QuarantineRecord
+from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rows import (
     NO_COUNTS,
@@ -151,6 +151,12 @@ class LedgerWriter:
         # fetchall steps the statement to its end so nothing stays pending at COMMIT
         [(quarantine_id,)] = self._conn.execute(sql.INSERT_QUARANTINE, row).fetchall()
         return int(quarantine_id)
+
+    def record_action(self, record: ActionRecord) -> int:
+        row = (record.batch_key, record.action, record.actor, record.outcome, record.detail,
+               to_us(record.at))  # fmt: skip
+        [(action_id,)] = self._conn.execute(sql.INSERT_ACTION, row).fetchall()
+        return int(action_id)
 
     def rebuild(self) -> int:
         """Wipe the ledger and replay the journal in ``seq`` order; returns the events."""

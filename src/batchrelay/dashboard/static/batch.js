@@ -9,6 +9,7 @@ import {
   stateBadge, table, tickAgo, timeAgo,
 } from "./common.js";
 import { lineChart } from "./chart.js";
+import "./actions.js"; // suspend, resume, update and their history
 
 const TASK_STATES = ["", "ready", "running", "succeeded", "failed", "suspended", "finished",
   "unknown"];
