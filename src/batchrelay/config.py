@@ -19,16 +19,17 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from batchrelay.access import AccessConfig
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
+from batchrelay.listener import ListenerConfig
 from batchrelay.notifiers.registry import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
@@ -43,15 +44,16 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ServerConfig(Section):
+class ServerConfig(ListenerConfig):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    max_events_per_body: int = Field(1000, ge=1, le=100_000)  # more: 413, quarantined whole
     drain_timeout: float = Field(10.0, gt=0, le=300)
 
 
-class ApiConfig(Section):
-    token: SecretStr | None = None  # bearer token for mutating calls; none = they are refused
+class ApiConfig(AccessConfig):
+    """Bearer token for writes; optional read access control (see ``access.py``)."""
 
 
 class StoreConfig(Section):

@@ -45,8 +45,17 @@ TASK_FIELDS = (
 SELECT_TASKS = f"SELECT {', '.join(TASK_FIELDS)} FROM tasks"
 TASK_TOKEN = {"time": int, "key": str}
 
-SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
+#: The raw input may have been pruned by retention: LEFT JOIN, an empty body then.
+SELECT_QUARANTINE = (
+    "SELECT q.id, q.ingress, q.reason, q.detail, q.headers, r.body, q.received_at, r.encoding, "
+    "q.failed, q.failures FROM quarantine q LEFT JOIN raw_inputs r ON r.id = q.raw_id"
+)
 QUARANTINE_TOKEN = {"id": int}
+#: A batch's journaled events with their raw inputs; filter on the ``e.`` columns.
+SELECT_EVENTS = (
+    "SELECT e.event_id, e.type, e.kind, e.source, e.ingress, e.time, e.received_at, e.task_id, "
+    "{status}, {code}, r.body, r.encoding FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id"
+)
 EVENT_TOKEN = {"time": int, "key": str}
 
 
@@ -72,7 +81,8 @@ def task_view(row: Any) -> TaskView:
 
 
 def quarantine_view(row: Any) -> QuarantineView:
-    id_, ingress, reason, detail, headers, raw, received_at = row
+    id_, ingress, reason, detail, headers, raw, received_at, encoding, failed, failures = row
+    raw = bytes(raw or b"")
     return QuarantineView(
         id=id_,
         ingress=ingress,
@@ -82,11 +92,16 @@ def quarantine_view(row: Any) -> QuarantineView:
         raw_base64=base64.b64encode(raw).decode("ascii"),
         size=len(raw),
         received_at=from_us(received_at),
+        encoding=encoding or "",
+        failed=failed,
+        failures=json.loads(failures),
     )
 
 
 def event_view(row: Any) -> EventView:
-    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
+    (event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw,
+     encoding) = row  # fmt: skip
+    raw = bytes(raw or b"")
     return EventView(
         event_id=event_id,
         type=type_,
@@ -100,6 +115,7 @@ def event_view(row: Any) -> EventView:
         code=code or "",
         raw_base64=base64.b64encode(raw).decode("ascii"),
         size=len(raw),
+        encoding=encoding or "",
     )
 
 
