@@ -9,6 +9,7 @@ both stores give the same ledger for the same events.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
@@ -103,6 +104,11 @@ class PostgresStore:
             raise NotReadyError("the store is not running")
         async with self._pool.connection("ping") as conn:
             await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+        await self._writer.health.check(self._probe)
+
+    async def _probe(self) -> None:
+        """A small durable write, to learn whether the store can commit (``store/health.py``)."""
+        await self._pool.transaction(_write_probe, "a write probe")
 
     # ------------------------------------------------------------------ metrics
 
@@ -216,6 +222,13 @@ class PostgresStore:
     def _check_running(self) -> None:
         if not self._writer.running:
             raise NotReadyError("the store is not running")
+
+
+async def _write_probe(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
+        time.time_ns() // 1000,
+    )
 
 
 def _check_options(

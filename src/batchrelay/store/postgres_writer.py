@@ -27,6 +27,7 @@ import structlog
 
 from batchrelay.errors import NotReadyError, StoreError
 from batchrelay.store.base import GroupCommitHook, QuarantineRecord
+from batchrelay.store.health import WriteHealth
 from batchrelay.store.postgres_pool import Pool, store_error
 from batchrelay.store.postgres_writes import (
     PostgresCommitHook,
@@ -84,6 +85,7 @@ class GroupWriter:
         self._stop = False
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
+        self.health = WriteHealth()  # how the newest transaction ended, for ping()
         self.groups = 0  # transactions committed (or attempted) so far
         self.last_group_size = 0
         self.last_commit_seconds = 0.0
@@ -161,11 +163,18 @@ class GroupWriter:
         for attempt in range(1, ROLLBACK_RETRIES + 1):
             try:
                 async with self._pool.connection("a commit") as conn:
-                    return await self._transaction(conn, group)
+                    results = await self._transaction(conn, group)
+                failures = [r for r in results if isinstance(r, StoreError)]
+                if len(failures) == len(results):  # nothing went in: the store, not the data
+                    self.health.failed(failures[0])
+                else:
+                    self.health.succeeded()
+                return results
             except Exception as exc:  # the whole group failed: none of it is durable
                 error = store_error(exc, "a commit")
                 victim = isinstance(error.__cause__, asyncpg.TransactionRollbackError)
                 if not victim or attempt == ROLLBACK_RETRIES:
+                    self.health.failed(error)
                     return [error] * len(group)
                 log.info("store.group_retried", reason=type(error.__cause__).__name__)
         raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover

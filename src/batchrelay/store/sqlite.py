@@ -8,6 +8,7 @@ that never wait on it. The ledger rules live in ``store/ledger.py``.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -103,6 +104,10 @@ class SQLiteStore:
         if not self._writer.running:
             raise NotReadyError("the store is not running")
         await self._read(_ping)
+        await self._writer.health.check(self._probe)
+
+    async def _probe(self) -> None:
+        await self._writer.submit(_write_probe)
 
     # ------------------------------------------------------------------ metrics
 
@@ -250,6 +255,14 @@ def _check_options(synchronous: str, max_group: int, queue_size: int, readers: i
 
 def _ping(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchall()
+
+
+def _write_probe(writer: LedgerWriter) -> None:
+    """A small durable write, to learn whether the store can commit (``store/health.py``)."""
+    writer.connection.execute(
+        "INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = ?",
+        (time.time_ns() // 1000,) * 2,
+    )
 
 
 def _open_writer(path: Path, synchronous: str) -> sqlite3.Connection:

@@ -32,3 +32,10 @@ UPDATE quarantine SET raw_id = id + (SELECT coalesce(max(seq), 0) FROM events);
 
 ALTER TABLE events DROP COLUMN raw;
 ALTER TABLE quarantine DROP COLUMN raw;
+
+-- One row that /readyz writes when it must know whether the store can commit (after a
+-- failed commit, or when none was seen for a while): see store/health.py.
+CREATE TABLE store_probe (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);

@@ -34,3 +34,10 @@ SELECT setval(pg_get_serial_sequence('raw_inputs', 'id'),
 
 ALTER TABLE events DROP COLUMN raw;
 ALTER TABLE quarantine DROP COLUMN raw;
+
+-- One row that /readyz writes when it must know whether the store can commit (after a
+-- failed commit, or when none was seen for a while): see store/health.py.
+CREATE TABLE store_probe (
+    id BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL
+);
