@@ -226,9 +226,10 @@ class Pipeline:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
+    """The header's value, as printable text (it is stored with the raw input)."""
     for key, value in headers.items():
         if key.lower() == name:
-            return value.strip()
+            return _printable(value.strip())
     return ""
 
 

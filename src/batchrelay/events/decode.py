@@ -107,6 +107,7 @@ def decode_each(
     publisher sent, so text that is not JSON or XML is a ``text`` document, not an error.
     """
     lowered = {key.lower(): value for key, value in headers.items()} if headers else {}
+    _check_header_text(lowered)
     transport = {fact: lowered[name] for name, fact in _HEADER_FACTS if lowered.get(name)}
     # The content type decides the mode (CloudEvents HTTP binding): a structured event's
     # attributes are in its body, whatever ce-* headers came along.
@@ -116,6 +117,17 @@ def decode_each(
     if not raw or raw.isspace():
         raise DecodeError(InputReason.EMPTY, "empty body")
     return _decode_bytes(raw, _Where(transport=transport, message=ingress in _MNS_INGRESS))
+
+
+def _check_header_text(headers: Mapping[str, str]) -> None:
+    """Headers that become part of a document (``ce-*``, ``x-mns-*``, the content type) must
+    be text: aiohttp hands bytes that are not UTF-8 over as surrogate escapes."""
+    for name, value in headers.items():
+        if name.startswith(("ce-", "x-mns-")) or name == "content-type":
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DecodeError(InputReason.BAD_ENCODING, f"header {name} is not UTF-8") from None
 
 
 # -- bodies ---------------------------------------------------------------------------
