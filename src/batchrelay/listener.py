@@ -27,7 +27,9 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from batchrelay.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -40,12 +42,23 @@ TLS_CHECK_INTERVAL = 10.0  # seconds between looks at the certificate files
 
 
 class TlsConfig(BaseModel):
-    """HTTPS for the listener: PEM files, read again when they change."""
+    """HTTPS for the listener: PEM files, read again when they change. Loaded once when
+    the config is, so ``check-config`` finds a missing or mismatched pair."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cert_file: Path
     key_file: Path
+
+    @model_validator(mode="after")
+    def _loads(self) -> TlsConfig:
+        try:
+            tls_context(self)
+        except OSError as exc:
+            raise ValueError(f"cannot read the certificate or key: {exc.strerror}") from None
+        except ssl.SSLError as exc:
+            raise ValueError(f"not a certificate and its key: {exc.reason}") from None
+        return self
 
 
 class ListenerConfig(BaseModel):
@@ -257,7 +270,10 @@ async def serve(
     reloader = None
     try:
         site = GuardedSite(runner, guard, host, port, ssl_context=context)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # in use, not ours, no such address
+            raise ConfigError(f"server: cannot listen on {host}:{port}: {exc.strerror}") from None
         if context is not None and config.tls is not None:
             reloader = asyncio.create_task(reload_tls(context, config.tls), name="tls-reload")
         await stop.wait()
