@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -102,6 +103,39 @@ def _page_json(page: Page[Any], key: str) -> web.Response:
         item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in page.items
     ]
     return web.json_response({key: items, "next_token": page.next_token})
+
+
+#: JSON bodies of API calls nest no deeper than this (checked before parsing, so a hostile
+#: body never drives the parser into a RecursionError).
+MAX_BODY_DEPTH = 32
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; a ``BadQuery`` (400) when it is not UTF-8 JSON."""
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadQuery("the body is not valid JSON: not UTF-8") from None
+    if _too_deep(text):
+        raise BadQuery(f"the body nests deeper than {MAX_BODY_DEPTH}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadQuery("the body is not valid JSON") from None
+
+
+def _too_deep(text: str) -> bool:
+    if text.count("[") + text.count("{") <= MAX_BODY_DEPTH:
+        return False
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub("", text)):
+        depth += 1 if match[0] in "[{" else -1
+        if depth > MAX_BODY_DEPTH:
+            return True
+    return False
 
 
 def error_response(status: int, error: str, detail: str) -> web.Response:

@@ -35,6 +35,8 @@ from batchrelay.config import Settings
 from batchrelay.coordination import LeaseKeeper
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.demo import running_demo
+from batchrelay.limits import BodyLimits
+from batchrelay.listener import serve
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
@@ -123,18 +125,21 @@ def build(settings: Settings) -> web.Application:
     coordinator = LeaseKeeper(lease_for(store), settings.store.lease,
                               on_change=registry.coordinator.set)  # fmt: skip
     gate = Gate()
-    pipeline = Pipeline(store, registry, settings.batch_key)
+    pipeline = Pipeline(store, registry, settings.batch_key,
+                        max_events=settings.server.max_events_per_body,
+                        max_decoded=settings.server.max_body_bytes)  # fmt: skip
     verifiers = Verifiers(settings.ingress)
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     imm_api, ice_api = cloud_apis(settings)
-    max_body = settings.server.max_body_bytes
-    app = create_app(store, registry, gate, max_body, settings.api.token)
+    server = settings.server
+    body = BodyLimits(server.max_body_bytes, server.body_timeout)
+    app = create_app(store, registry, gate, body, settings.api)
     app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, settings.alerts.inhibitors)
     app.add_routes(alerts_api.routes())
     app[SOURCES] = sources
     batch_actions = BatchActions(imm_api, pipeline, store, registry) if imm_api else None
     actions_api.setup(app, store, batch_actions)
-    app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, max_body))
+    app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, body))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -208,11 +213,5 @@ def run(settings: Settings) -> None:
     logconf.configure(settings.log.level, settings.log.format)
     app = build(settings)
     tune_runtime()
-    web.run_app(
-        app,
-        host=settings.server.host,
-        port=settings.server.port,
-        shutdown_timeout=settings.server.drain_timeout,
-        print=None,
-        access_log=None,
-    )
+    server = settings.server
+    asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout))

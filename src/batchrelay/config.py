@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,17 +20,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from batchrelay.access import AccessConfig
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
+from batchrelay.listener import ListenerConfig
 from batchrelay.notifiers.registry import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
@@ -44,15 +46,16 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ServerConfig(Section):
+class ServerConfig(ListenerConfig):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    max_events_per_body: int = Field(1000, ge=1, le=100_000)  # more: 413, quarantined whole
     drain_timeout: float = Field(10.0, gt=0, le=300)
 
 
-class ApiConfig(Section):
-    token: SecretStr | None = None  # bearer token for mutating calls; none = they are refused
+class ApiConfig(AccessConfig):
+    """Bearer token for writes; optional read access control (see ``access.py``)."""
 
 
 class StoreConfig(Section):
@@ -74,6 +77,24 @@ class StoreConfig(Section):
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             scheme = value.split(":", 1)[0] if ":" in value else "(none)"
             raise ValueError(f"unsupported store {scheme!r}: use sqlite:/// or postgresql://")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _parsable(cls, value: str) -> str:
+        """What the drivers would refuse at start, refused here (never echoing the URL: it
+        may hold a password)."""
+        if value.startswith("sqlite:///"):
+            if not value.removeprefix("sqlite:///").strip():
+                raise ValueError("a sqlite:/// URL needs a file path")
+            return value
+        parts = urllib.parse.urlsplit(value)
+        try:
+            parts.port  # noqa: B018  # raises ValueError when out of range or not a number
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if not parts.hostname and "host=" not in parts.query:
+            raise ValueError("a postgresql:// URL needs a host")
         return value
 
     @model_validator(mode="after")
@@ -225,5 +246,23 @@ def _describe(error: Any) -> str:
     # Receiver URLs often carry their token: never echo them either.
     secret = any(word in key.lower() for word in ("token", "secret", "key", "password", "url"))
     plain = not (secret or isinstance(value, dict | list) or value is None)
-    shown = f" (got {value!r})" if plain else ""
-    return f"{key}: {error['msg']}{shown}"
+    shown = f" (got {redact_urls(repr(value))})" if plain else ""
+    return f"{key}: {redact_urls(error['msg'])}{shown}"
+
+
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>[^\s'\"]*)")
+
+
+def redact_urls(text: str) -> str:
+    """Every URL in ``text`` without its user info, query and fragment (they carry secrets:
+    a webhook's access_token, a database password)."""
+
+    def clean(match: re.Match[str]) -> str:
+        rest = match["rest"]
+        host_and_path = re.split(r"[?#]", rest, maxsplit=1)[0]
+        if "@" in host_and_path.split("/", 1)[0]:
+            host_and_path = "<redacted>@" + host_and_path.split("@", 1)[1]
+        hidden = "?<redacted>" if len(host_and_path) < len(rest) else ""
+        return match["scheme"] + host_and_path + hidden
+
+    return _URL.sub(clean, text)

@@ -27,6 +27,7 @@ class InputReason(StrEnum):
 
     EMPTY = "empty"
     TOO_LARGE = "too_large"
+    TOO_MANY_EVENTS = "too_many_events"  # more events in one body than server.max_events_per_body
     BAD_ENCODING = "bad_encoding"  # not UTF-8, bad base64
     BAD_JSON = "bad_json"  # truncated or otherwise invalid JSON
     BAD_XML = "bad_xml"  # malformed XML

@@ -68,6 +68,26 @@ def configure(
         logger_factory=structlog.WriteLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
+    root = logging.getLogger()  # others' handlers (a test's capture) stay
+    root.handlers = [h for h in root.handlers if not isinstance(h, StdlibBridge)]
+    root.addHandler(StdlibBridge())
+    root.setLevel(logging.WARNING)
+
+
+class StdlibBridge(logging.Handler):
+    """What libraries log through the standard library (aiohttp, asyncio, asyncpg), as one
+    structlog line each: never a traceback, only the exception's type, and for aiohttp
+    never the message either, which may quote a request line or a header (a token)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields: dict[str, Any] = {"logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["error"] = type(record.exc_info[1]).__name__
+        if not record.name.startswith("aiohttp"):
+            fields["detail"] = record.getMessage()[:300]
+        logger = structlog.get_logger(record.name)
+        method = {"DEBUG": logger.debug, "INFO": logger.info, "WARNING": logger.warning}
+        method.get(record.levelname, logger.error)("library.log", **fields)
 
 
 def json_line(event_dict: Any, *, default: Callable[[Any], Any]) -> str:

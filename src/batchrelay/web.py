@@ -6,11 +6,13 @@ import contextlib
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 
-from batchrelay import api, dashboard, deadletters
+from batchrelay import access, api, dashboard, deadletters
+from batchrelay.access import AccessConfig
 from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.errors import StoreError
+from batchrelay.limits import BODY_LIMITS, BodyLimits, bodies, last_resort
+from batchrelay.listener import track
 from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
 from batchrelay.sources.http import Gate
 from batchrelay.store.base import Store
@@ -52,14 +54,27 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(
-    store: Store, registry: Metrics, gate: Gate, max_body: int, token: SecretStr | None = None
+    store: Store,
+    registry: Metrics,
+    gate: Gate,
+    body: BodyLimits,
+    access_config: AccessConfig | None = None,
 ) -> web.Application:
-    # client_max_size bounds what request.read() accepts; handlers also check Content-Length.
-    app = web.Application(client_max_size=max_body, middlewares=[api.bad_requests])
+    """The middlewares run outermost first: the connection's timers stop, the last resort,
+    access rules, bounded bodies, bad queries."""
+    app = web.Application(
+        # client_max_size bounds what request.read() accepts; handlers also check Content-Length
+        client_max_size=body.max_bytes,
+        middlewares=[track, last_resort, access.guard, bodies, api.bad_requests],
+        # bodies are read as sent: the push endpoints decompress (bounded) themselves, and
+        # quarantine what they cannot, byte for byte
+        handler_args={"auto_decompress": False},
+    )
+    access.setup(app, access_config or AccessConfig())
+    app[BODY_LIMITS] = body
     app[api.STORE] = store
     app[METRICS] = registry
     app[GATE] = gate
-    app[deadletters.TOKEN] = token
     app[deadletters.OUTBOX] = outbox_for(store)
     app.add_routes(
         [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]

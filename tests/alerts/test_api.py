@@ -65,7 +65,7 @@ async def test_a_batch_silence_needs_no_matcher(relay: Any) -> None:
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({}, 401), ({"Authorization": "Bearer wrong"}, 403), ({"Authorization": "Basic x"}, 403)],
+    [({}, 401), ({"Authorization": "Bearer wrong"}, 403), ({"Authorization": "Basic x"}, 401)],
 )
 async def test_changing_silences_needs_the_token(relay: Any, headers: Any, status: int) -> None:
     assert (await create(relay, GOOD, headers)).status == status

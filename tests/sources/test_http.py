@@ -206,6 +206,20 @@ async def test_mns_push_verified_and_committed(
     assert batch["task_counts"] == {"succeeded": 1}
 
 
+async def test_mns_push_with_a_corrupt_encoding_is_400_and_kept_as_sent(
+    mns_daemon: tuple[Any, str], signing_key: rsa.RSAPrivateKey
+) -> None:
+    client, cert_url = mns_daemon
+    body = b"\x78\x9c\x0bgarbage-not-deflate"
+    headers = {**mns_push(signing_key, cert_url, body), "Content-Encoding": "deflate"}
+    resp = await post(client, "/ingest/mns", body, headers)
+    assert resp.status == 400  # it was a 500: aiohttp inflated the body before we saw it
+    [record] = (await (await client.get("/api/v1/quarantine")).json())["quarantine"]
+    assert record["reason"] == "bad_encoding"
+    assert base64.b64decode(record["raw_base64"]) == body
+    assert record["headers"]["Authorization"] == "<redacted>"
+
+
 async def test_mns_push_tampered_body_is_403(
     mns_daemon: tuple[Any, str], signing_key: rsa.RSAPrivateKey
 ) -> None:

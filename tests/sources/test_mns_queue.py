@@ -129,7 +129,7 @@ class FailingStore:
     def __init__(self, inner: SQLiteStore) -> None:
         self.inner = inner
 
-    async def commit_many(self, items: Any) -> Any:
+    async def accept(self, items: Any, rejected: Any = None) -> Any:
         raise StoreError("disk unavailable")
 
     def __getattr__(self, name: str) -> Any:
@@ -164,9 +164,9 @@ async def test_slow_commit_keeps_messages_invisible(store: SQLiteStore) -> None:
     sent = traffic(batches=1, tasks=2)
 
     class SlowStore(FailingStore):
-        async def commit_many(self, items: Any) -> Any:
+        async def accept(self, items: Any, rejected: Any = None) -> Any:
             await asyncio.sleep(4.0)  # twice the queue's visibility timeout
-            return await self.inner.commit_many(items)
+            return await self.inner.accept(items, rejected)
 
     # Margins of seconds, not tenths: a loaded CI machine may run a visibility change late.
     async with running_emulator(EmulatorConfig(port=0)) as emu:

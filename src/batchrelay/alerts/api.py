@@ -11,7 +11,6 @@ and ``inhibited`` (a firing alert mutes it). A silence is shown with its ``state
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,7 @@ from batchrelay.alerts.inhibit import InhibitRule, inhibited
 from batchrelay.alerts.lifecycle import AlertState
 from batchrelay.alerts.silences import Silence, silenced_by
 from batchrelay.alerts.state import AlertStore
-from batchrelay.api import BadQuery, error_response
+from batchrelay.api import BadQuery, error_response, json_body
 from batchrelay.deadletters import authorized
 from batchrelay.routing.tree import parse_duration
 
@@ -113,15 +112,14 @@ async def create_silence(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     api = request.app[ALERTS]
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        return error_response(400, "bad_request", "the body is not valid JSON")
+    body = await json_body(request)  # a BadQuery is a 400
     now = api.now()
     try:
         silence = silence_from_body(body, now, uuid.uuid4().hex)
     except ValueError as exc:
         return error_response(400, "bad_request", str(exc))
+    except OverflowError:  # a duration or a time past what a datetime holds
+        return error_response(400, "bad_request", "a time or duration is out of range")
     await api.store.put_silence(silence, now)
     return web.json_response({"silence": silence_json(silence, now)}, status=201)
 

@@ -107,12 +107,27 @@ def decode_each(
     publisher sent, so text that is not JSON or XML is a ``text`` document, not an error.
     """
     lowered = {key.lower(): value for key, value in headers.items()} if headers else {}
+    _check_header_text(lowered)
     transport = {fact: lowered[name] for name, fact in _HEADER_FACTS if lowered.get(name)}
-    if any(key.startswith("ce-") for key in lowered):
+    # The content type decides the mode (CloudEvents HTTP binding): a structured event's
+    # attributes are in its body, whatever ce-* headers came along.
+    structured = lowered.get("content-type", "").lower().startswith("application/cloudevents")
+    if not structured and any(key.startswith("ce-") for key in lowered):
         return [_binary_cloudevent(raw, lowered, transport)]  # an empty body is no data
     if not raw or raw.isspace():
         raise DecodeError(InputReason.EMPTY, "empty body")
     return _decode_bytes(raw, _Where(transport=transport, message=ingress in _MNS_INGRESS))
+
+
+def _check_header_text(headers: Mapping[str, str]) -> None:
+    """Headers that become part of a document (``ce-*``, ``x-mns-*``, the content type) must
+    be text: aiohttp hands bytes that are not UTF-8 over as surrogate escapes."""
+    for name, value in headers.items():
+        if name.startswith(("ce-", "x-mns-")) or name == "content-type":
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DecodeError(InputReason.BAD_ENCODING, f"header {name} is not UTF-8") from None
 
 
 # -- bodies ---------------------------------------------------------------------------
@@ -505,7 +520,9 @@ def _binary_cloudevent(raw: bytes, headers: dict[str, str], transport: dict[str,
     try:
         # The body is read below, by our own JSON rules; the SDK only maps the headers.
         event = ce_from_http(headers, raw, data_unmarshaller=_keep_body)
-    except ce_errors.GenericException as error:
+    # the SDK trusts what it reads (a body it takes for structured mode may be a list):
+    # anything it raises is a CloudEvent it could not read, not a fault of ours
+    except (ce_errors.GenericException, AttributeError, TypeError, ValueError, KeyError) as error:
         raise DecodeError(InputReason.BAD_CLOUDEVENT, _ce_problem(error)) from None
     given = {key.removeprefix("ce-") for key in headers if key.startswith("ce-")}
     attributes = {

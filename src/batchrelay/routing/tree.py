@@ -91,8 +91,12 @@ def parse_duration(value: Any) -> float:
     """Seconds from a number or a duration string such as ``30s``, ``5m``, ``1h30m``."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected a duration such as 30s, 5m or 4h, got {value!r}")
-    seconds = _duration_text(value.strip()) if isinstance(value, str) else float(value)
-    if not math.isfinite(seconds) or seconds < 0:
+    try:
+        seconds = _duration_text(value.strip()) if isinstance(value, str) else float(value)
+        finite = math.isfinite(seconds)
+    except OverflowError:  # hundreds of digits: more than a float holds
+        finite = False
+    if not finite or seconds < 0:
         raise ValueError(f"expected a finite duration of zero or more, got {value!r}")
     return seconds
 

@@ -102,7 +102,7 @@ class EventBridgeAuthConfig(PushCertConfig):
     def _public_url_is_absolute(cls, value: str | None) -> str | None:
         parts = urllib.parse.urlsplit(value or "http://h/")
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.fragment:
-            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+            raise ValueError("not an absolute http(s) URL")
         return value
 
     @model_validator(mode="after")

@@ -1,9 +1,12 @@
 """The three push endpoints: ``/ingest/mns``, ``/ingest/eventbridge``, ``/ingest/ice``.
 
 One handler shape serves all three; each differs only in its verifier and its success
-answer. Answers: 2xx only after commit; 400 once a malformed body is quarantined; 403 bad
-signature; 413 too large; 503 while not ready or draining, or when the store cannot commit
-(the pusher retries, and the ledger dedups the retry).
+answer. Answers: 2xx only after commit; 400 once a malformed body is quarantined (one
+record per body, whatever failed in it); 403 bad signature; 408 body too slow; 413 too
+large, or more events than one body may hold (then quarantined too); 503 while not ready
+or draining, or when the store cannot commit (the pusher retries, and the ledger dedups
+the retry). The body is read as sent: a ``Content-Encoding`` is taken off by the pipeline,
+and what cannot be decoded is kept still encoded.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from batchrelay.errors import InputReason, SignatureError, StoreError
+from batchrelay.errors import SignatureError, StoreError
 from batchrelay.events.models import Ingress
+from batchrelay.limits import BodyLimits, BodyRefused, read_body
 from batchrelay.metrics import Metrics
 from batchrelay.pipeline import IngestResult, Pipeline
 from batchrelay.sources.certs import CertificateUnavailable
@@ -46,15 +50,15 @@ class Gate:
 
 
 def ingest_routes(
-    endpoints: list[Endpoint], pipeline: Pipeline, gate: Gate, max_body: int
+    endpoints: list[Endpoint], pipeline: Pipeline, gate: Gate, limits: BodyLimits
 ) -> list[web.RouteDef]:
     return [
-        web.post(e.path, _handler(e, pipeline, gate, max_body, pipeline.metrics)) for e in endpoints
+        web.post(e.path, _handler(e, pipeline, gate, limits, pipeline.metrics)) for e in endpoints
     ]
 
 
 def _handler(
-    endpoint: Endpoint, pipeline: Pipeline, gate: Gate, max_body: int, metrics: Metrics
+    endpoint: Endpoint, pipeline: Pipeline, gate: Gate, limits: BodyLimits, metrics: Metrics
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     ingress = endpoint.ingress
 
@@ -72,12 +76,12 @@ def _handler(
     async def handle(request: web.Request) -> web.Response:
         if not gate.open:
             return refuse(503, "not_ready", "batchrelay is starting or draining")
-        if request.content_length is not None and request.content_length > max_body:
-            return refuse(413, InputReason.TOO_LARGE.value, f"body over {max_body} bytes")
         try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return refuse(413, InputReason.TOO_LARGE.value, f"body over {max_body} bytes")
+            body = await read_body(request, limits)
+        except BodyRefused as exc:
+            response = refuse(exc.status, exc.reason, exc.detail)
+            response.force_close()  # the rest of the body may still be on its way
+            return response
         try:
             await endpoint.verify(request, body)
         except SignatureError as exc:
@@ -101,11 +105,12 @@ def _answer(result: IngestResult, success_status: int) -> web.Response:
             {
                 "error": first.reason.value,
                 "detail": first.detail,
-                "quarantined": len(result.errors),
+                "quarantine_id": result.quarantine_id,
+                "failed": len(result.errors),
                 "committed": result.committed,
                 "duplicates": result.duplicates,
             },
-            status=400,
+            status=413 if result.too_many else 400,
         )
     if success_status == 204:
         return web.Response(status=204)

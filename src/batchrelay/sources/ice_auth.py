@@ -57,7 +57,7 @@ class IceAuthConfig(BaseModel):
     def _callback_url_is_absolute(cls, value: str | None) -> str | None:
         parts = urllib.parse.urlsplit(value or "http://h/")
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+            raise ValueError("not an absolute http(s) URL")
         return value
 
     @model_validator(mode="after")

@@ -67,7 +67,7 @@ class MnsPushAuthConfig(PushCertConfig):
     def _public_url_is_absolute(cls, value: str | None) -> str | None:
         parts = urllib.parse.urlsplit(value or "http://h/")
         if parts.scheme not in ("http", "https") or not parts.netloc or not parts.path:
-            raise ValueError(f"{value!r} is not an absolute http(s) URL with a path")
+            raise ValueError("not an absolute http(s) URL with a path")
         return value
 
 

@@ -51,16 +51,38 @@ class CommitOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One parsed input on its way into the store."""
+    """One parsed event on its way into the store, with the bytes it arrived in.
+
+    The events of one body share those bytes: a store keeps each distinct ``raw`` of one
+    call once (one raw-input record that the events reference), however many events it
+    holds."""
 
     event: Event
     raw: bytes
     received_at: datetime  # wall clock, UTC
+    encoding: str = ""  # the Content-Encoding ``raw`` was sent with ("" = none)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One part of a body that could not become an event: its index in the body (the
+    element of a JSON array) and why."""
+
+    index: int
+    reason: str
+    detail: str
+
+
+#: Failing parts listed in one quarantine record at most; ``failed`` counts them all.
+MAX_LISTED_FAILURES = 100
 
 
 @dataclass(frozen=True, slots=True)
 class QuarantineRecord:
-    """Input that could not be decoded or parsed, kept byte for byte."""
+    """Input that could not be decoded or parsed, kept byte for byte (as sent, still
+    content-encoded when it was). One record per body: when only some parts of it failed,
+    ``failures`` lists them (at most :data:`MAX_LISTED_FAILURES`) and ``failed`` counts them;
+    ``reason`` and ``detail`` are then the first failure's."""
 
     ingress: str
     reason: InputReason
@@ -68,6 +90,17 @@ class QuarantineRecord:
     raw: bytes
     headers: Mapping[str, str]
     received_at: datetime
+    failures: tuple[Failure, ...] = ()
+    failed: int = 0  # failing parts; 0 when the body failed as a whole
+    encoding: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What :meth:`Store.accept` stored: an outcome per event, the quarantine record's id."""
+
+    outcomes: list[CommitOutcome]
+    quarantine_id: int | None = None
 
 
 class View(BaseModel):
@@ -146,9 +179,12 @@ class QuarantineView(View):
     reason: str
     detail: str
     headers: dict[str, str]
-    raw_base64: str
+    raw_base64: str  # as sent ("" once retention has pruned the raw input)
     size: int
     received_at: datetime
+    encoding: str = ""  # the Content-Encoding of the raw bytes
+    failed: int = 0  # failing parts of the body; 0 when it failed as a whole
+    failures: list[dict[str, Any]] = Field(default_factory=list)  # {index, reason, detail}
 
 
 class EventView(View):
@@ -164,8 +200,9 @@ class EventView(View):
     task_id: str | None = None
     status: str = "unknown"
     code: str = ""
-    raw_base64: str
+    raw_base64: str  # the whole body the event came in (shared by its other events)
     size: int
+    encoding: str = ""  # the Content-Encoding of the raw bytes
 
 
 class Overview(View):
@@ -248,6 +285,18 @@ class Store(Protocol):
 
     async def quarantine(self, record: QuarantineRecord) -> int:
         """Durably keep a rejected input; returns its id."""
+
+    async def accept(
+        self, items: Sequence[Inbound], rejected: QuarantineRecord | None = None
+    ) -> Accepted:
+        """Everything one body became: its events, committed as by :meth:`commit_many`, and
+        one quarantine record for the parts that failed. The body's bytes are stored once,
+        referenced by the events and the record.
+
+        Events go in groups of at most the store's ``max_group``, each its own transaction,
+        so a body of many events holds other commits back by one group at most. If a group
+        fails the call raises ``StoreError``; the groups before it stay committed (the
+        journal dedups them when the body is redelivered)."""
 
     async def get_batch(self, batch_key: str) -> BatchView | None: ...
 

@@ -54,8 +54,17 @@ TASK_TOKEN = {"time": int, "key": str}
 
 SELECT_ACTIONS = "SELECT id, batch_key, action, actor, outcome, detail, at FROM batch_actions"
 ACTIONS_TOKEN = {"id": int}
-SELECT_QUARANTINE = "SELECT id, ingress, reason, detail, headers, raw, received_at FROM quarantine"
+#: The raw input may have been pruned by retention: LEFT JOIN, an empty body then.
+SELECT_QUARANTINE = (
+    "SELECT q.id, q.ingress, q.reason, q.detail, q.headers, r.body, q.received_at, r.encoding, "
+    "q.failed, q.failures FROM quarantine q LEFT JOIN raw_inputs r ON r.id = q.raw_id"
+)
 QUARANTINE_TOKEN = {"id": int}
+#: A batch's journaled events with their raw inputs; filter on the ``e.`` columns.
+SELECT_EVENTS = (
+    "SELECT e.event_id, e.type, e.kind, e.source, e.ingress, e.time, e.received_at, e.task_id, "
+    "{status}, {code}, r.body, r.encoding FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id"
+)
 EVENT_TOKEN = {"time": int, "key": str}
 
 
@@ -87,7 +96,8 @@ def action_view(row: Any) -> ActionView:
 
 
 def quarantine_view(row: Any) -> QuarantineView:
-    id_, ingress, reason, detail, headers, raw, received_at = row
+    id_, ingress, reason, detail, headers, raw, received_at, encoding, failed, failures = row
+    raw = bytes(raw or b"")
     return QuarantineView(
         id=id_,
         ingress=ingress,
@@ -97,11 +107,16 @@ def quarantine_view(row: Any) -> QuarantineView:
         raw_base64=base64.b64encode(raw).decode("ascii"),
         size=len(raw),
         received_at=from_us(received_at),
+        encoding=encoding or "",
+        failed=failed,
+        failures=json.loads(failures),
     )
 
 
 def event_view(row: Any) -> EventView:
-    event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw = row
+    (event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw,
+     encoding) = row  # fmt: skip
+    raw = bytes(raw or b"")
     return EventView(
         event_id=event_id,
         type=type_,
@@ -115,6 +130,7 @@ def event_view(row: Any) -> EventView:
         code=code or "",
         raw_base64=base64.b64encode(raw).decode("ascii"),
         size=len(raw),
+        encoding=encoding or "",
     )
 
 

@@ -9,6 +9,7 @@ both stores give the same ledger for the same events.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
@@ -16,10 +17,11 @@ from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
-from batchrelay.errors import ConfigError, NotReadyError, StoreError
+from batchrelay.errors import ConfigError, NotReadyError
 from batchrelay.store import postgres_queries as queries
 from batchrelay.store import postgres_writes as writes
 from batchrelay.store.base import (
+    Accepted,
     ActionRecord,
     ActionView,
     BatchQuery,
@@ -41,7 +43,7 @@ from batchrelay.store.postgres_migrate import apply_migrations, bundled_migratio
 from batchrelay.store.postgres_pool import Pool
 from batchrelay.store.postgres_writer import GroupWriter
 from batchrelay.store.postgres_writes import PostgresCommitHook
-from batchrelay.store.rows import PreparedEvent, journal_row
+from batchrelay.store.rows import prepare
 
 T = TypeVar("T")
 
@@ -74,6 +76,7 @@ class PostgresStore:
     ) -> None:
         _check_options(min_size, max_size, timeout, max_group, queue_size)
         self._pool = Pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        self._max_group = max_group
         self._writer = GroupWriter(
             self._pool,
             max_group=max_group,
@@ -105,6 +108,11 @@ class PostgresStore:
             raise NotReadyError("the store is not running")
         async with self._pool.connection("ping") as conn:
             await conn.fetchval("SELECT 1 FROM schema_migrations LIMIT 1")
+        await self._writer.health.check(self._probe)
+
+    async def _probe(self) -> None:
+        """A small durable write, to learn whether the store can commit (``store/health.py``)."""
+        await self._pool.transaction(_write_probe, "a write probe")
 
     # ------------------------------------------------------------------ metrics
 
@@ -130,10 +138,28 @@ class PostgresStore:
     async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
         if not items:
             return []
-        return await self._writer.submit([_prepare(item) for item in items])
+        return (await self.accept(items)).outcomes
+
+    async def accept(
+        self, items: Sequence[Inbound], rejected: QuarantineRecord | None = None
+    ) -> Accepted:
+        raw_ids: dict[bytes, int] = {}
+        outcomes: list[CommitOutcome] = []
+        quarantine_ids: list[int] = []
+        # one group at a time: what other callers queue meanwhile goes in between
+        for start in range(0, max(1, len(items)), self._max_group):
+            chunk = [prepare(item) for item in items[start : start + self._max_group]]
+            first = rejected if start == 0 else None
+            stored = await self._writer.submit(chunk, first, raw_ids)
+            outcomes += stored.outcomes
+            quarantine_ids += stored.quarantine_ids
+            raw_ids.update(stored.raw_ids)
+        return Accepted(outcomes, quarantine_ids[0] if quarantine_ids else None)
 
     async def quarantine(self, record: QuarantineRecord) -> int:
-        return await self.write(partial(writes.quarantine, record=record), "a quarantine")
+        quarantine_id = (await self.accept([], record)).quarantine_id
+        assert quarantine_id is not None  # a rejected record always gets one
+        return quarantine_id
 
     async def rebuild_ledger(self) -> int:
         return await self.write(writes.rebuild, "the ledger rebuild")
@@ -230,6 +256,13 @@ class PostgresStore:
             raise NotReadyError("the store is not running")
 
 
+async def _write_probe(conn: asyncpg.Connection) -> None:
+    await conn.execute(
+        "INSERT INTO store_probe (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = $1",
+        time.time_ns() // 1000,
+    )
+
+
 def _check_options(
     min_size: int, max_size: int, timeout: float, max_group: int, queue_size: int
 ) -> None:
@@ -243,12 +276,3 @@ def _check_options(
     for name, value in (("max_group", max_group), ("queue_size", queue_size)):
         if value < 1:
             raise ConfigError(f"{name} must be at least 1, not {value!r}")
-
-
-def _prepare(item: Inbound) -> PreparedEvent:
-    """Serialize on the caller's side, so a value that cannot be stored fails its caller."""
-    try:
-        row = journal_row(item.event, item.raw, item.received_at)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"event {item.event.event_id!r} cannot be stored: {exc}") from exc
-    return PreparedEvent(item.event, item.received_at, row)

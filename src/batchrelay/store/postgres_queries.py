@@ -178,9 +178,10 @@ async def list_quarantine(
     params = _Params()
     where = ""
     if next_token:
-        where = f"WHERE id < {params.add(decode_token(next_token, columns.QUARANTINE_TOKEN)['id'])}"
+        before = decode_token(next_token, columns.QUARANTINE_TOKEN)["id"]
+        where = f"WHERE q.id < {params.add(before)}"
     limit = columns.page_size(max_results)
-    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT {params.add(limit + 1)}"
+    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY q.id DESC LIMIT {params.add(limit + 1)}"
     rows = await conn.fetch(sql, *params.values)
     views = [columns.quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
@@ -210,9 +211,8 @@ async def list_batch_actions(
 
 # --------------------------------------------------------------------------- dashboard
 
-_SELECT_EVENTS = (
-    "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
-    "model::json ->> 'status', model::json ->> 'code', raw FROM events"
+_SELECT_EVENTS = columns.SELECT_EVENTS.format(
+    status="e.model::json ->> 'status'", code="e.model::json ->> 'code'"
 )
 
 
@@ -362,12 +362,13 @@ async def read_journal(
     conn: asyncpg.Connection, after: int, limit: int
 ) -> list[tuple[int, Inbound]]:
     rows = await conn.fetch(
-        "SELECT seq, model, raw, received_at FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         after,
         limit,
     )
     return [
-        (r["seq"], Inbound(event_from_journal(r["model"]), bytes(r["raw"]),
-                           from_us(r["received_at"])))
+        (r["seq"], Inbound(event_from_journal(r["model"]), bytes(r["body"] or b""),
+                           from_us(r["received_at"]), r["encoding"] or ""))
         for r in rows
     ]  # fmt: skip

@@ -26,9 +26,15 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 import structlog
 
 from batchrelay.errors import NotReadyError, StoreError
-from batchrelay.store.base import CommitOutcome, GroupCommitHook
+from batchrelay.store.base import GroupCommitHook, QuarantineRecord
+from batchrelay.store.health import WriteHealth
 from batchrelay.store.postgres_pool import Pool, store_error
-from batchrelay.store.postgres_writes import PostgresCommitHook, commit_events, lock_and_read
+from batchrelay.store.postgres_writes import (
+    PostgresCommitHook,
+    Stored,
+    commit_events,
+    lock_and_read,
+)
 from batchrelay.store.rows import PreparedEvent
 
 log = structlog.get_logger(__name__)
@@ -37,13 +43,23 @@ log = structlog.get_logger(__name__)
 #: victim; the locking order makes that rare, so a few tries suffice.
 ROLLBACK_RETRIES = 5
 
-Result = list[CommitOutcome] | StoreError
+Result = Stored | StoreError
 
 
 @dataclass(slots=True)
 class _Request:
     items: Sequence[PreparedEvent]
-    future: asyncio.Future[list[CommitOutcome]]
+    rejected: QuarantineRecord | None
+    raw_ids: dict[bytes, int]  # bodies stored by earlier groups
+    future: asyncio.Future[Stored]
+
+    @property
+    def size(self) -> int:
+        return len(self.items) or 1
+
+    @property
+    def records(self) -> list[QuarantineRecord]:
+        return [] if self.rejected is None else [self.rejected]
 
 
 class GroupWriter:
@@ -69,6 +85,7 @@ class GroupWriter:
         self._stop = False
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
+        self.health = WriteHealth()  # how the newest transaction ended, for ping()
         self.groups = 0  # transactions committed (or attempted) so far
         self.last_group_size = 0
         self.last_commit_seconds = 0.0
@@ -83,15 +100,22 @@ class GroupWriter:
     def running(self) -> bool:
         return self._accepting and self._task is not None and not self._task.done()
 
-    async def submit(self, items: Sequence[PreparedEvent]) -> list[CommitOutcome]:
-        """Commit ``items`` in the next group; returns once that transaction is durable."""
+    async def submit(
+        self,
+        items: Sequence[PreparedEvent],
+        rejected: QuarantineRecord | None = None,
+        raw_ids: dict[bytes, int] | None = None,
+    ) -> Stored:
+        """Commit ``items`` (and keep ``rejected``) in the next group; returns once that
+        transaction is durable. ``raw_ids``: bodies already stored, to reference."""
         if not self.running:
             raise NotReadyError("the store is not accepting writes")
         await self._room.acquire()  # backpressure: waits while the queue is full
         if not self.running:  # the writer stopped while we waited for room
             self._room.release()
             raise NotReadyError("the store closed before this write was taken")
-        request = _Request(items, asyncio.get_running_loop().create_future())
+        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
+        request = _Request(items, rejected, dict(raw_ids or {}), future)
         self._queue.append(request)
         self._wakeup.set()
         return await request.future
@@ -119,7 +143,7 @@ class GroupWriter:
                 results = await self._run(group)
             finally:  # answered even if the task is cancelled, so that no caller waits forever
                 self._answer(group, results)
-                self._record(sum(len(r.items) for r in group), time.perf_counter() - started)
+                self._record(sum(r.size for r in group), time.perf_counter() - started)
 
     async def _next_group(self) -> list[_Request] | None:
         while not self._queue:
@@ -132,27 +156,39 @@ class GroupWriter:
         while self._queue and size < self._max_group:
             request = self._queue.popleft()
             group.append(request)
-            size += len(request.items)
+            size += request.size
         return group
 
     async def _run(self, group: list[_Request]) -> list[Result]:
         for attempt in range(1, ROLLBACK_RETRIES + 1):
             try:
                 async with self._pool.connection("a commit") as conn:
-                    return await self._transaction(conn, group)
+                    results = await self._transaction(conn, group)
+                failures = [r for r in results if isinstance(r, StoreError)]
+                if len(failures) == len(results):  # nothing went in: the store, not the data
+                    self.health.failed(failures[0])
+                else:
+                    self.health.succeeded()
+                return results
             except Exception as exc:  # the whole group failed: none of it is durable
                 error = store_error(exc, "a commit")
                 victim = isinstance(error.__cause__, asyncpg.TransactionRollbackError)
                 if not victim or attempt == ROLLBACK_RETRIES:
+                    self.health.failed(error)
                     return [error] * len(group)
                 log.info("store.group_retried", reason=type(error.__cause__).__name__)
         raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
 
     async def _transaction(self, conn: Any, group: list[_Request]) -> list[Result]:
+        known = {body: i for r in group for body, i in r.raw_ids.items()}
         try:
             async with conn.transaction():
-                outcomes = await commit_events(
-                    conn, [item for r in group for item in r.items], self._on_commit
+                stored = await commit_events(
+                    conn,
+                    [item for r in group for item in r.items],
+                    self._on_commit,
+                    [record for r in group for record in r.records],
+                    known,
                 )
         except asyncpg.TransactionRollbackError:
             raise  # the whole group again (see _run)
@@ -162,9 +198,13 @@ class GroupWriter:
             log.debug("store.group_split", error=type(exc).__name__, requests=len(group))
             return await self._one_by_one(conn, group)
         results: list[Result] = []
+        outcomes, quarantine_ids = stored.outcomes, stored.quarantine_ids
         for request in group:
-            results.append(outcomes[: len(request.items)])
-            outcomes = outcomes[len(request.items) :]
+            n, q = len(request.items), len(request.records)
+            bodies = [item.raw for item in request.items] + [r.raw for r in request.records]
+            raw_ids = {body: stored.raw_ids[body] for body in bodies if body in stored.raw_ids}
+            results.append(Stored(outcomes[:n], quarantine_ids[:q], raw_ids))
+            outcomes, quarantine_ids = outcomes[n:], quarantine_ids[q:]
         return results
 
     async def _one_by_one(self, conn: Any, group: list[_Request]) -> list[Result]:
@@ -176,7 +216,9 @@ class GroupWriter:
     async def _savepoint(self, conn: Any, request: _Request) -> Result:
         try:
             async with conn.transaction():  # nested: a SAVEPOINT
-                return await commit_events(conn, request.items, self._on_commit)
+                return await commit_events(
+                    conn, request.items, self._on_commit, request.records, request.raw_ids
+                )
         except asyncpg.TransactionRollbackError:
             raise
         except asyncpg.InterfaceError:

@@ -18,7 +18,8 @@ pipelined statement per table; counters are added in SQL (``n = n + excluded.n``
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +32,9 @@ from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
+    JOURNAL_COLUMNS,
     NO_COUNTS,
+    RAW_COLUMNS,
     STATUS_COLUMNS,
     TASK_COLUMNS,
     Counter,
@@ -42,7 +45,9 @@ from batchrelay.store.rows import (
     counts_by_batch,
     dumps,
     event_from_journal,
+    failures_json,
     from_us,
+    raw_row,
     task_from_row,
     task_to_row,
     to_us,
@@ -73,14 +78,11 @@ def _set(columns: str, key: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- statements
 
-_JOURNAL_COLUMNS = (
-    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw"
-)
 _JOURNAL_TYPES = (
-    "text", "bigint", "text", "text", "text", "text", "text", "text", "bigint", "text", "bytea",
+    "text", "bigint", "text", "text", "text", "text", "text", "text", "bigint", "text", "bigint",
 )  # fmt: skip
 _INSERT_EVENTS = (
-    f"INSERT INTO events ({_JOURNAL_COLUMNS}) SELECT * FROM unnest("
+    f"INSERT INTO events ({JOURNAL_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_JOURNAL_TYPES, 1))
     + ") ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
 )
@@ -114,8 +116,15 @@ _ADD_PROJECT_TOTAL = (
     " ON CONFLICT (project, status) DO UPDATE SET n = project_totals.n + excluded.n"
 )
 _INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
+    "INSERT INTO quarantine (ingress, reason, detail, headers, raw_id, received_at, failed,"
+    " failures) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+)
+#: Ids for a group's raw inputs, reserved before the rows that reference them are written;
+#: an id whose body turns out to hold nothing new is never used (a gap, nothing stored).
+_RESERVE_RAW_IDS = "SELECT nextval('raw_inputs_id_seq') FROM generate_series(1, $1)"
+_INSERT_RAW = (
+    f"INSERT INTO raw_inputs (id, {RAW_COLUMNS}) SELECT * FROM unnest("
+    "$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])"
 )
 _INSERT_ACTION = (
     "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at)"
@@ -245,16 +254,36 @@ async def read_batches(
 # ----------------------------------------------------------------------------- commands
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What :func:`commit_events` stored: an outcome per item, an id per quarantine record,
+    and the ids of the raw inputs the items and records reference, by body."""
+
+    outcomes: list[CommitOutcome]
+    quarantine_ids: list[int]
+    raw_ids: dict[bytes, int]
+
+
 async def commit_events(
-    conn: asyncpg.Connection, items: Sequence[PreparedEvent], hook: PostgresCommitHook | None
-) -> list[CommitOutcome]:
-    """Journal ``items`` and apply the new ones, in order; inside the caller's transaction."""
+    conn: asyncpg.Connection,
+    items: Sequence[PreparedEvent],
+    hook: PostgresCommitHook | None,
+    rejected: Sequence[QuarantineRecord] = (),
+    known_raw: Mapping[bytes, int] | None = None,
+) -> Stored:
+    """Journal ``items`` and apply the new ones, in order, and keep the ``rejected``
+    records; inside the caller's transaction. Each distinct body is stored once, and only
+    when something new references it; ``known_raw`` are bodies stored before."""
+    raw = _RawInputs(dict(known_raw or {}))
+    await raw.reserve(conn, [item.raw for item in items] + [r.raw for r in rejected])
+    quarantine_ids = [await quarantine(conn, record, raw.use(record.raw)) for record in rejected]
     changes = await lock_and_read(conn, [item.event for item in items])
-    new = await _journal(conn, items)
+    new = await _journal(conn, items, raw)
     outcomes = []
     for item in items:
         if item.event.event_id in new:
             new.discard(item.event.event_id)  # a second copy in the same call is a duplicate
+            raw.use(item.raw)
             changes.apply(item.event, item.received_at)
             if hook is not None:
                 await hook(conn, item.event)
@@ -262,17 +291,64 @@ async def commit_events(
         else:
             outcomes.append(CommitOutcome.DUPLICATE)
     await changes.write(conn)
-    return outcomes
+    await raw.write(conn, items, rejected)
+    return Stored(outcomes, quarantine_ids, raw.stored())
 
 
-async def _journal(conn: asyncpg.Connection, items: Sequence[PreparedEvent]) -> set[str]:
+class _RawInputs:
+    """A transaction's raw inputs: ids reserved for new bodies, rows written for the used."""
+
+    def __init__(self, known: dict[bytes, int]) -> None:
+        self._known = known  # stored before this transaction
+        self._ids: dict[bytes, int] = {}  # reserved now
+        self._used: set[bytes] = set()
+
+    async def reserve(self, conn: asyncpg.Connection, bodies: Sequence[bytes]) -> None:
+        fresh = [body for body in dict.fromkeys(bodies) if body not in self._known]
+        if fresh:
+            ids = await conn.fetch(_RESERVE_RAW_IDS, len(fresh))
+            self._ids = {body: row[0] for body, row in zip(fresh, ids, strict=True)}
+
+    def id_of(self, body: bytes) -> int:
+        return self._known.get(body) or self._ids[body]
+
+    def use(self, body: bytes) -> int:
+        self._used.add(body)
+        return self.id_of(body)
+
+    async def write(
+        self,
+        conn: asyncpg.Connection,
+        items: Sequence[PreparedEvent],
+        rejected: Sequence[QuarantineRecord],
+    ) -> None:
+        rows: dict[bytes, tuple[Any, ...]] = {}
+        for item in items:
+            if item.raw in self._used and item.raw in self._ids:
+                rows.setdefault(item.raw, (self._ids[item.raw], *item.raw_row()))
+        for record in rejected:
+            if record.raw in self._ids:
+                row = raw_row(record.raw, record.ingress, record.received_at, record.encoding)
+                rows.setdefault(record.raw, (self._ids[record.raw], *row))
+        if rows:
+            columns = [list(column) for column in zip(*rows.values(), strict=True)]
+            await conn.execute(_INSERT_RAW, *columns)
+
+    def stored(self) -> dict[bytes, int]:
+        return {**self._known, **{b: i for b, i in self._ids.items() if b in self._used}}
+
+
+async def _journal(
+    conn: asyncpg.Connection, items: Sequence[PreparedEvent], raw: _RawInputs
+) -> set[str]:
     """Insert the journal rows; returns the event ids that were not journaled before."""
     rows: dict[str, tuple[Any, ...]] = {}
     for item in items:
-        rows.setdefault(item.event.event_id, item.row)  # the first copy wins, as in order
+        # the first copy wins, as in order
+        rows.setdefault(item.event.event_id, (*item.row, raw.id_of(item.raw)))
     ordered = [rows[event_id] for event_id in sorted(rows)]  # one lock order for all replicas
     columns = [list(column) for column in zip(*ordered, strict=True)]
-    return {row[0] for row in await conn.fetch(_INSERT_EVENTS, *columns)}
+    return {row[0] for row in await conn.fetch(_INSERT_EVENTS, *columns)} if ordered else set()
 
 
 async def record_action(conn: asyncpg.Connection, record: ActionRecord) -> int:
@@ -283,11 +359,11 @@ async def record_action(conn: asyncpg.Connection, record: ActionRecord) -> int:
     return action_id
 
 
-async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord) -> int:
+async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord, raw_id: int) -> int:
     quarantine_id: int = await conn.fetchval(
         _INSERT_QUARANTINE,
         record.ingress, str(record.reason), record.detail, dumps(dict(record.headers)),
-        record.raw, to_us(record.received_at),
+        raw_id, to_us(record.received_at), record.failed, failures_json(record.failures),
     )  # fmt: skip
     return quarantine_id
 

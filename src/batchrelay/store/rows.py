@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from batchrelay.errors import StoreError
 from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
+from batchrelay.store.base import Inbound
 from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -57,15 +59,33 @@ def status_column(status: str) -> str:
 # --------------------------------------------------------------------------- journal
 
 
-def journal_row(event: Event, raw: bytes, received_at: datetime) -> tuple[Any, ...]:
-    """The ``events`` row of one input, in ``INSERT_EVENT`` column order.
+def journal_row(event: Event, received_at: datetime) -> tuple[Any, ...]:
+    """The ``events`` row of one input in ``JOURNAL_COLUMNS`` order, but for its last
+    column, ``raw_id``, which the writer adds once the raw input has its id.
 
     Raises ``ValueError`` when the event cannot be written as JSON (a lone surrogate)."""
     return (
         event.event_id, to_us(received_at), event.ingress, event.source, event.type,
         event.kind, event.batch_key, event.task_id, to_us(event.time),
-        event.model_dump_json(), raw,
+        event.model_dump_json(),
     )  # fmt: skip
+
+
+#: The journal's columns, in ``journal_row`` order and then ``raw_id``.
+JOURNAL_COLUMNS = (
+    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw_id"
+)
+RAW_COLUMNS = "received_at, ingress, encoding, body"
+
+
+def raw_row(raw: bytes, ingress: str, received_at: datetime, encoding: str) -> tuple[Any, ...]:
+    """A ``raw_inputs`` row in ``RAW_COLUMNS`` order."""
+    return (to_us(received_at), ingress, encoding, raw)
+
+
+def failures_json(failures: Iterable[Any]) -> str:
+    """A quarantine record's failing parts as stored (``[{index, reason, detail}]``)."""
+    return dumps([{"index": f.index, "reason": f.reason, "detail": f.detail} for f in failures])
 
 
 def event_from_journal(model: str) -> Event:
@@ -195,11 +215,27 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
 
 @dataclass(frozen=True, slots=True)
 class PreparedEvent:
-    """An input made ready for a store's writer on the caller's side (its journal row)."""
+    """An input made ready for a store's writer on the caller's side: its journal row
+    (without ``raw_id``) and the raw input it references, stored once per distinct body."""
 
     event: Event
     received_at: datetime
     row: tuple[Any, ...]
+    raw: bytes = b""
+    encoding: str = ""
+
+    def raw_row(self) -> tuple[Any, ...]:
+        return raw_row(self.raw, self.event.ingress, self.received_at, self.encoding)
+
+
+def prepare(item: Inbound) -> PreparedEvent:
+    """An ``Inbound`` serialized on the caller's side, so a value that cannot be stored
+    fails its caller (``StoreError``), not the group it would have joined."""
+    try:
+        row = journal_row(item.event, item.received_at)
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"event {item.event.event_id!r} cannot be stored: {exc}") from exc
+    return PreparedEvent(item.event, item.received_at, row, item.raw, item.encoding)
 
 
 # --------------------------------------------------------------------------- counters

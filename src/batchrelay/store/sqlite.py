@@ -8,8 +8,9 @@ that never wait on it. The ledger rules live in ``store/ledger.py``.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from batchrelay.errors import ConfigError, NotReadyError, StoreError
 from batchrelay.events.models import Event
 from batchrelay.store import sqlite_queries as queries
 from batchrelay.store.base import (
+    Accepted,
     ActionRecord,
     ActionView,
     BatchQuery,
@@ -36,12 +38,12 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.rows import PreparedEvent, journal_row
+from batchrelay.store.rows import PreparedEvent, prepare
 from batchrelay.store.sqlite_migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite_pool import ReadPool
 from batchrelay.store.sqlite_statements import STATEMENTS
 from batchrelay.store.sqlite_writer import GroupWriter
-from batchrelay.store.sqlite_writes import CommitWork, LedgerWriter
+from batchrelay.store.sqlite_writes import CommitWork, LedgerWriter, Stored
 
 T = TypeVar("T")
 
@@ -76,6 +78,7 @@ class SQLiteStore:
         _check_options(synchronous, max_group, queue_size, readers)
         self.path = Path(path)
         self._on_commit = on_commit
+        self._max_group = max_group
         self._writer = GroupWriter(
             partial(_open_writer, self.path, synchronous),
             max_group=max_group,
@@ -105,6 +108,10 @@ class SQLiteStore:
         if not self._writer.running:
             raise NotReadyError("the store is not running")
         await self._read(_ping)
+        await self._writer.health.check(self._probe)
+
+    async def _probe(self) -> None:
+        await self._writer.submit(_write_probe)
 
     # ------------------------------------------------------------------ metrics
 
@@ -130,10 +137,35 @@ class SQLiteStore:
     async def commit_many(self, items: Sequence[Inbound]) -> list[CommitOutcome]:
         if not items:
             return []
-        prepared = [_prepare(item) for item in items]
+        return (await self.accept(items)).outcomes
+
+    async def accept(
+        self, items: Sequence[Inbound], rejected: QuarantineRecord | None = None
+    ) -> Accepted:
+        raw_ids: dict[bytes, int] = {}
+        outcomes: list[CommitOutcome] = []
+        quarantine_id = None
+        # one group at a time: what other callers queue meanwhile goes in between
+        for start in range(0, max(1, len(items)), self._max_group):
+            chunk = [prepare(item) for item in items[start : start + self._max_group]]
+            first = rejected if start == 0 else None
+            stored = await self._writer.submit(self._work(chunk, first, raw_ids), len(chunk) or 1)
+            outcomes += stored.outcomes
+            raw_ids.update(stored.raw_ids)
+            quarantine_id = stored.quarantine_id if start == 0 else quarantine_id
+        return Accepted(outcomes, quarantine_id)
+
+    def _work(
+        self,
+        items: list[PreparedEvent],
+        rejected: QuarantineRecord | None,
+        raw_ids: dict[bytes, int],
+    ) -> CommitWork:
         hook = self._on_commit
-        work = CommitWork(prepared) if hook is None else _HookedCommit(prepared, hook)
-        return await self._writer.submit(work, len(prepared))
+        known = dict(raw_ids)
+        if hook is None:
+            return CommitWork(items, rejected, known)
+        return _HookedCommit(items, rejected, known, hook=hook)
 
     async def write(self, change: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``change`` on the writer's connection in the next group transaction."""
@@ -144,7 +176,9 @@ class SQLiteStore:
         return await self._read(query)
 
     async def quarantine(self, record: QuarantineRecord) -> int:
-        return await self._writer.submit(partial(LedgerWriter.quarantine, record=record))
+        quarantine_id = (await self.accept([], record)).quarantine_id
+        assert quarantine_id is not None  # a rejected record always gets one
+        return quarantine_id
 
     async def rebuild_ledger(self) -> int:
         return await self._writer.submit(LedgerWriter.rebuild)
@@ -233,14 +267,14 @@ CommitHook = Callable[[sqlite3.Connection, Event], None]
 
 @dataclass(frozen=True, slots=True)
 class _HookedCommit(CommitWork):
-    hook: CommitHook
+    hook: CommitHook = field(kw_only=True)
 
-    def __call__(self, writer: LedgerWriter) -> list[CommitOutcome]:
-        outcomes = CommitWork.__call__(self, writer)
-        for item, outcome in zip(self.items, outcomes, strict=True):
+    def __call__(self, writer: LedgerWriter) -> Stored:
+        stored = CommitWork.__call__(self, writer)
+        for item, outcome in zip(self.items, stored.outcomes, strict=True):
             if outcome is CommitOutcome.COMMITTED:
                 self.hook(writer.connection, item.event)
-        return outcomes
+        return stored
 
 
 def _check_options(synchronous: str, max_group: int, queue_size: int, readers: int) -> None:
@@ -251,17 +285,16 @@ def _check_options(synchronous: str, max_group: int, queue_size: int, readers: i
             raise ConfigError(f"{name} must be at least 1, not {value!r}")
 
 
-def _prepare(item: Inbound) -> PreparedEvent:
-    """Serialize on the caller's side, so a value that cannot be stored fails its caller."""
-    try:
-        row = journal_row(item.event, item.raw, item.received_at)
-    except (ValueError, TypeError) as exc:
-        raise StoreError(f"event {item.event.event_id!r} cannot be stored: {exc}") from exc
-    return PreparedEvent(item.event, item.received_at, row)
-
-
 def _ping(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1 FROM schema_migrations LIMIT 1").fetchall()
+
+
+def _write_probe(writer: LedgerWriter) -> None:
+    """A small durable write, to learn whether the store can commit (``store/health.py``)."""
+    writer.connection.execute(
+        "INSERT INTO store_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = ?",
+        (time.time_ns() // 1000,) * 2,
+    )
 
 
 def _open_writer(path: Path, synchronous: str) -> sqlite3.Connection:

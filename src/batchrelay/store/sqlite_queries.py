@@ -165,9 +165,9 @@ def list_quarantine(
     """Newest first."""
     where, params = "", []
     if next_token:
-        where, params = "WHERE id < ?", [decode_token(next_token, columns.QUARANTINE_TOKEN)["id"]]
+        where, params = "WHERE q.id < ?", [decode_token(next_token, columns.QUARANTINE_TOKEN)["id"]]
     limit = columns.page_size(max_results)
-    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY id DESC LIMIT ?"
+    sql = f"{columns.SELECT_QUARANTINE} {where} ORDER BY q.id DESC LIMIT ?"
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [columns.quarantine_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
@@ -197,9 +197,8 @@ def list_batch_actions(
 
 # --------------------------------------------------------------------------- dashboard
 
-_SELECT_EVENTS = (
-    "SELECT event_id, type, kind, source, ingress, time, received_at, task_id, "
-    "json_extract(model, '$.status'), json_extract(model, '$.code'), raw FROM events"
+_SELECT_EVENTS = columns.SELECT_EVENTS.format(
+    status="json_extract(e.model, '$.status')", code="json_extract(e.model, '$.code')"
 )
 
 
@@ -330,10 +329,12 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
     rows = conn.execute(
-        "SELECT seq, model, raw, received_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
         (after, limit),
     ).fetchall()
     return [
-        (seq, Inbound(event_from_journal(model), bytes(raw), from_us(received_at)))
-        for seq, model, raw, received_at in rows
-    ]
+        (seq, Inbound(event_from_journal(model), bytes(raw or b""), from_us(received_at),
+                      encoding or ""))
+        for seq, model, raw, received_at, encoding in rows
+    ]  # fmt: skip

@@ -15,6 +15,8 @@ from typing import Any
 from batchrelay.store.rows import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
+    JOURNAL_COLUMNS,
+    RAW_COLUMNS,
     STATUS_COLUMNS,
     TASK_COLUMNS,
 )
@@ -73,9 +75,8 @@ def _in_json(select: str, column: str) -> str:
 
 # ----------------------------------------------------------------------------- journal
 
-JOURNAL_COLUMNS = (
-    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw"
-)
+INSERT_RAW = f"INSERT INTO raw_inputs ({RAW_COLUMNS}) VALUES {_marks(RAW_COLUMNS)} RETURNING id"
+SELECT_EVENT = "SELECT 1 FROM events WHERE event_id = ?"
 INSERT_EVENT = (
     f"INSERT INTO events ({JOURNAL_COLUMNS}) VALUES {_marks(JOURNAL_COLUMNS)} "
     "ON CONFLICT (event_id) DO NOTHING"
@@ -125,8 +126,8 @@ ADD_PROJECT_TOTALS = Rows(
 # ----------------------------------------------------------------------------- quarantine
 
 INSERT_QUARANTINE = (
-    "INSERT INTO quarantine (ingress, reason, detail, headers, raw, received_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
+    "INSERT INTO quarantine (ingress, reason, detail, headers, raw_id, received_at, failed, "
+    "failures) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
 
 # ----------------------------------------------------------------------------- batch actions

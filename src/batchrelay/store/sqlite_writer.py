@@ -39,6 +39,7 @@ import structlog
 
 from batchrelay.errors import NotReadyError, StoreError
 from batchrelay.store.base import GroupCommitHook
+from batchrelay.store.health import WriteHealth
 from batchrelay.store.sqlite_cache import BatchCache
 from batchrelay.store.sqlite_writes import LedgerWriter
 
@@ -88,6 +89,7 @@ class GroupWriter:
         self._task: asyncio.Task[None] | None = None  # watches the thread's group loop
         self._closer: asyncio.Task[None] | None = None
         self._accepting = False
+        self.health = WriteHealth()  # how the newest transaction ended, for ping()
         self.groups = 0  # transactions committed (or attempted) so far
         self.last_group_size = 0
         self.last_commit_seconds = 0.0
@@ -179,8 +181,14 @@ class GroupWriter:
         with self._wakeup:
             self._wakeup.notify()
 
-    def _finish(self, group: list[_Request], results: list[Any], seconds: float) -> None:
+    def _finish(
+        self, group: list[_Request], results: list[Any], seconds: float, failure: Exception | None
+    ) -> None:
         """On the event loop: answer the group's callers."""
+        if failure is None:
+            self.health.succeeded()
+        else:
+            self.health.failed(failure)
         for request, result in zip(group, results, strict=True):
             _resolve(request.future, result)
             self._room.release()
@@ -193,13 +201,15 @@ class GroupWriter:
         while (group := self._next_group()) is not None:
             started = time.perf_counter()
             # answered even if the thread dies here, so that no caller waits forever
-            results: list[Any] = [NotReadyError("the store writer stopped")] * len(group)
+            stopped = NotReadyError("the store writer stopped")
+            results: list[Any] = [stopped] * len(group)
+            failure: Exception | None = stopped
             try:
-                results = self._transaction([request.work for request in group])
+                results, failure = self._transaction([request.work for request in group])
             finally:
                 seconds = time.perf_counter() - started
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    loop.call_soon_threadsafe(self._finish, group, results, seconds)
+                    loop.call_soon_threadsafe(self._finish, group, results, seconds, failure)
 
     def _next_group(self) -> list[_Request] | None:
         """The first queued request and more, up to ``max_group`` items; waits while none
@@ -215,16 +225,18 @@ class GroupWriter:
                 size += request.size
             return group or None
 
-    def _transaction(self, works: list[Work]) -> list[Any]:
-        """On the writer thread: the whole group in one transaction (see the module doc)."""
+    def _transaction(self, works: list[Work]) -> tuple[list[Any], Exception | None]:
+        """On the writer thread: the whole group in one transaction (see the module doc).
+        Also returns why the transaction as a whole failed (None when it committed)."""
         try:
-            return self._attempt(works, staged=True)
+            return self._attempt(works, staged=True), None
         except Exception as exc:  # undone; now each request on its own
             log.debug("store.group_retried", error=type(exc).__name__, requests=len(works))
         try:
-            return self._attempt(works, staged=False)
+            return self._attempt(works, staged=False), None
         except Exception as exc:  # the group as a whole failed: none of it is durable
-            return [_store_error(exc) for _ in works]
+            error = _store_error(exc)
+            return [error for _ in works], error
 
     def _attempt(self, works: list[Work], *, staged: bool) -> list[Any]:
         """One result per request, committed; raises (rolled back) when the transaction

@@ -19,9 +19,10 @@ one batch costs one batch write; counters are summed in memory and added in SQL
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from batchrelay.events.models import Event
@@ -39,7 +40,9 @@ from batchrelay.store.rows import (
     counts_by_batch,
     dumps,
     event_from_journal,
+    failures_json,
     from_us,
+    raw_row,
     task_from_row,
     task_to_row,
     to_us,
@@ -50,13 +53,33 @@ LEDGER_TABLES = ("batches", "tasks", "batch_error_codes", "project_totals")
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """What one :class:`CommitWork` stored: an outcome per event, the quarantine record's
+    id, and the ids of the raw inputs its events and record reference (by body)."""
+
+    outcomes: list[CommitOutcome]
+    quarantine_id: int | None
+    raw_ids: dict[bytes, int]
+
+
+@dataclass(frozen=True, slots=True)
 class CommitWork:
-    """One caller's events for the writer: journaled and applied in order."""
+    """One caller's events for the writer, journaled and applied in order, and maybe the
+    quarantine record of the same body. ``raw_ids``: raw inputs already stored (an earlier
+    group of the same body), so they are referenced rather than stored again."""
 
     items: Sequence[PreparedEvent]
+    rejected: QuarantineRecord | None = None
+    raw_ids: Mapping[bytes, int] = field(default_factory=dict)
 
-    def __call__(self, writer: LedgerWriter) -> list[CommitOutcome]:
-        return [writer.commit(item) for item in self.items]
+    def __call__(self, writer: LedgerWriter) -> Stored:
+        writer.know_raw(self.raw_ids)
+        quarantine_id = writer.quarantine(self.rejected) if self.rejected is not None else None
+        outcomes = [writer.commit(item) for item in self.items]
+        bodies = [item.raw for item in self.items]
+        if self.rejected is not None:
+            bodies.append(self.rejected.raw)
+        return Stored(outcomes, quarantine_id, writer.raw_ids(bodies))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +94,15 @@ class _Pending:
     journaled: set[str] = field(default_factory=set)  # ids in the journal or in `journal`
     tasks: dict[str, TaskState | None] = field(default_factory=dict)  # None: no row
     dirty_tasks: set[str] = field(default_factory=set)
+    # both: the raw inputs stored (or known) in this transaction, by body
+    raw_ids: dict[bytes, int] = field(default_factory=dict)
 
     def copy(self) -> _Pending:
         counters = (dict(self.counters[0]), dict(self.counters[1]), dict(self.counters[2]))
         return _Pending(
             dict(self.batches), set(self.dirty), counters,
             list(self.journal), set(self.journaled), dict(self.tasks), set(self.dirty_tasks),
+            dict(self.raw_ids),
         )  # fmt: skip
 
 
@@ -130,11 +156,34 @@ class LedgerWriter:
             if item.event.event_id in pending.journaled:
                 return CommitOutcome.DUPLICATE
             pending.journaled.add(item.event.event_id)
-            pending.journal.append(item.row)
-        elif self._conn.execute(sql.INSERT_EVENT, item.row).rowcount == 0:
-            return CommitOutcome.DUPLICATE
+            pending.journal.append((*item.row, self._raw_id(item.raw, item.raw_row)))
+        else:
+            known = self._conn.execute(sql.SELECT_EVENT, (item.event.event_id,)).fetchone()
+            if known is not None:
+                return CommitOutcome.DUPLICATE
+            row = (*item.row, self._raw_id(item.raw, item.raw_row))
+            self._conn.execute(sql.INSERT_EVENT, row)
         self.apply(item.event, item.received_at)
         return CommitOutcome.COMMITTED
+
+    def know_raw(self, raw_ids: Mapping[bytes, int]) -> None:
+        """Raw inputs stored by earlier transactions, to reference instead of storing."""
+        self._pending.raw_ids.update(raw_ids)
+
+    def raw_ids(self, bodies: Iterable[bytes]) -> dict[bytes, int]:
+        """The ids of the raw inputs of ``bodies`` stored or known so far in this transaction."""
+        known = self._pending.raw_ids
+        return {body: known[body] for body in bodies if body in known}
+
+    def _raw_id(self, body: bytes, row: Callable[[], tuple[Any, ...]]) -> int:
+        """The raw input of ``body``: stored on first use in the transaction (only a body
+        with something new to keep costs a row), referenced after that."""
+        known = self._pending.raw_ids
+        raw_id = known.get(body)
+        if raw_id is None:
+            [(raw_id,)] = self._conn.execute(sql.INSERT_RAW, row()).fetchall()
+            known[body] = raw_id
+        return raw_id
 
     def apply(self, event: Event, received_at: datetime) -> None:
         """The ledger effect of one journaled event; shared by commit and rebuild."""
@@ -144,9 +193,13 @@ class LedgerWriter:
             self._apply_task(event)
 
     def quarantine(self, record: QuarantineRecord) -> int:
+        raw_id = self._raw_id(
+            record.raw, partial(raw_row, record.raw, record.ingress, record.received_at,
+                                record.encoding)
+        )  # fmt: skip
         row = (
             record.ingress, str(record.reason), record.detail, dumps(dict(record.headers)),
-            record.raw, to_us(record.received_at),
+            raw_id, to_us(record.received_at), record.failed, failures_json(record.failures),
         )  # fmt: skip
         # fetchall steps the statement to its end so nothing stays pending at COMMIT
         [(quarantine_id,)] = self._conn.execute(sql.INSERT_QUARANTINE, row).fetchall()
