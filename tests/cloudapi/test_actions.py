@@ -130,6 +130,12 @@ async def test_api_actions_need_the_token_and_follow_the_rules(world: World) -> 
     assert (await world.post(batch, {"action": "resume"}, token="")).status == 401
     assert (await world.post(batch, {"action": "resume"}, token="wrong")).status == 403
     assert (await world.post(batch, {"action": "explode"})).status == 400
+    deep = await world.client.post(
+        f"/api/v1/batches/{batch}/actions",
+        data="[" * 5000 + "]" * 5000,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert deep.status == 400  # not a RecursionError turned 500
     assert (await world.post("batch-nope", {"action": "resume"})).status == 404
     done = await world.post(batch, {"action": "resume", "actor": "dee"})
     assert done.status == 200 and (await done.json())["raw_state"] == "Running"

@@ -13,12 +13,11 @@ own wording); 502 the service refused or failed (its code and message); 501 no
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
-from batchrelay.api import error_response, max_results
+from batchrelay.api import error_response, json_body, max_results
 from batchrelay.cloudapi.actions import ACTIONS, BatchActions, UnknownBatch
 from batchrelay.deadletters import authorized
 from batchrelay.errors import ActionRefused, CloudApiError
@@ -26,7 +25,6 @@ from batchrelay.store.base import Store
 
 ACTIONS_KEY: web.AppKey[BatchActions | None] = web.AppKey("batch_actions", BatchActions)
 STORE_KEY: web.AppKey[Store] = web.AppKey("action_store", Store)
-MAX_BODY = 65_536
 
 
 def routes() -> list[web.RouteDef]:
@@ -58,7 +56,7 @@ async def run_action(request: web.Request) -> web.Response:
     if actions is None:
         return error_response(501, "not_configured", "batch actions need sources.imm_api")
     try:
-        action, actor, changes = _body(await request.read())
+        action, actor, changes = _fields(await json_body(request))  # deep JSON is a 400 too
     except ValueError as exc:
         return error_response(400, "bad_request", str(exc))
     key = request.match_info["batch_key"]
@@ -77,13 +75,7 @@ async def run_action(request: web.Request) -> web.Response:
                               "state": result.state, "raw_state": result.raw_state})  # fmt: skip
 
 
-def _body(raw: bytes) -> tuple[Any, str, dict[str, Any]]:
-    if len(raw) > MAX_BODY:
-        raise ValueError("the body is too large")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("the body is not valid JSON") from None
+def _fields(body: Any) -> tuple[Any, str, dict[str, Any]]:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     action = body.get("action")
