@@ -50,13 +50,13 @@ async def test_local_config_shows_progressing_batches_within_a_minute(tmp_path: 
             while time.monotonic() - started < 60:
                 async with session.get(f"{base}/api/v1/batches") as resp:
                     seen = {b["batch_key"]: b for b in (await resp.json())["batches"]}
-                kinds = {b["kind"] for b in seen.values()}
+                sources = {b["source"] for b in seen.values()}
                 done = [b for b in seen.values() if b["state"] in ("succeeded", "finished")]
-                # Both channels at work: IMM batches by the queue, ICE batches by topic push.
-                if {"batch", "ice_batch"} <= kinds and done:
+                # Both channels at work: IMM batches by the queue, ICE jobs by topic push.
+                if {"acs.imm", "acs.ice"} <= sources and done:
                     break
                 await asyncio.sleep(1)
-        assert {"batch", "ice_batch"} <= {b["kind"] for b in seen.values()}, seen
+        assert {"acs.imm", "acs.ice"} <= {b["source"] for b in seen.values()}, seen
         assert any(sum(b["task_counts"].values()) > 0 for b in seen.values())
         assert daemon.terminate() == 0
     print(f"batches visible after {time.monotonic() - started:.1f}s")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -62,7 +63,8 @@ async def simulate(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Generate, then print (``dry_run``, to ``out``) or send; return what happened."""
-    traffic = generate(options.spec(now()))
+    started = now()
+    traffic = generate(options.spec(started))
     plan = planned_bodies(traffic, options)
     if options.expect is not None:
         await asyncio.to_thread(write_expected, traffic, options.expect)
@@ -70,7 +72,8 @@ async def simulate(
         write_lines(plan, out or sys.stdout)
         counts = Counts(sent=len(plan))
     else:
-        counts = await send(plan, options, clock)
+        due = due_times(traffic, plan, options, started) if options.on_time else None
+        counts = await send(plan, options, clock, due)
     return Report(
         options.target, options.dry_run, options.batches, len(traffic.events), len(plan),
         counts.sent, counts.retried, counts.failed, dict(counts.errors),
@@ -84,6 +87,17 @@ def planned_bodies(traffic: Traffic, options: SimulateOptions) -> list[bytes]:
     return send_plan(bodies, options.seed, duplicates=options.duplicates, shuffle_window=window)
 
 
+def due_times(
+    traffic: Traffic, plan: list[bytes], options: SimulateOptions, started: datetime
+) -> list[float]:
+    """When each planned body goes out, in seconds after ``started``: when the service
+    published its event. A body shuffled ahead of its time waits for it; one sent late
+    (shuffled back, or a redelivery) holds back the bodies behind it, as a queue would."""
+    wire = WIRES[options.target]
+    published = {encode(e, wire): (e.published - started).total_seconds() for e in traffic.events}
+    return list(itertools.accumulate((published[body] for body in plan), max))
+
+
 def write_expected(traffic: Traffic, path: Path) -> None:
     text = json.dumps(traffic.ledger_json(), ensure_ascii=False, indent=2)
     path.write_text(text + "\n", encoding="utf-8")
@@ -95,12 +109,16 @@ def write_lines(bodies: list[bytes], out: TextIO) -> None:
     out.flush()
 
 
-async def send(plan: list[bytes], options: SimulateOptions, clock: Clock | None) -> Counts:
+async def send(
+    plan: list[bytes],
+    options: SimulateOptions,
+    clock: Clock | None,
+    due: list[float] | None = None,
+) -> Counts:
     target = build_target(options, clock)
     try:
-        return await deliver(
-            plan, target, rate=options.rate, concurrency=options.concurrency, clock=clock
-        )
+        return await deliver(plan, target, rate=options.rate or 0.0,
+                             concurrency=options.concurrency, clock=clock, due=due)  # fmt: skip
     finally:
         await target.aclose()
 
