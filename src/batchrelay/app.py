@@ -47,7 +47,10 @@ log = structlog.get_logger(__name__)
 
 
 def route_tree(settings: Settings) -> RouteTree | None:
-    return RouteTree(settings.routing) if settings.routing is not None else None
+    if settings.routing is None:
+        return None
+    nowhere = [name for name, cfg in settings.receivers.items() if cfg.type == "null"]
+    return RouteTree(settings.routing, discard=nowhere)
 
 
 @contextlib.asynccontextmanager

@@ -48,6 +48,18 @@ class ServerConfig(Section):
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     drain_timeout: float = Field(10.0, gt=0, le=300)
+    # The dashboard's address as people reach it (https://batchrelay.example.com): links
+    # in chat and email messages point there. None: messages carry no links.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or len(value.split("/")[2]) == 0:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
 
 
 class ApiConfig(Section):
@@ -138,6 +150,15 @@ class Settings(Section):
     alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
+
+    @field_validator("receivers", mode="before")
+    @classmethod
+    def _null_type(cls, value: Any) -> Any:
+        # YAML reads `type: null` as nothing at all; the null receiver is what it means.
+        if not isinstance(value, dict):
+            return value
+        return {name: {**cfg, "type": "null"} if isinstance(cfg, dict) and "type" in cfg
+                and cfg["type"] is None else cfg for name, cfg in value.items()}  # fmt: skip
 
 
 def substitute_env(value: Any, env: dict[str, str] | None = None) -> Any:

@@ -285,7 +285,17 @@ class AlertEvaluator:
         if rule.receiver is not None:
             route = f"alerts/{rule.name}"
             return [direct_match(rule.receiver, route, view["batch_key"], rule.repeat_interval)]
-        return self.tree.match(view, at) if self.tree is not None else []
+        return self._routed(view, at)
+
+    def _routed(self, view: dict[str, Any], at: datetime) -> list[RouteMatch]:
+        """The route tree's matches for ``view``, less those to a null receiver (counted)."""
+        if self.tree is None:
+            return []
+        kept, discarded = self.tree.split(self.tree.match(view, at))
+        if self.metrics is not None:
+            for match in discarded:
+                self.metrics.count_dropped(match.receiver)
+        return kept
 
     async def _digests(
         self,
@@ -314,7 +324,7 @@ class AlertEvaluator:
             if digest.receiver is not None:
                 matches = [direct_match(digest.receiver, "digests", batch.batch_key, 0.0)]
             else:
-                matches = self.tree.match(view, at) if self.tree is not None else []
+                matches = self._routed(view, at)
             changes.notices.append(Notice(view, matches))
             log.info("alerts.digest", batch_key=batch.batch_key, state=batch.state)
 
