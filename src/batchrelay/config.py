@@ -244,4 +244,5 @@ def _describe(error: Any) -> str:
     secret = any(word in key.lower() for word in ("token", "secret", "key", "password", "url"))
     plain = not (secret or isinstance(value, dict | list) or value is None)
     shown = f" (got {value!r})" if plain else ""
-    return f"{key}: {error['msg']}{shown}"
+    message = str(error["msg"]).removeprefix("Value error, ")  # pydantic's, not ours
+    return f"{key}: {message}{shown}"
