@@ -144,7 +144,7 @@ def test_routes_test_renders_without_sending(capsys: Any) -> None:
     out = capsys.readouterr().out
     assert "route root/0 (imm-task-failures) -> receiver ops-ding [dingtalk]" in out
     assert "message to oapi.dingtalk.com:" in out
-    assert "InvalidFile.Corrupted oss://docs-in/contracts/2026/q4-0042.docx" in out
+    assert "InvalidFile.Corrupted × 1\\n- oss://docs-in/contracts/2026/q4-0042.docx" in out
     assert "access_token" not in out  # the receiver's secret URL is never printed
     assert (
         main(["routes", "test", str(SAMPLES / "ice-produce-media-complete.json"), "-c", config])

@@ -91,7 +91,7 @@ def dispatcher_for(
     hold = NotificationHold(alert_store, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
                       lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
-                      active=active)  # fmt: skip
+                      active=active, public_url=settings.server.public_url)  # fmt: skip
 
 
 def evaluator_for(

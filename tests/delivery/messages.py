@@ -132,7 +132,9 @@ def every_message() -> dict[str, Notification]:
         "alert repeat": notification([alerts["repeat"]]),
         "alert resolved": notification([alerts["resolved"]]),
         "completion digest": notification([completion()]),
-        "completion digest, ICE": notification([completion(ice=True)]),
+        "completion digest, ICE": notification(
+            [completion(ice=True)], batch=BATCH | {"kind": "ice_batch", "state": "finished"}
+        ),
         "completion digest, instant": notification([completion(instant=True, failed=0)]),
         "completion digest, many failures": notification([completion(failed=150)]),
         "coalesced digest": notification(

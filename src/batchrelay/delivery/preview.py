@@ -88,6 +88,7 @@ async def _render(
     notification = Notification(
         id=uuid.uuid4().hex, receiver=match.receiver, route=match.route,
         group_key=match.group_key, events=[view], created_at=now.astimezone(UTC),
+        public_url=settings.server.public_url,
     )  # fmt: skip
     error = ""
     try:
