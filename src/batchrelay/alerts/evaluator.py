@@ -376,6 +376,21 @@ class AlertEvaluator:
                 )
 
 
+def firing_view(rule: AlertRuleConfig, batch: BatchView, at: datetime) -> dict[str, Any]:
+    """The firing notice ``rule`` would send for ``batch`` at ``at``, built as a pass
+    builds it, whatever the condition says now (``routes test --alert``)."""
+    context = batch_context(batch, at)
+    source = rule.annotations.get("summary")
+    where = f"alerts.rules.{rule.name}.annotations.summary"
+    summary = _render(compile_template(source, where), context) if source else ""
+    labels = AlertEvaluator._labels(rule, batch)
+    subject = AlertSubject(rule.name, batch.batch_key, labels, _value(context), summary)
+    _, notices = step(None, subject=subject, condition_true=True, batch_final=False, now=at,
+                      for_seconds=0.0, repeat_interval=timedelta(seconds=rule.repeat_interval),
+                      send_resolved=rule.send_resolved)  # fmt: skip
+    return alert_view(notices[0], rule, batch, at)
+
+
 def _essence(state: AlertState) -> AlertState:
     return replace(state, value="", summary="")
 

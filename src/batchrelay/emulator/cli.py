@@ -37,7 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchrelay emulator",
         description="A local stand-in for Alibaba Cloud MNS (queues, topics, HTTP push).",
-        epilog=f"Default access key: {DEFAULT_ACCESS_KEY_ID}:{DEFAULT_ACCESS_KEY_SECRET}",
+        epilog=f"Default access key: {DEFAULT_ACCESS_KEY_ID}:{DEFAULT_ACCESS_KEY_SECRET}\n\n"
+        "example:\n  batchrelay emulator --port 8090 --queue imm-notify",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1")
