@@ -27,6 +27,7 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.state import AlertStore
 from batchrelay.alerts.stores import alert_store_for
+from batchrelay.briefing import Console, Summary, banner_fields
 from batchrelay.config import Settings
 from batchrelay.coordination import LeaseKeeper
 from batchrelay.delivery.dispatcher import Dispatcher
@@ -107,8 +108,9 @@ def evaluator_for(
                           alertmanagers=alertmanagers, active=active)  # fmt: skip
 
 
-def build(settings: Settings) -> web.Application:
-    """The whole daemon as one aiohttp application (also used by tests)."""
+def build(settings: Settings, console: Console | None = None) -> web.Application:
+    """The whole daemon as one aiohttp application (also used by tests). With ``console``
+    it also greets the person at the terminal and sums up now and then (briefing.py)."""
     registry = Metrics()
     tree = route_tree(settings)
     store = open_store(settings, registry, tree)
@@ -161,6 +163,12 @@ def build(settings: Settings) -> web.Application:
                 await source.start()
             gate.open = True
             log.info("daemon.started", host=settings.server.host, port=settings.server.port)
+            if console is not None:
+                log.info("daemon.banner", **banner_fields(settings, console.config_path))
+                summary = Summary(registry, console.summary_interval)
+                await stack.enter_async_context(
+                    running_task("summary", summary.run(), summary.stop)
+                )
             yield
         log.info("daemon.stopped")
 
@@ -190,9 +198,10 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.001)
 
 
-def run(settings: Settings) -> None:
-    logconf.configure(settings.log.level, settings.log.format)
-    app = build(settings)
+def run(settings: Settings, config_path: str | None = None) -> None:
+    on_terminal = logconf.configure(settings.log.level, settings.log.format)
+    console = Console(config_path, settings.log.summary_interval) if on_terminal else None
+    app = build(settings, console)
     tune_runtime()
     web.run_app(
         app,

@@ -230,7 +230,7 @@ def _login_name() -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from batchrelay.app import run
 
-    run(_settings(args))
+    run(_settings(args), args.config)
     return EXIT_OK
 
 

@@ -135,6 +135,7 @@ class DeliveryConfig(Section):
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    summary_interval: float = Field(10.0, gt=0, le=3600)  # seconds; console format only
 
 
 class Settings(Section):
