@@ -183,3 +183,9 @@ def test_routes_test_says_a_null_receiver_drops(tmp_path: Path) -> None:
         "  route root -> receiver nowhere [null]",
         "    dropped: a null receiver sends nothing",
     ]
+
+
+def test_bad_simulate_flags_are_a_usage_error() -> None:
+    done = run("simulate", "--tasks", "-1", "--dry-run")
+    assert done.returncode == 2
+    assert done.stderr.startswith("batchrelay: simulate: --tasks: ")

@@ -312,7 +312,11 @@ def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from batchrelay import simulate
 
-    result: int = asyncio.run(simulate.run(args))
+    try:
+        result: int = asyncio.run(simulate.run(args))
+    except ConfigError as exc:  # the flags are wrong: a usage error, there is no config
+        _fail(f"simulate: {exc}")
+        return EXIT_USAGE
     return result
 
 
