@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import aiohttp
@@ -28,13 +29,26 @@ def test_null_receiver_either_spelling(spelling: str | None) -> None:
     assert isinstance(settings.receivers["nowhere"], NullConfig)
 
 
-async def test_log_receiver_prints_the_rendered_message(session: aiohttp.ClientSession) -> None:
+@pytest.fixture
+def info_logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Log lines at info and above, whatever level an earlier test configured."""
+    before = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    try:
+        with structlog.testing.capture_logs() as logs:
+            yield logs
+    finally:
+        structlog.configure(**before)
+
+
+async def test_log_receiver_prints_the_rendered_message(
+    session: aiohttp.ClientSession, info_logs: list[MutableMapping[str, Any]]
+) -> None:
     config = from_mapping({"receivers": {"terminal": {"type": "log"}}}).receivers["terminal"]
     notifier = build_notifier("terminal", config, session)
     assert isinstance(notifier, LogNotifier)
-    with structlog.testing.capture_logs() as logs:
-        await notifier.send(make_notification(failures=2))
-    (line,) = [entry for entry in logs if entry["event"] == "notification"]
+    await notifier.send(make_notification(failures=2))
+    (line,) = [entry for entry in info_logs if entry["event"] == "notification"]
     assert line["receiver"] == "terminal" and line["log_level"] == "info"
     assert line["kinds"] == ["task"] and line["alerts"] == []
     assert "batch-7f3a" in line["title"]
