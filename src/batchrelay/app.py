@@ -27,6 +27,7 @@ from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.state import AlertStore
 from batchrelay.alerts.stores import alert_store_for
+from batchrelay.briefing import Console, Summary, banner_fields
 from batchrelay.cloudapi import api as actions_api
 from batchrelay.cloudapi import reconciler as reconcile
 from batchrelay.cloudapi.actions import BatchActions
@@ -53,7 +54,10 @@ log = structlog.get_logger(__name__)
 
 
 def route_tree(settings: Settings) -> RouteTree | None:
-    return RouteTree(settings.routing) if settings.routing is not None else None
+    if settings.routing is None:
+        return None
+    nowhere = [name for name, cfg in settings.receivers.items() if cfg.type == "null"]
+    return RouteTree(settings.routing, discard=nowhere)
 
 
 @contextlib.asynccontextmanager
@@ -94,7 +98,7 @@ def dispatcher_for(
     hold = NotificationHold(alert_store, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
                       lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
-                      active=active)  # fmt: skip
+                      active=active, public_url=settings.server.public_url)  # fmt: skip
 
 
 def evaluator_for(
@@ -116,8 +120,9 @@ def cloud_apis(settings: Settings) -> tuple[ImmApi | None, IceApi | None]:
     return (ImmApi(imm) if imm else None), (IceApi(ice) if ice else None)
 
 
-def build(settings: Settings) -> web.Application:
-    """The whole daemon as one aiohttp application (also used by tests)."""
+def build(settings: Settings, console: Console | None = None) -> web.Application:
+    """The whole daemon as one aiohttp application (also used by tests). With ``console``
+    it also greets the person at the terminal and sums up now and then (briefing.py)."""
     registry = Metrics()
     tree = route_tree(settings)
     store = open_store(settings, registry, tree)
@@ -180,6 +185,12 @@ def build(settings: Settings) -> web.Application:
                 await source.start()
             gate.open = True
             log.info("daemon.started", host=settings.server.host, port=settings.server.port)
+            if console is not None:
+                log.info("daemon.banner", **banner_fields(settings, console.config_path))
+                summary = Summary(registry, console.summary_interval)
+                await stack.enter_async_context(
+                    running_task("summary", summary.run(), summary.stop)
+                )
             yield
         log.info("daemon.stopped")
 
@@ -209,9 +220,10 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.001)
 
 
-def run(settings: Settings) -> None:
-    logconf.configure(settings.log.level, settings.log.format)
-    app = build(settings)
+def run(settings: Settings, config_path: str | None = None) -> None:
+    on_terminal = logconf.configure(settings.log.level, settings.log.format)
+    console = Console(config_path, settings.log.summary_interval) if on_terminal else None
+    app = build(settings, console)
     tune_runtime()
     server = settings.server
     asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout))

@@ -1,27 +1,43 @@
 """The ``batchrelay`` command line. Known errors map to exit codes, never to tracebacks.
 
-Exit codes: 0 success, 1 bad input (``parse``/``ingest``; ``batch``: unknown batch or an
-action the service's rules refuse), 2 usage or configuration error, 3 the store failed,
-4 the cloud service refused or failed a call (``batch``).
+Exit codes: 0 success, 1 bad input (``parse``/``ingest``, a file that cannot be read;
+``batch``: an unknown batch or an action the service's rules refuse), 2 usage or
+configuration error, 3 the store failed or is missing, 4 the cloud service refused or
+failed a call (``batch``), 141 the reader of the output went away
+(``batchrelay ledger show | head``), quietly.
+
+Commands that read a store refuse a SQLite file that does not exist (only ``run`` and
+``ingest`` create one). Lists print a table on a terminal and JSON lines otherwise or
+with ``--json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchrelay import __version__
 from batchrelay.config import Settings, load
 from batchrelay.errors import ConfigError, InputError, StoreError
+from batchrelay.terminal import Column, print_listing, wants_table
+
+if TYPE_CHECKING:
+    from batchrelay.stores import AnyStore
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_STORE, EXIT_SERVICE = 0, 1, 2, 3, 4
+EXIT_PIPE = 128 + 13  # as if killed by SIGPIPE, the shell's convention
 DEFAULT_CONFIG_HELP = "YAML config file (default: embedded defaults)"
+
+
+class InputFileError(Exception):
+    """A file named on the command line cannot be read."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,8 +62,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreError as exc:
         _fail(f"store error: {exc}")
         return EXIT_STORE
+    except InputFileError as exc:
+        _fail(str(exc))
+        return EXIT_INPUT
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_PIPE
     except KeyboardInterrupt:
         return 130
+
+
+def _discard_stdout() -> None:
+    """The reader is gone: send what is still buffered nowhere, so that flushing stdout at
+    exit does not raise again (the recipe in Python's ``signal`` documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _fail(message: str) -> None:
@@ -55,22 +84,37 @@ def _fail(message: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="batchrelay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="batchrelay",
+        description="Watch Alibaba Cloud batch processing: ingest IMM, OSS and ICE "
+        "notifications, keep a per-batch ledger, route notifications and raise alerts.",
+        epilog="Run 'batchrelay COMMAND --help' for a command's options and an example.",
+    )
     parser.add_argument("--version", action="version", version=f"batchrelay {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int], help_: str) -> Any:
-        p = sub.add_parser(name, help=help_, description=help_)
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int], help_: str, example: str
+    ) -> Any:
+        p = sub.add_parser(name, help=help_, description=help_, epilog=f"example:\n  {example}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
         p.set_defaults(handler=handler)
         return p
 
-    command("run", cmd_run, "run the daemon").add_argument(
+    def json_flag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--json", action="store_true",
+                       help="JSON lines even on a terminal (the default when piped)")  # fmt: skip
+
+    command("run", cmd_run, "run the daemon",
+            "batchrelay run -c config/local.yaml").add_argument(
         "-c", "--config", help=DEFAULT_CONFIG_HELP
-    )
-    command("check-config", cmd_check_config, "validate a config file").add_argument(
+    )  # fmt: skip
+    command("check-config", cmd_check_config, "validate a config file",
+            "batchrelay check-config -c config/example.yaml").add_argument(
         "-c", "--config", required=True, help="YAML config file"
-    )
-    p = command("parse", cmd_parse, "print the normalized view of each input in FILE (- = stdin)")
+    )  # fmt: skip
+    p = command("parse", cmd_parse, "print the normalized view of each input in FILE (- = stdin)",
+                "batchrelay parse tests/fixtures/samples/imm-task-mns-queue.json")  # fmt: skip
     p.add_argument("file")
     p.add_argument(
         "--ingress",
@@ -78,21 +122,38 @@ def _parser() -> argparse.ArgumentParser:
         choices=["replay", "mns-queue", "mns-push", "eventbridge", "ice-http"],
     )
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("ingest", cmd_ingest, "commit each input in FILE (- = stdin) to the store")
+    p = command("ingest", cmd_ingest, "commit each input in FILE (- = stdin) to the store",
+                "batchrelay ingest events.jsonl -c config/local.yaml")  # fmt: skip
     p.add_argument("file")
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("simulate", cmd_simulate, "send realistic IMM/ICE batch traffic")
+    p = command("simulate", cmd_simulate, "send realistic IMM/ICE batch traffic",
+                "batchrelay simulate --target eventbridge --endpoint http://127.0.0.1:8080"
+                " --kind imm-batch")  # fmt: skip
     _add_simulate_arguments(p)
     sub.add_parser("emulator", help="run the local MNS emulator (see: emulator --help)")
-    p = command("routes", cmd_routes, "show where an event goes and what it would send")
+    p = command("routes", cmd_routes, "show where an event, an alert or a digest goes and "
+                "what each receiver would be sent, without sending",
+                "batchrelay routes test tests/fixtures/samples/imm-task-eventbridge.json"
+                " -c tests/fixtures/routes.yaml\n  batchrelay routes test --alert stalled -c "
+                "config/local.yaml\n  batchrelay routes test --digest BATCH_KEY -c "
+                "config/local.yaml")  # fmt: skip
     p.add_argument("action", choices=["test"])
-    p.add_argument("event_file")
+    p.add_argument("event_file", nargs="?", help="an event body, or JSON lines of them")
+    p.add_argument("--alert", metavar="RULE", help="the firing notice of this alert rule")
+    p.add_argument("--batch", metavar="BATCH_KEY",
+                   help="--alert: this batch of the store (default: an example batch)")  # fmt: skip
+    p.add_argument("--digest", metavar="BATCH_KEY",
+                   help="the completion digest of this batch of the store")  # fmt: skip
     p.add_argument("-c", "--config", required=True, help="YAML config file")
-    p = command("deadletters", cmd_deadletters, "list dead letters or replay one")
+    p = command("deadletters", cmd_deadletters, "list dead letters or replay one",
+                "batchrelay deadletters list -c config/local.yaml")  # fmt: skip
     p.add_argument("action", choices=["list", "replay"])
     p.add_argument("delivery_id", nargs="?")
+    json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("silence", cmd_silence, "add, list or expire alert silences")
+    p = command("silence", cmd_silence, "add, list or expire alert silences",
+                'batchrelay silence add --batch batch-0042 --duration 4h --comment "re-run"'
+                " -c config/local.yaml")  # fmt: skip
     p.add_argument("action", choices=["add", "list", "expire"])
     p.add_argument("silence_id", nargs="?", help="expire: the silence's id")
     p.add_argument(
@@ -109,10 +170,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", help="add: how long, such as 2h (or --until)")
     p.add_argument("--until", help="add: when it ends, ISO 8601 with a time zone")
     p.add_argument("--comment", help="add: why")
-    p.add_argument("--author", default=os.environ.get("USER", ""), help="add: who")
+    p.add_argument("--author", default=_login_name(), help="add: who (default: your login name)")
     p.add_argument("--state", choices=["active", "pending", "expired"], help="list: only these")
+    json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("store", cmd_store, "copy another store's journal into the configured one")
+    p = command("store", cmd_store, "copy another store's journal into the configured one",
+                "batchrelay store copy --from sqlite:///data/batchrelay.db -c "
+                "config/postgres.yaml")  # fmt: skip
     p.add_argument("action", choices=["copy"])
     p.add_argument(
         "--from",
@@ -122,16 +186,19 @@ def _parser() -> argparse.ArgumentParser:
         help="the store to read, e.g. sqlite:///data/batchrelay.db",
     )
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("batch", cmd_batch, "suspend, resume or update an IMM batch (sources.imm_api)")
+    p = command("batch", cmd_batch, "suspend, resume or update an IMM batch (sources.imm_api)",
+                "batchrelay batch resume batch-7c1d2e3f -c config.yaml")  # fmt: skip
     p.add_argument("action", choices=["suspend", "resume", "update"])
     p.add_argument("batch_key", metavar="ID")
-    p.add_argument("--actor", default=os.environ.get("USER", "") or "cli", help="who asks")
+    p.add_argument("--actor", default=_login_name(), help="who asks (default: your login name)")
     for name in ("tags", "actions", "input"):
         p.add_argument(f"--{name}", metavar="JSON", help=f"update: the new {name.title()}")
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
-    p = command("ledger", cmd_ledger, "show or rebuild the ledger")
+    p = command("ledger", cmd_ledger, "show or rebuild the ledger",
+                "batchrelay ledger show -c config/local.yaml")  # fmt: skip
     p.add_argument("action", choices=["show", "rebuild"])
     p.add_argument("batch_key", nargs="?")
+    json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
     return parser
 
@@ -146,13 +213,34 @@ def _read(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _open_existing(settings: Settings) -> AnyStore:
+    """The configured store, refusing a SQLite file that is not there: opening would
+    create an empty one, and the command would report on nothing."""
+    from batchrelay.stores import open_store
+
+    if settings.store.backend == "sqlite" and not settings.store.sqlite_path.exists():
+        path = settings.store.sqlite_path
+        raise StoreError(
+            f"no database at {path} (resolved: {path.resolve()}); `batchrelay run` creates it."
+            " Run this from the folder the daemon runs in, or give its config with -c"
+        )
+    return open_store(settings)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for this uid (a container): say which uid it was
+        return f"uid {os.getuid()}"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from batchrelay.app import run
 
-    run(_settings(args))
+    run(_settings(args), args.config)
     return EXIT_OK
 
 
@@ -234,7 +322,11 @@ def _add_simulate_arguments(parser: argparse.ArgumentParser) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from batchrelay import simulate
 
-    result: int = asyncio.run(simulate.run(args))
+    try:
+        result: int = asyncio.run(simulate.run(args))
+    except ConfigError as exc:  # the flags are wrong: a usage error, there is no config
+        _fail(f"simulate: {exc}")
+        return EXIT_USAGE
     return result
 
 
@@ -253,18 +345,27 @@ def _events_in(path: str, settings: Settings) -> list[Any]:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.routing is None and not args.alert and not args.digest:
+        _fail("routes: the config has no routing section")
+        return EXIT_USAGE
+    if sum(bool(x) for x in (args.event_file, args.alert, args.digest)) != 1:
+        _fail("routes test: give one of EVENT_FILE, --alert RULE or --digest BATCH_KEY")
+        return EXIT_USAGE
+    if args.event_file:
+        return _routes_for_events(settings, args.event_file)
+    return asyncio.run(_routes_for_notice(settings, args.alert, args.batch, args.digest))
+
+
+def _routes_for_events(settings: Settings, path: str) -> int:
     from datetime import UTC, datetime
 
     from batchrelay.delivery.preview import preview
 
-    settings = _settings(args)
-    if settings.routing is None:
-        _fail("routes: the config has no routing section")
-        return EXIT_USAGE
     try:
-        events = _events_in(args.event_file, settings)
+        events = _events_in(path, settings)
     except InputError as exc:
-        _fail(f"routes: {args.event_file}: {exc.reason.value}: {exc.detail}")
+        _fail(f"routes: {path}: {exc.reason.value}: {exc.detail}")
         return EXIT_INPUT
     now = datetime.now(UTC)
     for event in events:
@@ -276,11 +377,61 @@ def cmd_routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _routes_for_notice(
+    settings: Settings, rule: str | None, batch_key: str | None, digest_of: str | None
+) -> int:
+    from datetime import UTC, datetime
+
+    from batchrelay.alerts import preview
+
+    now = datetime.now(UTC)
+    if rule is not None and rule not in {r.name for r in settings.alerts.rules}:
+        names = ", ".join(r.name for r in settings.alerts.rules) or "none"
+        _fail(f"routes test --alert: no rule {rule!r} (rules: {names})")
+        return EXIT_USAGE
+    key = digest_of or batch_key
+    batch, facts = (
+        (preview.example_batch(now), None) if key is None else await _read_batch(settings, key)
+    )
+    if batch is None or (facts is None and digest_of):
+        _fail(f"routes test: no batch {key!r} in the store")
+        return EXIT_INPUT
+    if rule is not None:
+        notice = preview.alert_notice(settings, rule, batch, now)
+        print(f"alert {rule} firing for batch {batch.batch_key} ({batch.state})")
+    else:
+        assert facts is not None  # read with the batch
+        notice = preview.digest_notice(settings, batch, facts, now)
+        print(f"completion digest for batch {batch.batch_key} ({batch.state})")
+    for shown in await preview.preview_notice(settings, notice, batch, now):
+        _print_preview(shown)
+    return EXIT_OK
+
+
+async def _read_batch(settings: Settings, key: str) -> tuple[Any, Any]:
+    """(BatchView, DigestFacts) of ``key`` from the store, or (None, None)."""
+    from batchrelay.alerts.stores import alert_store_for
+
+    store = _open_existing(settings)
+    await store.start()
+    try:
+        batch = await store.get_batch(key)
+        if batch is None:
+            return None, None
+        limit = settings.alerts.digest.max_failures
+        return batch, await alert_store_for(store).digest_facts(key, limit)
+    finally:
+        await store.close()
+
+
 def _print_preview(shown: Any) -> None:
     match = shown.match
     name = f" ({match.name})" if match.name else ""
     muted = ", muted now" if match.muted else ""
     print(f"  route {match.route}{name} -> receiver {match.receiver} [{shown.kind}]{muted}")
+    if shown.kind == "null":
+        print("    dropped: a null receiver sends nothing")
+        return
     print(f"    group {match.group_key}")
     for host, body in shown.messages:
         print(f"    message to {host}:")
@@ -291,23 +442,33 @@ def _print_preview(shown: Any) -> None:
 
 
 def cmd_deadletters(args: argparse.Namespace) -> int:
-    return asyncio.run(_deadletters(_settings(args), args.action, args.delivery_id))
+    return asyncio.run(_deadletters(_settings(args), args.action, args.delivery_id, args.json))
 
 
-async def _deadletters(settings: Settings, action: str, delivery_id: str | None) -> int:
+_DEAD_LETTER_COLUMNS: list[Column] = [
+    ("ID", lambda r: r["id"]),
+    ("RECEIVER", lambda r: r["receiver"]),
+    ("BATCH", lambda r: r["batch_key"]),
+    ("ATTEMPTS", lambda r: r["attempts"]),
+    ("REASON", lambda r: f"{r['last_reason'] or ''} {r['last_detail'] or ''}"),
+]
+
+
+async def _deadletters(
+    settings: Settings, action: str, delivery_id: str | None, as_json: bool
+) -> int:
     import time
 
     from batchrelay.delivery import outbox
     from batchrelay.delivery.outboxes import outbox_for
-    from batchrelay.stores import open_store
 
-    store = open_store(settings)
+    store = _open_existing(settings)
     await store.start()
     try:
         if action == "list":
             rows = await outbox_for(store).list_deliveries("dead", None, 100, "")
-            for row in rows:
-                print(json.dumps(row, ensure_ascii=False))
+            print_listing(rows, _DEAD_LETTER_COLUMNS, as_table=wants_table(as_json),
+                          empty="No dead letters.")  # fmt: skip
             return EXIT_OK
         if not delivery_id:
             _fail("deadletters replay: which one? give its id (see: deadletters list)")
@@ -322,6 +483,17 @@ async def _deadletters(settings: Settings, action: str, delivery_id: str | None)
         await store.close()
 
 
+_SILENCE_COLUMNS: list[Column] = [
+    ("ID", lambda r: r["id"]),
+    ("STATE", lambda r: r["state"]),
+    ("MATCHERS", lambda r: ", ".join(f'{n}{op}"{v}"' for n, op, v in r["matchers"])),
+    ("BATCH", lambda r: r.get("batch_key")),
+    ("ENDS", lambda r: r["ends_at"]),
+    ("BY", lambda r: r["created_by"]),
+    ("COMMENT", lambda r: r["comment"]),
+]
+
+
 def cmd_silence(args: argparse.Namespace) -> int:
     return asyncio.run(_silence(_settings(args), args))
 
@@ -333,7 +505,6 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
 
     from batchrelay.alerts.api import silence_from_body, silence_json
     from batchrelay.alerts.stores import alert_store_for
-    from batchrelay.stores import open_store
 
     now = datetime.fromtimestamp(time.time(), UTC)
     if args.action == "add":
@@ -349,7 +520,7 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
     elif args.action == "expire" and not args.silence_id:
         _fail("silence expire: which one? give its id (see: silence list)")
         return EXIT_USAGE
-    store = open_store(settings)
+    store = _open_existing(settings)
     await store.start()
     alerts = alert_store_for(store)
     try:
@@ -363,12 +534,13 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
             silence = found.expire(now)
             await alerts.put_silence(silence, now)
         else:
-            for listed in await alerts.silences():
-                shown = silence_json(listed, now)
-                if args.state in (None, shown["state"]):
-                    print(json.dumps(shown, ensure_ascii=False))
+            shown = [silence_json(listed, now) for listed in await alerts.silences()]
+            rows = [row for row in shown if args.state in (None, row["state"])]
+            print_listing(rows, _SILENCE_COLUMNS, as_table=wants_table(args.json),
+                          empty=f"No {args.state or ''} silences.".replace("  ", " "))  # fmt: skip
             return EXIT_OK
-        print(json.dumps(silence_json(silence, now), ensure_ascii=False))
+        print_listing([silence_json(silence, now)], _SILENCE_COLUMNS,
+                      as_table=wants_table(args.json), empty="")  # fmt: skip
         return EXIT_OK
     finally:
         await store.close()
@@ -398,7 +570,7 @@ async def _store_copy(settings: Settings, source_url: str) -> int:
         problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
         _fail(f"store copy: --from: {problem}")
         return EXIT_USAGE
-    source = open_store(settings.model_copy(update={**quiet, "store": source_cfg}))
+    source = _open_existing(settings.model_copy(update={**quiet, "store": source_cfg}))
     target = open_store(settings.model_copy(update=quiet))
     await source.start()
     try:
@@ -477,13 +649,21 @@ async def _batch(settings: Settings, args: argparse.Namespace, changes: dict[str
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    return asyncio.run(_ledger(_settings(args), args.action, args.batch_key))
+    return asyncio.run(_ledger(_settings(args), args.action, args.batch_key, args.json))
 
 
-async def _ledger(settings: Settings, action: str, batch_key: str | None) -> int:
-    from batchrelay.stores import open_store
+_BATCH_COLUMNS: list[Column] = [
+    ("BATCH", lambda b: b["batch_key"]),
+    ("KIND", lambda b: b["kind"]),
+    ("STATE", lambda b: b["state"]),
+    ("PROJECT", lambda b: b.get("project")),
+    ("TASKS", lambda b: " ".join(f"{k} {v}" for k, v in sorted(b["task_counts"].items()))),
+    ("UPDATED", lambda b: b["update_time"]),
+]
 
-    store = open_store(settings)
+
+async def _ledger(settings: Settings, action: str, batch_key: str | None, as_json: bool) -> int:
+    store = _open_existing(settings)
     await store.start()
     try:
         if action == "rebuild":
@@ -497,7 +677,12 @@ async def _ledger(settings: Settings, action: str, batch_key: str | None) -> int
                 return EXIT_INPUT
             print(json.dumps(batch.model_dump(mode="json"), ensure_ascii=False, indent=2))
             return EXIT_OK
-        print(json.dumps(await store.ledger_snapshot(), ensure_ascii=False, indent=2))
+        snapshot = await store.ledger_snapshot()
+        if wants_table(as_json):
+            print_listing(list(snapshot["batches"].values()), _BATCH_COLUMNS, as_table=True,
+                          empty="No batches yet.")  # fmt: skip
+        else:
+            print(json.dumps(snapshot, ensure_ascii=False, indent=2))
         return EXIT_OK
     finally:
         await store.close()

@@ -52,6 +52,18 @@ class ServerConfig(ListenerConfig):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     max_events_per_body: int = Field(1000, ge=1, le=100_000)  # more: 413, quarantined whole
     drain_timeout: float = Field(10.0, gt=0, le=300)
+    # The dashboard's address as people reach it (https://batchrelay.example.com): links
+    # in chat and email messages point there. None: messages carry no links.
+    public_url: str | None = None
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or len(value.split("/")[2]) == 0:
+            raise ValueError("must be an absolute http:// or https:// URL")
+        return value.rstrip("/")
 
 
 class ApiConfig(AccessConfig):
@@ -147,6 +159,7 @@ class DeliveryConfig(Section):
 class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
+    summary_interval: float = Field(10.0, gt=0, le=3600)  # seconds; console format only
 
 
 class Settings(Section):
@@ -162,6 +175,15 @@ class Settings(Section):
     alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
+
+    @field_validator("receivers", mode="before")
+    @classmethod
+    def _null_type(cls, value: Any) -> Any:
+        # YAML reads `type: null` as nothing at all; the null receiver is what it means.
+        if not isinstance(value, dict):
+            return value
+        return {name: {**cfg, "type": "null"} if isinstance(cfg, dict) and "type" in cfg
+                and cfg["type"] is None else cfg for name, cfg in value.items()}  # fmt: skip
 
 
 def substitute_env(value: Any, env: dict[str, str] | None = None) -> Any:
@@ -247,7 +269,8 @@ def _describe(error: Any) -> str:
     secret = any(word in key.lower() for word in ("token", "secret", "key", "password", "url"))
     plain = not (secret or isinstance(value, dict | list) or value is None)
     shown = f" (got {redact_urls(repr(value))})" if plain else ""
-    return f"{key}: {redact_urls(error['msg'])}{shown}"
+    message = str(error["msg"]).removeprefix("Value error, ")  # pydantic's, not ours
+    return f"{key}: {redact_urls(message)}{shown}"
 
 
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>[^\s'\"]*)")

@@ -1,10 +1,12 @@
 """The living quick start: a local MNS emulator fed by the simulator, consumed for real.
 
 With ``demo.enabled`` the daemon starts, next to itself, the MNS emulator with one queue
-and one topic whose HTTP push subscription points at ``/ingest/mns``, and runs the traffic
-simulator at a gentle rate, alternating between the queue (read back by the configured
-``sources.mns_queues`` pollers) and the topic (pushed, signed, to this daemon). A new user
-sees batches progress in ``GET /api/v1/batches`` within seconds, with no cloud account.
+and one topic whose HTTP push subscription points at ``/ingest/mns``, and starts a round of
+simulated batches every ``every`` seconds, alternating between the queue (read back by the
+configured ``sources.mns_queues`` pollers) and the topic (pushed, signed, to this daemon).
+Each event goes out when its time comes, so event times, durations and "last event"
+follow the wall clock; now and then a batch fails (``fast_fail_ratio``). A new user sees
+batches progress in ``GET /api/v1/batches`` within seconds, with no cloud account.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import structlog
 from mns.account import Account
@@ -33,6 +34,7 @@ from batchrelay.simulate import SimulateOptions, simulate
 log = structlog.get_logger(__name__)
 
 SUBSCRIPTION = "batchrelay-demo"
+MAX_ROUNDS = 8  # rounds in flight at once; an ICE batch takes up to about five minutes
 
 
 class DemoConfig(BaseModel):
@@ -42,11 +44,11 @@ class DemoConfig(BaseModel):
     emulator_port: int = Field(8090, ge=0, le=65535)
     queue: str = "imm-notify"  # list it under sources.mns_queues to consume it
     topic: str = "imm-events"  # pushed to this daemon's /ingest/mns
-    rate: float = Field(20.0, gt=0, le=10_000)  # events per second, per round
     batches_per_round: int = Field(2, ge=1, le=100)
     tasks_per_batch: int = Field(40, ge=1, le=100_000)
-    failure_ratio: float = Field(0.08, ge=0, le=1)
-    pause: float = Field(3.0, ge=0)  # seconds between rounds
+    failure_ratio: float = Field(0.08, ge=0, le=1)  # share of files (tasks) that fail
+    fast_fail_ratio: float = Field(0.25, ge=0, le=1)  # share of IMM batches that abort
+    every: float = Field(20.0, gt=0, le=3600)  # seconds between the starts of rounds
 
 
 @contextlib.asynccontextmanager
@@ -79,26 +81,40 @@ def subscribe(endpoint: str, topic_name: str, push_url: str) -> None:
 
 
 async def simulate_forever(config: DemoConfig, endpoint: str) -> None:
-    """Round after round, new batches through the queue and the topic in turn."""
+    """A new round of batches every ``config.every`` seconds, through the queue and the
+    topic in turn; rounds overlap (a batch lasts as long as its tasks take), at most
+    :data:`MAX_ROUNDS` at a time."""
     targets = itertools.cycle(
         [("mns-queue", "imm-batch"), ("mns-topic", "ice-batch"), ("mns-queue", "mixed")]
     )
-    for seed, (target, kind) in zip(itertools.count(1), targets, strict=False):
-        options = SimulateOptions(
-            target=target,
-            kind=kind,
-            endpoint=endpoint,
-            queue=config.queue,
-            topic=config.topic,
-            batches=config.batches_per_round,
-            tasks=config.tasks_per_batch,
-            failure_ratio=config.failure_ratio,
-            rate=config.rate,
-            seed=seed,
-            start_time=datetime.now(UTC),
-        )
-        try:
-            await simulate(options)
-        except Exception as exc:  # the demo must never take the daemon down
-            log.warning("demo.round_failed", error=str(exc))
-        await asyncio.sleep(config.pause)
+    rounds: set[asyncio.Task[None]] = set()
+    try:
+        for seed, (target, kind) in zip(itertools.count(1), targets, strict=False):
+            if len(rounds) < MAX_ROUNDS:
+                task = asyncio.create_task(one_round(config, endpoint, target, kind, seed))
+                rounds.add(task)
+                task.add_done_callback(rounds.discard)
+            await asyncio.sleep(config.every)
+    finally:
+        for task in rounds:
+            task.cancel()
+        await asyncio.gather(*rounds, return_exceptions=True)
+
+
+async def one_round(config: DemoConfig, endpoint: str, target: str, kind: str, seed: int) -> None:
+    options = SimulateOptions(
+        target=target,
+        kind=kind,
+        endpoint=endpoint,
+        queue=config.queue,
+        topic=config.topic,
+        batches=config.batches_per_round,
+        tasks=config.tasks_per_batch,
+        failure_ratio=config.failure_ratio,
+        fast_fail_ratio=config.fast_fail_ratio,
+        seed=seed,
+    )
+    try:
+        await simulate(options)  # events on time: the options fix neither rate nor start
+    except Exception as exc:  # the demo must never take the daemon down
+        log.warning("demo.round_failed", error=str(exc))

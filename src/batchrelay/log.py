@@ -1,4 +1,4 @@
-"""Configure structlog once: JSON lines unless stdout is a terminal.
+"""Configure structlog once: JSON lines unless stdout is a terminal (then ``console.py``).
 
 Every module gets its logger with ``structlog.get_logger(__name__)`` and logs stable
 snake_case event names (``input.committed``) with details as key/value pairs. Secrets are
@@ -15,6 +15,8 @@ from typing import Any, Literal, TextIO
 
 import orjson
 import structlog
+
+from batchrelay import console
 
 LogFormat = Literal["auto", "json", "console"]
 
@@ -42,26 +44,33 @@ class _Current:
 
 def configure(
     level: str = "info", fmt: LogFormat = "auto", stream: Literal["stdout", "stderr"] = "stdout"
-) -> None:
-    """Set up structlog for the process. Safe to call again (tests, reload).
+) -> bool:
+    """Set up structlog for the process. Safe to call again (tests, reload). Returns
+    whether the output is for a person (the console format).
 
     The daemon logs to stdout; one-shot commands log to stderr, keeping stdout for output.
     """
     out = _Current(stream)
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer()
-        if use_console
-        else structlog.processors.JSONRenderer(serializer=json_line)
-    )
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
+    processors: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+    ]
+    if use_console:
+        processors += [
+            console.quiet_per_input(level),
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
+            structlog.processors.format_exc_info,
+            console.ConsoleRenderer(colors=out.isatty()),
+        ]
+    else:
+        processors += [
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
-            renderer,
-        ],
+            structlog.processors.JSONRenderer(serializer=json_line),
+        ]
+    structlog.configure(
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
@@ -72,6 +81,8 @@ def configure(
     root.handlers = [h for h in root.handlers if not isinstance(h, StdlibBridge)]
     root.addHandler(StdlibBridge())
     root.setLevel(logging.WARNING)
+
+    return use_console
 
 
 class StdlibBridge(logging.Handler):

@@ -128,6 +128,12 @@ class Metrics:
             ["receiver"],
             registry=r,
         )
+        self.dropped = Counter(
+            "batchrelay_dropped_total",
+            "Notifications routed to a null receiver: dropped before the outbox.",
+            ["receiver"],
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "batchrelay_outbox_depth",
             "Events waiting for their group (events) and deliveries waiting to send.",
@@ -196,6 +202,9 @@ class Metrics:
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)
         self.commit_seconds.observe(seconds)
+
+    def count_dropped(self, receiver: str) -> None:
+        self.dropped.labels(receiver=receiver).inc()
 
     def set_batch_states(self, counts: dict[str, int]) -> None:
         self.batches.clear()

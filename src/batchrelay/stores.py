@@ -43,7 +43,8 @@ def open_store(
     the route tree's obligations when ``tree`` is given, dirty marks when alerting."""
     cfg = settings.store
     on_group_commit = registry.observe_group_commit if registry else None
-    router = Router(tree) if tree is not None else None
+    dropped = registry.count_dropped if registry else None
+    router = Router(tree, dropped=dropped) if tree is not None else None
     marks = alerting(settings)
     if cfg.backend == "postgres":
         return PostgresStore(

@@ -143,6 +143,7 @@ def test_silence_cli_add_list_expire(tmp_path: Path, capsys: Any) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(f"store: {{url: 'sqlite:///{tmp_path}/relay.db'}}\nlog: {{level: warning}}\n")
     c = str(config)
+    (tmp_path / "relay.db").touch()  # the daemon's store; reading commands never create one
     assert main(["silence", "add", "--batch", "b-7", "--duration", "2h", "--comment", "rerun",
                  "--author", "ops", "--expire-on-close", "-c", c]) == 0  # fmt: skip
     added = json.loads(capsys.readouterr().out)

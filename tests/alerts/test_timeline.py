@@ -295,7 +295,7 @@ async def test_notices_render_in_the_default_templates(rig: Any) -> None:
     chat = template_or_default(None, "chat", "x")
     email = template_or_default(None, "email.html", "x")
     text = chat.render(alert, dialect="markdown", show_title=True)
-    assert text.startswith(r"### \[FIRING\] failed: batch b1: failed")  # markdown-escaped
+    assert text.startswith("### Alert failed firing for batch b1 (media)")
     assert "**Firing**: `failed` (critical): b1 is failed" in text
     text = chat.render(digest, dialect="text", show_title=True)  # grouped with the alert
     assert "Completed: failed after" in text and "failure ratio 50.0%" in text

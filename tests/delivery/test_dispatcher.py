@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.router import Router
+from batchrelay.delivery.templates import TemplateError, compile_template
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, send_error
@@ -305,3 +307,35 @@ async def test_a_new_sender_starts_with_the_budget_the_last_one_spent(rig_factor
     assert len(rig.hook.sent) == 3
     first_at = rig.hook.sent[0][0]
     assert rig.hook.sent[2][0] >= first_at + 60
+
+
+async def test_a_template_error_is_logged_at_error_with_the_template_and_line(
+    rig_factory: Any,
+) -> None:
+    rig = await rig_factory()
+    broken = compile_template("{% if events is defined %}\n{{ events | nosuch }}{% endif %}",
+                              "receivers.hook.template")  # fmt: skip
+    with pytest.raises(TemplateError) as caught:
+        broken.render(Notification(id="n", receiver="hook", route="root", group_key="g",
+                                   events=[], created_at=datetime.now(UTC)))  # fmt: skip
+    rig.hook.failures.append(caught.value)
+    await rig.commit(task(1))
+    with structlog.testing.capture_logs() as logs:
+        await rig.run_for(12)
+    [line] = [entry for entry in logs if entry["event"] == "delivery.template_failed"]
+    assert line["log_level"] == "error"
+    assert (line["receiver"], line["template"], line["line"]) == (
+        "hook",
+        "receivers.hook.template",
+        2,
+    )
+    assert "No filter named 'nosuch'" in line["error"]
+
+
+async def test_notifications_carry_the_public_url(rig_factory: Any) -> None:
+    rig = await rig_factory()
+    rig.dispatcher.public_url = "https://relay.example.com"
+    await rig.commit(task(1))
+    await rig.run_for(12)
+    [(_, notification)] = rig.hook.sent
+    assert notification.public_url == "https://relay.example.com"

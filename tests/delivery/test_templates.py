@@ -85,7 +85,7 @@ def test_hostile_templates_fail_safely(source: str) -> None:
     error = render_error(source)
     assert error.reason is FailureReason.TEMPLATE
     assert isinstance(error, PermanentError) and not error.retryable
-    assert str(error).startswith("template: receivers.t.template:")
+    assert str(error).startswith("template: receivers.t.template")
 
 
 def test_width_filters_are_not_available() -> None:
@@ -211,7 +211,11 @@ def test_context_contract() -> None:
     assert [f["code"] for f in s["failures"]] == ["InvalidParameter.Source"] * 2
     assert s["failures"][0]["object_path"] == "oss://media-in/2026/clip_0000.mp4"
     assert s["duration"] == pytest.approx(4339.8)
-    assert s["title"] == "[digest] batch batch-7f3a: running (video-prod)"
+    assert s["title"] == "[digest] 2 tasks failed in batch batch-7f3a (video-prod)"
+    assert s["failure_groups"] == [
+        {"code": "InvalidParameter.Source", "count": 2, "failures": s["failures"]}
+    ]
+    assert (s["url"], s["alerts_url"]) == (None, None)  # no server.public_url
 
 
 def test_summary_from_events_alone() -> None:
@@ -242,7 +246,7 @@ def test_default_chat_template_shows_the_batch() -> None:
     text = chat.render(
         make_notification(failures=14), dialect="markdown", show_title=True, max_failures=10
     )
-    assert text.startswith("### batch batch-7f3a: running (video-prod)")
+    assert text.startswith("### 14 tasks failed in batch batch-7f3a (video-prod)")
     for line in (
         "- **Batch**: `batch-7f3a`",
         "- **Project**: `video-prod`",
@@ -253,9 +257,10 @@ def test_default_chat_template_shows_the_batch() -> None:
         "- **Failure ratio**: 3.0%",
         "- **Duration**: 1h 12m 19s",
         "- **Updated**: 2026-11-20 03:12:19 UTC",
-        "**Failures** (14):",
-        "- `InvalidParameter.Source` `oss://media-in/2026/clip_0009.mp4`: The source object"
-        " clip\\_0009.mp4 could not be decoded.",
+        "**Failures** (14), by error code:",
+        "`InvalidParameter.Source` × 14",
+        "- `oss://media-in/2026/clip_0009.mp4`: The source object clip\\_0009.mp4 could not"
+        " be decoded.",
         "… 4 more failures not shown",
     ):
         assert line in text.splitlines(), line

@@ -126,6 +126,9 @@ def failed_task(index: int, code: str = "InvalidParameter.Source", **extra: Any)
     return view | extra
 
 
+#: The default title of ``make_notification()``: three failed tasks of batch-7f3a.
+TITLE = "3 tasks failed in batch batch-7f3a (video-prod)"
+
 BATCH: dict[str, Any] = {
     "batch_key": "batch-7f3a",
     "kind": "batch",

@@ -60,7 +60,7 @@ async def test_one_alert_per_notification(
         "source": "acs.imm",
         "team": "media",
     }
-    assert alert["annotations"]["summary"] == "batch batch-7f3a: running (video-prod)"
+    assert alert["annotations"]["summary"] == "3 tasks failed in batch batch-7f3a (video-prod)"
     assert alert["annotations"]["notification_id"] == notification.id
     assert "- Failure ratio: 3.0%" in alert["annotations"]["description"]
     assert (alert["startsAt"], alert["endsAt"]) == ("2026-11-20T03:12:30Z", "2026-11-20T03:27:30Z")

@@ -67,13 +67,13 @@ async def test_signed_markdown_message(
 
     body = server.last.json()
     assert body["msgtype"] == "markdown"
-    assert body["markdown"]["title"] == "batch batch-7f3a: running (video-prod)"
+    assert body["markdown"]["title"] == "3 tasks failed in batch batch-7f3a (video-prod)"
     text = body["markdown"]["text"]
-    assert text.startswith("### batch batch-7f3a: running (video-prod)")
+    assert text.startswith("### 3 tasks failed in batch batch-7f3a (video-prod)")
     assert "- **Batch**: batch-7f3a" in text
     assert "SubmitSuccess 1180 · SubmitFailure 37 · SkipFiles 3" in text
     assert "- **Failure ratio**: 3.0%" in text
-    assert "InvalidParameter.Source oss://media-in/2026/clip\\_0000.mp4" in text
+    assert "InvalidParameter.Source × 3\n- oss://media-in/2026/clip\\_0000.mp4" in text
     assert body["at"] == {"atMobiles": ["13800000000"], "isAtAll": False}
     assert server.last.headers["Content-Type"].startswith("application/json")
 

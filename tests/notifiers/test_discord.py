@@ -52,7 +52,7 @@ async def test_embed_message(
     assert server.last.query == {"wait": "true"}
     body = server.last.json()
     [embed] = body["embeds"]
-    assert embed["title"] == "batch batch-7f3a: running (video-prod)"
+    assert embed["title"] == "3 tasks failed in batch batch-7f3a (video-prod)"
     assert "- **Failure ratio**: 3.0%" in embed["description"]
     assert embed["timestamp"] == "2026-11-20T03:12:30+00:00"
     assert body["allowed_mentions"] == {"parse": []} and body["username"] == "batchrelay"

@@ -192,7 +192,7 @@ async def test_starttls_auth_and_both_parts(
     assert server.inbox.envelopes == [
         ("batchrelay@example.test", ["oncall@example.test", "media-team@example.test"])
     ]
-    assert message["Subject"] == "batch batch-7f3a: running (video-prod)"
+    assert message["Subject"] == "3 tasks failed in batch batch-7f3a (video-prod)"
     assert message["Message-ID"] == f"<{notification.id}@batchrelay>"
     assert message["X-Batchrelay-Notification"] == notification.id
     text = message.get_body(("plain",))

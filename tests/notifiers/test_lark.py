@@ -15,7 +15,15 @@ from structlog.testing import capture_logs
 from batchrelay.notifiers import RECEIVER_ADAPTER, FailureReason, Notification, build_notifier
 from batchrelay.notifiers.lark import LarkConfig
 
-from .support import PlatformFactory, Seen, answer, assert_no_secret, make_notification, send_error
+from .support import (
+    TITLE,
+    PlatformFactory,
+    Seen,
+    answer,
+    assert_no_secret,
+    make_notification,
+    send_error,
+)
 
 HOOK = "/open-apis/bot/v2/hook/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 SECRET = "kR2xT9mQ4vN7pL1sW8yB3d"
@@ -72,7 +80,7 @@ async def test_signed_card(
     await build_notifier("lark", config(server.url), session).send(notification)
     card = server.last.json()["card"]
     assert card["header"] == {
-        "title": {"tag": "plain_text", "content": "batch batch-7f3a: running (video-prod)"},
+        "title": {"tag": "plain_text", "content": TITLE},
         "template": "orange",  # failures in a running batch
     }
     [element] = card["elements"]

@@ -11,6 +11,7 @@ from batchrelay.notifiers import RECEIVER_ADAPTER, FailureReason, Notification, 
 from batchrelay.notifiers.slack import SlackConfig
 
 from .support import (
+    TITLE,
     PlatformFactory,
     Seen,
     answer,
@@ -55,12 +56,11 @@ async def test_block_kit_message(
     await build_notifier("sl", config(server.url), session).send(notification)
     body = server.last.json()
     header, section, context = body["blocks"]
-    assert body["text"] == header["text"]["text"] == "batch batch-7f3a: running (video-prod)"
+    assert body["text"] == header["text"]["text"] == TITLE
     assert section["text"]["type"] == "mrkdwn"
     assert "- *Failure ratio*: 3.0%" in section["text"]["text"]
-    assert (
-        "`InvalidParameter.Source` `oss://media-in/2026/clip_0001.mp4`" in section["text"]["text"]
-    )
+    text = section["text"]["text"]
+    assert "`InvalidParameter.Source` × 3\n- `oss://media-in/2026/clip_0000.mp4`" in text
     assert context["elements"][0]["text"].endswith(notification.id)
 
 

@@ -51,7 +51,7 @@ async def test_adaptive_card_envelope(
     title, text = card["body"]
     assert card["version"] == "1.4" and card["$schema"].startswith("http://adaptivecards.io")
     assert (title["text"], title["weight"], title["color"]) == (
-        "batch batch-7f3a: running (video-prod)",
+        "3 tasks failed in batch batch-7f3a (video-prod)",
         "Bolder",
         "Warning",
     )

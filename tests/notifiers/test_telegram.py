@@ -64,7 +64,7 @@ async def test_html_message(
     body = server.last.json()
     assert body["link_preview_options"] == {"is_disabled": True}
     assert body["message_thread_id"] == 7
-    assert body["text"].startswith("<b>batch batch-7f3a: running (video-prod)</b>")
+    assert body["text"].startswith("<b>3 tasks failed in batch batch-7f3a (video-prod)</b>")
     assert "- <b>Batch</b>: <code>batch-7f3a</code>" in body["text"]
 
 
@@ -86,7 +86,7 @@ async def test_long_text_is_split_in_order(
     )
     texts = [seen.json()["text"] for seen in server.seen]
     assert len(texts) == 3 and all(len(text) <= 4096 for text in texts)
-    assert texts[0].startswith("<b>batch")
+    assert texts[0].startswith("<b>200 tasks failed in batch")
     shown = [int(n) for n in re.findall(r"clip_(\d{4})\.mp4</code>", "".join(texts))]
     assert shown == list(range(len(shown))) and len(shown) > 50  # in order, none lost
     assert "… truncated:" in texts[-1]

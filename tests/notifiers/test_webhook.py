@@ -148,7 +148,7 @@ async def test_templated_body(
     )
     await build_notifier("h", config(server.url, template=template), session).send(notification)
     assert server.last.json() == {
-        "text": "batch batch-7f3a: running (video-prod)",
+        "text": "3 tasks failed in batch batch-7f3a (video-prod)",
         "failed": 3,
         "ratio": 0.0304,
         "digest": False,

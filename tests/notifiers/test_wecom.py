@@ -52,9 +52,9 @@ async def test_markdown_message(
     server = await platform(wecom)
     await build_notifier("wc", config(server.url), session).send(notification)
     content = server.last.json()["markdown"]["content"]
-    assert content.startswith("### batch batch-7f3a: running (video-prod)")
+    assert content.startswith("### 3 tasks failed in batch batch-7f3a (video-prod)")
     assert "- **Batch**: `batch-7f3a`" in content
-    assert "`InvalidParameter.Source` `oss://media-in/2026/clip_0000.mp4`" in content
+    assert "`InvalidParameter.Source` × 3\n- `oss://media-in/2026/clip_0000.mp4`" in content
 
 
 async def test_cjk_text_is_truncated_by_bytes(

@@ -676,3 +676,27 @@ def test_patterns_compare_by_content() -> None:
     assert compile_pattern({"a": ["x"], "b": [1]}) == compile_pattern({"b": [1], "a": ["x"]})
     assert compile_pattern({"b": [1]}) != compile_pattern({"b": [True]})
     assert compile_pattern({"b": [1]}) != {"b": [1]}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ({"status": ["fialed"]}, r"match.status\[0\]: 'fialed' is never a value here "
+                                 r"\(did you mean 'failed'\?\); the values are ready, running"),
+        ({"kind": ["batch", "tasks"]}, r"match.kind\[1\]: 'tasks' .* \(did you mean 'task'\?\)"),
+        ({"ingress": [{"anything-but": ["replay", "mns_queue"]}]},
+         r"match.ingress\[0\]: 'mns_queue' .* \(did you mean 'mns-queue'\?\)"),
+        ({"status": [{"equals-ignore-case": "OK"}]},
+         r"match.status\[0\]: 'OK' is never a value here; "),
+    ],
+    ids=["typo", "plural", "anything-but", "no close word"],
+)  # fmt: skip
+def test_closed_vocabularies_are_checked(pattern: dict[str, Any], message: str) -> None:
+    with pytest.raises(PatternError, match=f"^{message}"):
+        check_view_keys(pattern)
+
+
+def test_every_value_of_the_vocabularies_passes() -> None:
+    check_view_keys({"status": ["failed", "firing", {"equals-ignore-case": "FAILED"}],
+                     "kind": ["ice_job", "alert", "digest", {"prefix": "ice"}],
+                     "ingress": [{"anything-but": "replay"}, "mns-push"]})  # fmt: skip

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
-from batchrelay.simulate import Counts, TokenBucket, deliver
+from batchrelay.simulate import Counts, SimulateOptions, TokenBucket, deliver, generate
+from batchrelay.simulate.runner import due_times, planned_bodies
 
-from .conftest import FakeClock
+from .conftest import START, FakeClock
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -94,3 +96,31 @@ async def test_deliver_unpaced_does_not_sleep(clock: FakeClock) -> None:
 def test_counts_add_up() -> None:
     total = Counts(1, 2, 1, {"http_503": 1}) + Counts(3, 0, 2, {"http_503": 1, "connection": 1})
     assert total == Counts(4, 2, 3, {"connection": 1, "http_503": 2})
+
+
+async def test_on_time_sends_each_body_when_its_time_comes(clock: FakeClock) -> None:
+    target = CountingTarget(chunk_size=16)
+    bodies = [str(n).encode() for n in range(5)]
+    counts = await deliver(bodies, target, concurrency=2, clock=clock, due=[0, 0, 1.5, 1.5, 4])
+    assert counts == Counts(sent=5)
+    assert [list(c) for c in target.chunks] == [[b"0", b"1"], [b"2", b"3"], [b"4"]]
+    assert clock.sleeps == [pytest.approx(1.5), pytest.approx(2.5)]
+
+
+def test_events_follow_the_wall_clock_unless_time_or_rate_is_fixed() -> None:
+    assert SimulateOptions().on_time
+    assert not SimulateOptions(rate=0).on_time
+    assert not SimulateOptions(start_time=START).on_time
+    assert not SimulateOptions(dry_run=True).on_time
+
+
+def test_due_times_are_the_publish_times_in_send_order() -> None:
+    options = SimulateOptions(kind="mixed", batches=3, tasks=10, duplicates=0.2, shuffle=True)
+    started = datetime.now(UTC)
+    traffic = generate(options.spec(started))
+    plan = planned_bodies(traffic, options)
+    due = due_times(traffic, plan, options, started)
+    assert len(due) == len(plan) and due == sorted(due)
+    published = [(e.published - started).total_seconds() for e in traffic.events]
+    assert due[-1] == pytest.approx(max(published))
+    assert 0 <= due[0] - min(published) < 60  # a shuffled-back first event holds the rest

@@ -285,7 +285,17 @@ class AlertEvaluator:
         if rule.receiver is not None:
             route = f"alerts/{rule.name}"
             return [direct_match(rule.receiver, route, view["batch_key"], rule.repeat_interval)]
-        return self.tree.match(view, at) if self.tree is not None else []
+        return self._routed(view, at)
+
+    def _routed(self, view: dict[str, Any], at: datetime) -> list[RouteMatch]:
+        """The route tree's matches for ``view``, less those to a null receiver (counted)."""
+        if self.tree is None:
+            return []
+        kept, discarded = self.tree.split(self.tree.match(view, at))
+        if self.metrics is not None:
+            for match in discarded:
+                self.metrics.count_dropped(match.receiver)
+        return kept
 
     async def _digests(
         self,
@@ -314,7 +324,7 @@ class AlertEvaluator:
             if digest.receiver is not None:
                 matches = [direct_match(digest.receiver, "digests", batch.batch_key, 0.0)]
             else:
-                matches = self.tree.match(view, at) if self.tree is not None else []
+                matches = self._routed(view, at)
             changes.notices.append(Notice(view, matches))
             log.info("alerts.digest", batch_key=batch.batch_key, state=batch.state)
 
@@ -364,6 +374,21 @@ class AlertEvaluator:
                 self.metrics.alerts.labels(rule=rule, state=status).set(
                     counts.get((rule, status), 0)
                 )
+
+
+def firing_view(rule: AlertRuleConfig, batch: BatchView, at: datetime) -> dict[str, Any]:
+    """The firing notice ``rule`` would send for ``batch`` at ``at``, built as a pass
+    builds it, whatever the condition says now (``routes test --alert``)."""
+    context = batch_context(batch, at)
+    source = rule.annotations.get("summary")
+    where = f"alerts.rules.{rule.name}.annotations.summary"
+    summary = _render(compile_template(source, where), context) if source else ""
+    labels = AlertEvaluator._labels(rule, batch)
+    subject = AlertSubject(rule.name, batch.batch_key, labels, _value(context), summary)
+    _, notices = step(None, subject=subject, condition_true=True, batch_final=False, now=at,
+                      for_seconds=0.0, repeat_interval=timedelta(seconds=rule.repeat_interval),
+                      send_resolved=rule.send_resolved)  # fmt: skip
+    return alert_view(notices[0], rule, batch, at)
 
 
 def _essence(state: AlertState) -> AlertState:

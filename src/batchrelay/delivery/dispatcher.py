@@ -28,6 +28,7 @@ import structlog
 from batchrelay.delivery.outbox import SECOND, Check, Delivery
 from batchrelay.delivery.outboxes import Outbox, outbox_for
 from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
+from batchrelay.delivery.templates import TemplateError
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
 from batchrelay.notifiers.config import ChannelConfig
@@ -59,8 +60,10 @@ class Dispatcher:
         hold: Hold | None = None,
         outbox: Outbox | None = None,
         active: Callable[[], bool] | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
+        self.public_url = public_url  # server.public_url, for links in messages
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
         self.tick_seconds, self.lease, self.hold = tick, lease, hold
         self.outbox = outbox if outbox is not None else outbox_for(store)
@@ -209,11 +212,15 @@ class Dispatcher:
         return Notification(
             id=delivery.id, receiver=delivery.receiver, route=delivery.route,
             group_key=delivery.group_key, events=delivery.events, batch=batch,
-            digest=delivery.digest, created_at=datetime.fromtimestamp(
+            digest=delivery.digest, public_url=self.public_url, created_at=datetime.fromtimestamp(
                 delivery.created_at / SECOND, UTC),
         )  # fmt: skip
 
     async def _failed(self, delivery: Delivery, exc: SendError, seconds: float) -> None:
+        if isinstance(exc, TemplateError):  # a fix in the config, not a platform hiccup
+            log.error("delivery.template_failed", receiver=delivery.receiver,
+                      delivery_id=delivery.id, template=exc.where, line=exc.line,
+                      error=exc.detail)  # fmt: skip
         now = self.clock()
         self.breakers[delivery.receiver].record_failure(now)
         policy = self.retry[delivery.receiver]

@@ -1,5 +1,6 @@
-"""``batchrelay routes test``: which routes and receivers an event takes, and the messages
-they would get, rendered by the real notifiers without sending anything.
+"""``batchrelay routes test``: which routes and receivers an event (or an alert notice or a
+digest: ``alerts/preview.py``) takes, and the messages they would get, rendered by the real
+notifiers without sending anything.
 
 HTTP receivers are given a session that records each request and answers like a platform
 that accepted it; the request bodies are what the preview prints. Nothing leaves the host.
@@ -74,24 +75,41 @@ async def preview(settings: Settings, event: EventBase, now: datetime) -> list[P
     """Every route ``event`` takes, with the messages each receiver would be sent."""
     if settings.routing is None:
         return []
-    tree = RouteTree(settings.routing)
     view = event.normalized()
-    return [await _render(settings, match, view, now) for match in tree.match(view, now)]
+    return await preview_view(settings, view, RouteTree(settings.routing).match(view, now), now)
+
+
+async def preview_view(
+    settings: Settings,
+    view: dict[str, Any],
+    matches: list[RouteMatch],
+    now: datetime,
+    batch: dict[str, Any] | None = None,
+) -> list[Preview]:
+    """The messages each of ``matches`` would send for ``view`` (and its batch's JSON)."""
+    return [await _render(settings, match, view, now, batch) for match in matches]
 
 
 async def _render(
-    settings: Settings, match: RouteMatch, view: dict[str, Any], now: datetime
+    settings: Settings,
+    match: RouteMatch,
+    view: dict[str, Any],
+    now: datetime,
+    batch: dict[str, Any] | None,
 ) -> Preview:
     config = settings.receivers[match.receiver]
     session = RecordingSession()
     notifier = build_notifier(match.receiver, config, session)  # type: ignore[arg-type]
     notification = Notification(
         id=uuid.uuid4().hex, receiver=match.receiver, route=match.route,
-        group_key=match.group_key, events=[view], created_at=now.astimezone(UTC),
+        group_key=match.group_key, events=[view], batch=batch, created_at=now.astimezone(UTC),
+        public_url=settings.server.public_url,
     )  # fmt: skip
     error = ""
     try:
-        if config.type in ("email", "mns_topic"):
+        if config.type == "null":
+            pass  # sends nothing: the CLI says so
+        elif config.type in ("email", "mns_topic"):
             error = f"{config.type} receivers are not previewed (they do not speak HTTP)"
         else:
             await notifier.send(notification)

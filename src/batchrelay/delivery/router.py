@@ -20,9 +20,17 @@ from batchrelay.routing.tree import RouteMatch, RouteTree
 
 
 class Router:
-    def __init__(self, tree: RouteTree, clock: Callable[[], float] = time.time) -> None:
+    """``dropped`` is told the receiver of each match discarded (a null receiver)."""
+
+    def __init__(
+        self,
+        tree: RouteTree,
+        clock: Callable[[], float] = time.time,
+        dropped: Callable[[str], None] | None = None,
+    ) -> None:
         self.tree = tree
         self.clock = clock
+        self.dropped = dropped
 
     def __call__(self, conn: sqlite3.Connection, event: EventBase) -> None:
         """The SQLite store's commit hook."""
@@ -38,5 +46,10 @@ class Router:
     def _route(self, event: EventBase) -> tuple[dict[str, Any], list[RouteMatch], int]:
         now = self.clock()
         view = event.normalized()
-        matches = self.tree.match(view, datetime.fromtimestamp(now, UTC))
+        matches, discarded = self.tree.split(
+            self.tree.match(view, datetime.fromtimestamp(now, UTC))
+        )
+        if self.dropped is not None:
+            for match in discarded:
+                self.dropped(match.receiver)
         return view, matches, int(now * SECOND)

@@ -13,22 +13,26 @@ The context every template sees (a public contract, like the normalized view):
 ``notification``  {id, receiver, route, group_key, digest, omitted, created_at}
 ``events``        normalized views, oldest first; ``batch``: the BatchView JSON or null
 ``digest``, ``omitted``  shortcuts for the notification fields
-``summary`` (also ``s``)  batch_key, project, kind, state, raw_state, source, statistic,
-                  task_counts, failure_ratio, failures [{code, message, object_path,
-                  task_id, time}], error_codes, duration (seconds), updated, title,
-                  alerts (the ``alert`` events: alertname, status, notice, severity,
-                  labels, annotations, value, alert), completion (the last ``digest``
-                  event's figures, or null; see ``alerts/notices.py``)
+``summary`` (also ``s``)  batch_key (or null), project, kind, state, raw_state, source,
+                  statistic, task_counts, failure_ratio, failures [{code, message,
+                  object_path, task_id, time}], failure_groups [{code, count, failures}]
+                  (most frequent code first), error_codes, duration (seconds), updated,
+                  title (what happened: ``delivery/wording.py``), url and alerts_url (the
+                  batch's dashboard page and the alerts page, with ``server.public_url``;
+                  else null), alerts (the ``alert`` events: alertname, status, notice,
+                  severity, labels, annotations, value, alert), completion (the last
+                  ``digest`` event's figures, or null; see ``alerts/notices.py``)
 ``max_failures``  how many failures a template lists; ``dialect`` the markup in use;
 ``show_title``    whether the message text should start with the title
 
 Filters: ``pct`` (0.125 → "12.5%"), ``duration`` (seconds → "1h 02m 03s"), ``timefmt``
 (ISO text or datetime → "2026-11-20 03:12:19 UTC"), ``truncate_list(n)``, ``tojson``,
 escaping per format ``md``, ``html``, ``slack``, and markup that follows the channel's
-dialect ``esc``, ``b`` (bold), ``code``, ``h`` (heading).
+dialect ``esc``, ``b`` (bold), ``code``, ``h`` (heading), ``link(label)``.
 
 Errors: a syntax error at config load is a ``ConfigError`` naming the key; any failure
-while rendering is a permanent ``SendError`` with reason ``template``.
+while rendering is a permanent :class:`TemplateError` (reason ``template``) naming the
+template and the line.
 """
 
 from __future__ import annotations
@@ -53,8 +57,13 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
+from batchrelay.delivery import wording
 from batchrelay.errors import ConfigError
-from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
+from batchrelay.notifiers.base import (
+    FailureReason,
+    Notification,
+    PermanentSendError,
+)
 
 DIALECTS = ("markdown", "markdown_nocode", "slack", "html", "text")
 
@@ -340,6 +349,28 @@ _MARKUP: dict[str, tuple[Callable[[Any], str], ...]] = {
 }  # fmt: skip
 
 
+def _link_markdown(url: str, text: str) -> str:
+    return f"[{md(text)}]({url.replace(')', '%29').replace(' ', '%20')})"
+
+
+_LINKS: dict[str, Callable[[str, str], str]] = {
+    "markdown": _link_markdown,
+    "markdown_nocode": _link_markdown,
+    "slack": lambda url, text: f"<{slack(url)}|{slack(text)}>",
+    "html": lambda url, text: f'<a href="{html(url)}">{html(text)}</a>',
+    "text": lambda url, text: f"{text}: {url}",
+}
+
+
+@pass_context
+def _link(context: Context, url: Any, text: str = "") -> str:
+    """A link to ``url`` labelled ``text``, in the channel's dialect (text: "label: url")."""
+    if not url:
+        return ""
+    render = _LINKS.get(context.get("dialect", "text"), _LINKS["text"])
+    return render(str(url), str(text or url))
+
+
 def _markup(position: int) -> Callable[[Context, Any], str]:
     @pass_context
     def apply(context: Context, value: Any) -> str:
@@ -381,6 +412,7 @@ def _environment() -> BoundedEnvironment:
         b=_markup(1),
         code=_markup(2),
         h=_markup(3),
+        link=_link,
     )
     env.globals["range"] = _safe_range
     return env
@@ -430,9 +462,30 @@ def _collect(chunks: Iterable[str]) -> str:
     return "".join(parts)
 
 
-def _template_error(where: str, exc: Exception) -> SendError:
+class TemplateError(PermanentSendError):
+    """A template failed while rendering: ``where`` names it, ``line`` is its line (0 when
+    the error came from outside the template's own code)."""
+
+    def __init__(self, where: str, line: int, problem: str) -> None:
+        self.where, self.line = where, line
+        at = f", line {line}" if line else ""
+        super().__init__(FailureReason.TEMPLATE, f"{where}{at}: {problem}")
+
+
+def _template_error(where: str, exc: Exception) -> TemplateError:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return send_error(FailureReason.TEMPLATE, f"{where}: {type(exc).__name__}: {message}")
+    return TemplateError(where, _template_line(exc), f"{type(exc).__name__}: {message}")
+
+
+def _template_line(exc: BaseException) -> int:
+    """The template line being rendered: Jinja puts the template's own frames, with its
+    line numbers, into the traceback; the innermost one is where the error happened."""
+    line, frame = 0, exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line
 
 
 def compile_template(source: str, where: str) -> Template:
@@ -500,8 +553,9 @@ def summarize(notification: Notification) -> dict[str, Any]:
     statistic = batch.get("statistic") or _latest(events, "statistic")
     task_counts = batch.get("task_counts") or dict(Counter(_task_statuses(events)))
     failures = [_failure(event) for event in events if _is_failure(event)]
+    batch_key = batch.get("batch_key") or last.get("batch_key")
     summary = {
-        "batch_key": batch.get("batch_key") or last.get("batch_key") or notification.group_key,
+        "batch_key": batch_key,
         "project": batch.get("project") or last.get("project"),
         "kind": batch.get("kind") or last.get("kind") or "unknown",
         "state": batch.get("state") or last.get("status") or "unknown",
@@ -511,28 +565,18 @@ def summarize(notification: Notification) -> dict[str, Any]:
         "task_counts": task_counts,
         "failure_ratio": failure_ratio(statistic, task_counts),
         "failures": failures,
+        "failure_groups": wording.failure_groups(failures),
         "error_codes": batch.get("error_codes") or dict(Counter(f["code"] for f in failures)),
         "duration": _duration(batch),
         "updated": batch.get("update_time") or last.get("time"),
         "error": batch.get("error") or "",
+        **wording.links(notification.public_url, batch_key),
     }
     alerts = [event for event in events if event.get("kind") == "alert"]
     summary["alerts"] = alerts
     summary["completion"] = _latest(events, "completion")
-    summary["title"] = default_title(summary, notification.digest)
+    summary["title"] = wording.title(summary, events, notification.digest)
     return summary
-
-
-def default_title(summary: dict[str, Any], digest: bool) -> str:
-    title = f"{summary['kind']} {summary['batch_key']}: {summary['state']}"
-    if summary["project"]:
-        title += f" ({summary['project']})"
-    if summary["alerts"]:
-        last = summary["alerts"][-1]
-        title = f"[{last['status'].upper()}] {last['alertname']}: {title}"
-    elif summary["completion"]:
-        title = f"[completed] {title}"
-    return f"[digest] {title}" if digest else title
 
 
 def failure_ratio(statistic: dict[str, Any] | None, task_counts: dict[str, int]) -> float | None:

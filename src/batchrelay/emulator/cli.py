@@ -36,10 +36,12 @@ def _access_key(value: str) -> tuple[str, str]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="batchrelay emulator",
-        description="A local stand-in for Alibaba Cloud MNS (queues, topics, HTTP push) and the "
-        "IMM/ICE batch APIs (ListBatches, GetBatch, ListTriggers, Suspend/Resume/UpdateBatch, "
-        "ICE batch jobs) on the same port.",
-        epilog=f"Default access key: {DEFAULT_ACCESS_KEY_ID}:{DEFAULT_ACCESS_KEY_SECRET}",
+        description="A local stand-in for Alibaba Cloud MNS (queues, topics, HTTP push) and,\n"
+        "on the same port, the IMM/ICE batch APIs (ListBatches, GetBatch, ListTriggers,\n"
+        "Suspend/Resume/UpdateBatch, ICE batch jobs).",
+        epilog=f"Default access key: {DEFAULT_ACCESS_KEY_ID}:{DEFAULT_ACCESS_KEY_SECRET}\n\n"
+        "example:\n  batchrelay emulator --port 8090 --queue imm-notify",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = parser.add_argument
     add("--host", default="127.0.0.1")

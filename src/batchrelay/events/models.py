@@ -20,6 +20,10 @@ Ingress = Literal["mns-queue", "mns-push", "eventbridge", "ice-http", "replay", 
 
 #: Statuses after which a task or batch does not change without a user action.
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "finished"})
+#: What batchrelay's own views add to ``kind`` and ``status``: alert notices and
+#: completion digests (``alerts/notices.py``), routed like events.
+NOTICE_KINDS: tuple[str, ...] = ("alert", "digest")
+ALERT_STATUSES: tuple[str, ...] = ("firing", "resolved")
 
 #: The keys of the normalized view, in the order ``batchrelay parse`` prints them.
 NORMALIZED_KEYS: tuple[str, ...] = (

@@ -104,6 +104,7 @@ class Notification:
     batch: dict[str, Any] | None = None  # BatchView JSON of the group's batch, if any
     digest: bool = False  # pending messages were coalesced: the send budget ran short
     omitted: int = 0  # events left out of ``events`` when coalescing or truncating
+    public_url: str | None = None  # ``server.public_url``: where the message's links point
     created_at: datetime
 
 

@@ -15,7 +15,9 @@ from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.dingtalk import DingTalkConfig, DingTalkNotifier
 from batchrelay.notifiers.discord import DiscordConfig, DiscordNotifier
 from batchrelay.notifiers.lark import LarkConfig, LarkNotifier
+from batchrelay.notifiers.log import LogNotifier, LogReceiverConfig
 from batchrelay.notifiers.mns_topic import MnsTopicConfig, MnsTopicNotifier
+from batchrelay.notifiers.null import NullConfig, NullNotifier
 from batchrelay.notifiers.slack import SlackConfig, SlackNotifier
 from batchrelay.notifiers.smtp import EmailConfig, EmailNotifier
 from batchrelay.notifiers.teams import TeamsConfig, TeamsNotifier
@@ -34,7 +36,9 @@ ReceiverConfig = Annotated[
     | TelegramConfig
     | EmailConfig
     | AlertmanagerConfig
-    | MnsTopicConfig,
+    | MnsTopicConfig
+    | LogReceiverConfig
+    | NullConfig,
     Field(discriminator="type"),
 ]
 RECEIVER_ADAPTER: TypeAdapter[ReceiverConfig] = TypeAdapter(ReceiverConfig)
@@ -51,6 +55,8 @@ _NOTIFIERS: dict[type[Any], type[Any]] = {
     EmailConfig: EmailNotifier,
     AlertmanagerConfig: AlertmanagerNotifier,
     MnsTopicConfig: MnsTopicNotifier,
+    LogReceiverConfig: LogNotifier,
+    NullConfig: NullNotifier,
 }
 
 

@@ -39,16 +39,25 @@ errors are :class:`PatternError` naming the JSON path, e.g.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, get_args
 
 from batchrelay.errors import ConfigError
-from batchrelay.events.models import NORMALIZED_KEYS, Statistic
+from batchrelay.events.models import (
+    ALERT_STATUSES,
+    NORMALIZED_KEYS,
+    NOTICE_KINDS,
+    Ingress,
+    Kind,
+    Statistic,
+    Status,
+)
 
 __all__ = ["Pattern", "PatternError", "check_view_keys", "compile_pattern"]
 
@@ -63,6 +72,12 @@ _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 _MAX_DEPTH: Final = 32  # pattern nesting; far beyond any real event
 _MAX_ARRAY_DEPTH: Final = 32  # arrays of arrays in an event are searched this deep
 _STATISTIC_KEYS: Final = frozenset(Statistic.model_fields)
+#: The view's keys with a closed set of values: a value outside it never matches.
+VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
+    "status": (*get_args(Status), *ALERT_STATUSES),
+    "kind": (*get_args(Kind), *NOTICE_KINDS),
+    "ingress": get_args(Ingress),
+})  # fmt: skip
 _NUMERIC_BOUNDS: Final = {">": "lower", ">=": "lower", "<": "upper", "<=": "upper", "=": "equal"}
 
 
@@ -105,16 +120,44 @@ def compile_pattern(pattern: Any, path: str = "match") -> Pattern:
 
 
 def check_view_keys(pattern: Mapping[str, Any], path: str = "match") -> None:
-    """Reject top-level keys the normalized view does not have, which would never match."""
+    """Reject top-level keys the normalized view does not have, and values of ``status``,
+    ``kind`` and ``ingress`` outside their vocabularies: either would never match."""
     for key, value in pattern.items():
         if key not in NORMALIZED_KEYS:
             known = ", ".join(NORMALIZED_KEYS)
             raise PatternError(f"{path}.{key}: not a key of the normalized view ({known})")
+        if key in VOCABULARIES and isinstance(value, list):
+            _check_vocabulary(value, f"{path}.{key}", VOCABULARIES[key])
         if key == "statistic" and isinstance(value, Mapping):
             for sub in value:
                 if sub not in _STATISTIC_KEYS:
                     known = ", ".join(sorted(_STATISTIC_KEYS))
                     raise PatternError(f"{path}.statistic.{sub}: not a statistic key ({known})")
+
+
+def _check_vocabulary(values: list[Any], path: str, known: tuple[str, ...]) -> None:
+    for index, element in enumerate(values):
+        for word, fold in _words(element):
+            if (word.lower() if fold else word) in (k.lower() if fold else k for k in known):
+                continue
+            close = difflib.get_close_matches(word.lower(), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise PatternError(f"{path}[{index}]: {word!r} is never a value here{hint}; "
+                               f"the values are {', '.join(known)}")  # fmt: skip
+
+
+def _words(element: Any) -> Iterator[tuple[str, bool]]:
+    """The whole values a list element compares with: (value, case-insensitive)."""
+    if isinstance(element, str):
+        yield element, False
+    elif isinstance(element, Mapping):
+        folded = element.get("equals-ignore-case")
+        if isinstance(folded, str):
+            yield folded, True
+        excluded = element.get("anything-but")
+        for word in excluded if isinstance(excluded, list) else [excluded]:
+            if isinstance(word, str):
+                yield word, False
 
 
 # -- objects and fields -----------------------------------------------------------------

@@ -346,15 +346,27 @@ class RouteNode:
 
 
 class RouteTree:
-    """The compiled tree; :meth:`match` runs for every committed event."""
+    """The compiled tree; :meth:`match` runs for every committed event.
 
-    __slots__ = ("by_path", "config", "root")
+    ``discard`` names receivers that send nothing (type ``null``): :meth:`split` sets their
+    matches apart, so that nothing is written to the outbox for them.
+    """
 
-    def __init__(self, config: RoutingConfig) -> None:
+    __slots__ = ("by_path", "config", "discard", "root")
+
+    def __init__(self, config: RoutingConfig, discard: Collection[str] = ()) -> None:
         intervals = {interval.name: interval for interval in config.time_intervals}
         self.config = config
+        self.discard = frozenset(discard)
         self.root = _build(config.route, "root", _DEFAULTS, intervals)
         self.by_path = {node.path: node for node in self.walk()}
+
+    def split(self, matches: list[RouteMatch]) -> tuple[list[RouteMatch], list[RouteMatch]]:
+        """(matches that send, matches to a discarding receiver)."""
+        if not self.discard:
+            return matches, []
+        kept = [m for m in matches if m.receiver not in self.discard]
+        return kept, [m for m in matches if m.receiver in self.discard]
 
     def node(self, path: str) -> RouteNode | None:
         """The route at ``path`` ("root/1/0"), or None if the tree no longer has it."""

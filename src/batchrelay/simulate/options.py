@@ -67,7 +67,9 @@ class SimulateOptions(BaseModel):
     duplicates: float = Field(0.0, ge=0.0, le=1.0)
     shuffle: bool = False
     shuffle_window: int = Field(16, ge=2, le=10_000)
-    rate: float = Field(0.0, ge=0.0)
+    # None: each event goes out when its time comes, so event times follow the wall clock
+    # (unless start_time fixes them: then as fast as possible). 0 = as fast as possible.
+    rate: float | None = Field(None, ge=0.0)
     concurrency: int = Field(4, ge=1, le=256)
     attempts: int = Field(5, ge=1, le=20)
     dry_run: bool = False
@@ -81,6 +83,11 @@ class SimulateOptions(BaseModel):
             allowed = ", ".join(sorted(KINDS[self.target]))
             raise ValueError(f"--target {self.target} carries --kind {allowed}, not {self.kind}")
         return self
+
+    @property
+    def on_time(self) -> bool:
+        """Whether events are sent when their time comes (on the wall clock)."""
+        return self.rate is None and self.start_time is None and not self.dry_run
 
     def spec(self, now: datetime) -> TrafficSpec:
         return TrafficSpec(
@@ -169,11 +176,14 @@ _ARGUMENTS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("--skip-ratio",), {"type": float, "metavar": "F", "help": "IMM SkipFiles per file"}),
     (("--fast-fail-ratio",), {"type": float, "metavar": "F", "help": "IMM batches that abort"}),
     (("--seed",), {"type": int, "metavar": "S", "help": "random seed"}),
-    (("--start-time",), {"metavar": "ISO", "help": "time of the first event (default: now)"}),
+    (("--start-time",), {"metavar": "ISO",
+        "help": "time of the first event (default: now; each event then goes out when its "
+                "time comes, so event times follow the wall clock)"}),
     (("--duplicates",), {"type": float, "metavar": "F", "help": "share of events sent twice"}),
     (("--shuffle",), {"action": "store_true", "help": "send out of order within a window"}),
     (("--shuffle-window",), {"type": int, "metavar": "N", "help": "window of --shuffle"}),
-    (("--rate",), {"type": float, "metavar": "R", "help": "events per second, 0 = unpaced"}),
+    (("--rate",), {"type": float, "metavar": "R",
+        "help": "events per second, 0 = as fast as possible (default: each event at its time)"}),
     (("--concurrency",), {"type": int, "metavar": "N", "help": "sends in flight"}),
     (("--attempts",), {"type": int, "metavar": "N", "help": "tries per event before giving up"}),
     (("--dry-run",), {"action": "store_true", "help": "print payloads as JSON lines instead"}),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -66,7 +67,8 @@ async def simulate(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Report:
     """Generate, then print (``dry_run``, to ``out``) or send; return what happened."""
-    traffic = generate(options.spec(now()))
+    started = now()
+    traffic = generate(options.spec(started))
     bodies = encoded(traffic, options)
     plan = planned(bodies, options)
     lost = frozenset(bodies[i] for i in lost_events(len(bodies), options.seed, options.lose))
@@ -83,7 +85,8 @@ async def simulate(
             registrar = Registrar(options.emulator, options.access_key_id, secret)
         found = by_body(dict(zip((e.event_id for e in traffic.events), bodies, strict=True)),
                         snapshots(traffic.events))  # fmt: skip
-        counts = await send(plan, options, clock, Registering(registrar, found, lost))
+        due = due_times(traffic, plan, options, started) if options.on_time else None
+        counts = await send(plan, options, clock, Registering(registrar, found, lost), due)
     return Report(
         options.target, options.dry_run, options.batches, len(traffic.events), len(plan),
         counts.sent, counts.retried, counts.failed, dict(counts.errors), counts.lost,
@@ -107,6 +110,17 @@ def planned_bodies(traffic: Traffic, options: SimulateOptions) -> list[bytes]:
     return planned(encoded(traffic, options), options)
 
 
+def due_times(
+    traffic: Traffic, plan: list[bytes], options: SimulateOptions, started: datetime
+) -> list[float]:
+    """When each planned body goes out, in seconds after ``started``: when the service
+    published its event. A body shuffled ahead of its time waits for it; one sent late
+    (shuffled back, or a redelivery) holds back the bodies behind it, as a queue would."""
+    wire = WIRES[options.target]
+    published = {encode(e, wire): (e.published - started).total_seconds() for e in traffic.events}
+    return list(itertools.accumulate((published[body] for body in plan), max))
+
+
 def write_expected(traffic: Traffic, path: Path) -> None:
     text = json.dumps(traffic.ledger_json(), ensure_ascii=False, indent=2)
     path.write_text(text + "\n", encoding="utf-8")
@@ -123,14 +137,14 @@ async def send(
     options: SimulateOptions,
     clock: Clock | None,
     registering: Registering | None = None,
+    due: list[float] | None = None,
 ) -> Counts:
     target: Target = build_target(options, clock)
     if registering is not None:
         target = registering.around(target)
     try:
-        return await deliver(
-            plan, target, rate=options.rate, concurrency=options.concurrency, clock=clock
-        )
+        return await deliver(plan, target, rate=options.rate or 0.0,
+                             concurrency=options.concurrency, clock=clock, due=due)  # fmt: skip
     finally:
         await target.aclose()
 

@@ -1,6 +1,7 @@
 """Where simulated traffic goes: the Target contract, bounded retries, and the HTTP targets.
 
-:func:`deliver` drives any :class:`Target` with bounded concurrency and token-bucket pacing.
+:func:`deliver` drives any :class:`Target` with bounded concurrency, paced by a token bucket
+or by each body's due time.
 Every target retries what is worth retrying (connection errors, timeouts, 5xx, 429, MNS
 server-side errors) a bounded number of times and *counts* the rest, so a run always ends
 with a :class:`Counts` that accounts for every body: nothing is lost silently.
@@ -12,7 +13,7 @@ import asyncio
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -118,9 +119,12 @@ async def deliver(
     rate: float = 0.0,
     concurrency: int = 4,
     clock: Clock | None = None,
+    due: Sequence[float] | None = None,
 ) -> Counts:
     """Send every body through ``target``: at most ``concurrency`` sends in flight, paced
-    to ``rate`` bodies per second (0 = as fast as possible)."""
+    to ``rate`` bodies per second (0 = as fast as possible), or with ``due`` (seconds after
+    the start, one per body, never decreasing) each body when its time comes."""
+    clock = clock or SystemClock()
     bucket = TokenBucket(rate, clock=clock)
     slots = asyncio.Semaphore(concurrency)
     results: list[Counts] = []
@@ -131,12 +135,39 @@ async def deliver(
         finally:
             slots.release()
 
+    if due is None:
+        pending: AsyncIterator[Sequence[bytes]] = _all_at_once(bodies, target.chunk_size)
+    else:
+        pending = on_time(bodies, due, target.chunk_size, clock)
     async with asyncio.TaskGroup() as group:
-        for chunk in chunks(bodies, target.chunk_size):
+        async for chunk in pending:
             await slots.acquire()  # backpressure: no task is created before a slot is free
             await bucket.acquire(len(chunk))
             group.create_task(send(chunk))
     return sum(results, Counts())
+
+
+async def _all_at_once(bodies: Sequence[bytes], size: int) -> AsyncIterator[Sequence[bytes]]:
+    for chunk in chunks(bodies, size):
+        yield chunk
+
+
+async def on_time(
+    bodies: Sequence[bytes], due: Sequence[float], size: int, clock: Clock
+) -> AsyncIterator[Sequence[bytes]]:
+    """Chunks of up to ``size`` bodies whose due time has come, each as soon as it has."""
+    started = clock.monotonic()
+    index = 0
+    while index < len(bodies):
+        wait = started + due[index] - clock.monotonic()
+        if wait > 0:
+            await clock.sleep(wait)
+        now = clock.monotonic() - started
+        end = index + 1
+        while end < len(bodies) and end - index < size and due[end] <= now:
+            end += 1
+        yield bodies[index:end]
+        index = end
 
 
 def chunks(bodies: Sequence[bytes], size: int) -> Iterator[Sequence[bytes]]:
