@@ -160,3 +160,16 @@ async def test_a_service_error_is_recorded_and_reported(world: World) -> None:
     [latest] = (await world.store.list_batch_actions(batch, 10, "")).items
     assert (latest.outcome, latest.actor) == ("failed", "eve")
     assert world.state(batch) == "Failed"
+
+
+async def test_actions_without_an_imm_api_are_a_client_error(
+    make_settings: SettingsFactory, start_daemon: Any
+) -> None:
+    client = await start_daemon(make_settings(api={"token": TOKEN}))
+    answer = await client.post(
+        "/api/v1/batches/b-1/actions",
+        json={"action": "resume"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert answer.status == 404  # was 501: a 5xx says the daemon failed, which it did not
+    assert (await answer.json())["error"] == "not_configured"

@@ -7,8 +7,9 @@
 
 Answers to a POST: 200 with the batch's state afterwards; 404 unknown batch; 409 the
 service's rules refuse the action in the batch's state (nothing was called; the service's
-own wording); 502 the service refused or failed (its code and message); 501 no
-``sources.imm_api`` is configured. Every outcome but 404 is in the batch's history.
+own wording); 502 the service refused or failed (its code and message); 404
+``not_configured`` when no ``sources.imm_api`` is configured (a client error: the daemon
+itself is fine). Every outcome but a 404 is in the batch's history.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def run_action(request: web.Request) -> web.Response:
         return refused
     actions = request.app[ACTIONS_KEY]
     if actions is None:
-        return error_response(501, "not_configured", "batch actions need sources.imm_api")
+        return error_response(404, "not_configured", "batch actions need sources.imm_api")
     try:
         action, actor, changes = _fields(await json_body(request))  # deep JSON is a 400 too
     except ValueError as exc:
