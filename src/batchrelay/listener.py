@@ -39,6 +39,7 @@ BUSY = (
     b'{"error": "busy", "detail": "too many connections"}\n'
 )
 TLS_CHECK_INTERVAL = 10.0  # seconds between looks at the certificate files
+REFUSED_LINGER = 2.0  # seconds a refused connection may take to read its 503 and hang up
 
 
 class TlsConfig(BaseModel):
@@ -108,6 +109,7 @@ class Guarded(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.in_handler = False
         self.waiting = True  # between requests: the next byte starts the header timer
+        self.refused = False  # over max_connections: answered 503, never handed to aiohttp
 
     # -- asyncio.Protocol, forwarded ---------------------------------------------------
 
@@ -116,21 +118,34 @@ class Guarded(asyncio.Protocol):
         self.transport = transport
         if len(self.guard.open) >= self.guard.config.max_connections:
             self.guard.refused += 1
-            transport.write(BUSY)
-            transport.close()
+            self._refuse(transport)
             return
         self.guard.open[id(self.inner)] = self
         self.inner.connection_made(transport)
         self._arm(self.guard.config.header_timeout)
 
+    def _refuse(self, transport: asyncio.Transport) -> None:
+        """Answer 503 and hang up gracefully: half-close, then drop what the client still
+        sends until it closes or ``REFUSED_LINGER`` passes. Closing at once would make the
+        kernel answer the client's request bytes with a reset, which can destroy the 503
+        before the client reads it."""
+        self.refused = True
+        transport.write(BUSY)
+        if transport.can_write_eof():
+            transport.write_eof()
+        self.timer = asyncio.get_running_loop().call_later(REFUSED_LINGER, transport.close)
+
     def data_received(self, data: bytes) -> None:
+        if self.refused:
+            return  # a refused connection's request is never read
         if self.waiting and not self.in_handler:
             self.waiting = False
             self._arm(self.guard.config.header_timeout)
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        self.inner.eof_received()
+        if not self.refused:
+            self.inner.eof_received()
         return None  # close the transport (aiohttp's own answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
