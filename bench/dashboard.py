@@ -28,7 +28,7 @@ from _common import ROOT, child, free_port
 
 from batchrelay.events.models import ImmBatchEvent, ImmTaskEvent, Statistic
 from batchrelay.store.base import Inbound
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 BUDGET = 1.0
 CHROMIUM = "/usr/bin/chromium"

@@ -23,14 +23,15 @@ from _common import child, free_port
 
 from batchrelay import log
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.router import Router
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers import build_notifier
 from batchrelay.notifiers.registry import RECEIVER_ADAPTER
+from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.contracts import CommitHooks
+from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
 
 
 def event(n: int) -> ImmTaskEvent:
@@ -54,7 +55,11 @@ async def through_batchrelay(url: str, count: int, concurrency: int, folder: Pat
 
     tree = RouteTree(RoutingConfig.model_validate(
         {"route": {"receiver": "sink", "group_by": ["..."], "group_wait": "1ms"}}))  # fmt: skip
-    store = SQLiteStore(folder / "deliver.db", synchronous="FULL", on_commit=Router(tree))
+    store = SQLiteStore(
+        folder / "deliver.db",
+        synchronous="FULL",
+        on_commit=commit_hook(CommitHooks(route=Router(tree))),
+    )
     await store.start()
     receiver = RECEIVER_ADAPTER.validate_python({"type": "webhook", "url": url})
     at = datetime.now(UTC)

@@ -34,7 +34,7 @@ from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
 from batchrelay.sources.mns_queue import MnsQueueConfig, MnsQueueSource
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchrelay.coordination import AlwaysHeld, LeaseKeeper
 from batchrelay.errors import StoreError
+from batchrelay.store.coordination import LeaseKeeper
+from batchrelay.store.sqlite.lease import AlwaysHeld
 
 
 @dataclass

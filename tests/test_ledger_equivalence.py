@@ -12,7 +12,7 @@ import pytest
 from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
 

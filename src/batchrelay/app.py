@@ -22,19 +22,17 @@ import structlog
 from aiohttp import web
 
 from batchrelay import log as logconf
+from batchrelay import store as stores
 from batchrelay.alerts import api as alerts_api
 from batchrelay.alerts.evaluator import AlertEvaluator
-from batchrelay.alerts.mute import NotificationHold
-from batchrelay.alerts.state import AlertStore
-from batchrelay.alerts.stores import alert_store_for
 from batchrelay.briefing import Console, Summary, banner_fields
 from batchrelay.cloudapi import api as actions_api
 from batchrelay.cloudapi import reconciler as reconcile
 from batchrelay.cloudapi.actions import BatchActions
 from batchrelay.cloudapi.clients import IceApi, ImmApi
 from batchrelay.config import Settings
-from batchrelay.coordination import LeaseKeeper
 from batchrelay.delivery.dispatcher import Dispatcher
+from batchrelay.delivery.hold import NotificationHold
 from batchrelay.demo import running_demo
 from batchrelay.limits import BodyLimits
 from batchrelay.listener import serve
@@ -43,11 +41,14 @@ from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.registry import build_notifier
 from batchrelay.pipeline import Pipeline
+from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree
 from batchrelay.sources.http import Gate, ingest_routes
 from batchrelay.sources.mns_queue import MnsQueueSource
 from batchrelay.sources.verifiers import Verifiers, endpoints
-from batchrelay.stores import AnyStore, alerting, lease_for, open_store
+from batchrelay.store import Store
+from batchrelay.store.contracts import AlertStore
+from batchrelay.store.coordination import LeaseKeeper
 from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
@@ -85,9 +86,17 @@ async def running_task(
         await asyncio.gather(task, return_exceptions=True)
 
 
+def open_store(settings: Settings, registry: Metrics, tree: RouteTree | None) -> Store:
+    """The configured store, not yet started: its commits write the route tree's
+    obligations, and mark batches for the alert evaluator when alerting."""
+    router = Router(tree, dropped=registry.count_dropped) if tree is not None else None
+    hooks = stores.CommitHooks(route=router, mark_dirty=settings.alerting)
+    return stores.open(settings.store, hooks, on_group_commit=registry.observe_group_commit)
+
+
 def dispatcher_for(
     settings: Settings,
-    store: AnyStore,
+    store: Store,
     alert_store: AlertStore,
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
@@ -126,8 +135,8 @@ def build(settings: Settings, console: Console | None = None) -> web.Application
     registry = Metrics()
     tree = route_tree(settings)
     store = open_store(settings, registry, tree)
-    alert_store = alert_store_for(store)
-    coordinator = LeaseKeeper(lease_for(store), settings.store.lease,
+    alert_store = store.alerts
+    coordinator = LeaseKeeper(store.lease, settings.store.lease,
                               on_change=registry.coordinator.set)  # fmt: skip
     gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key,
@@ -171,7 +180,7 @@ def build(settings: Settings, console: Console | None = None) -> web.Application
                 await stack.enter_async_context(
                     running_task("dispatcher", dispatcher.run(), dispatcher.stop)
                 )
-            if alerting(settings):
+            if settings.alerting:
                 evaluator = evaluator_for(settings, alert_store, tree, notifiers, registry,
                                           active)  # fmt: skip
                 await stack.enter_async_context(

@@ -29,7 +29,7 @@ from batchrelay.errors import ConfigError, InputError, StoreError
 from batchrelay.terminal import Column, print_listing, wants_table
 
 if TYPE_CHECKING:
-    from batchrelay.stores import AnyStore
+    from batchrelay.store import Store
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_STORE, EXIT_SERVICE = 0, 1, 2, 3, 4
 EXIT_PIPE = 128 + 13  # as if killed by SIGPIPE, the shell's convention
@@ -216,18 +216,24 @@ def _read(path: str) -> bytes:
         raise InputFileError(f"{path}: cannot read: {exc.strerror}") from None
 
 
-def _open_existing(settings: Settings) -> AnyStore:
+def _open_store(settings: Settings) -> Store:
+    """The configured store, marking batches for the alert evaluator when the daemon
+    would (what a command commits is then evaluated by the running daemon)."""
+    from batchrelay import store
+
+    return store.open(settings.store, store.CommitHooks(mark_dirty=settings.alerting))
+
+
+def _open_existing(settings: Settings) -> Store:
     """The configured store, refusing a SQLite file that is not there: opening would
     create an empty one, and the command would report on nothing."""
-    from batchrelay.stores import open_store
-
     if settings.store.backend == "sqlite" and not settings.store.sqlite_path.exists():
         path = settings.store.sqlite_path
         raise StoreError(
             f"no database at {path} (resolved: {path.resolve()}); `batchrelay run` creates it."
             " Run this from the folder the daemon runs in, or give its config with -c"
         )
-    return open_store(settings)
+    return _open_store(settings)
 
 
 def _login_name() -> str:
@@ -293,9 +299,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 async def _ingest(settings: Settings, path: str, inputs: list[tuple[int, bytes]]) -> int:
     from batchrelay.metrics import Metrics
     from batchrelay.pipeline import Pipeline
-    from batchrelay.stores import open_store
 
-    store = open_store(settings)
+    store = _open_store(settings)
     await store.start()
     try:
         pipeline = Pipeline(store, Metrics(), settings.batch_key)
@@ -410,8 +415,6 @@ async def _routes_for_notice(
 
 async def _read_batch(settings: Settings, key: str) -> tuple[Any, Any]:
     """(BatchView, DigestFacts) of ``key`` from the store, or (None, None)."""
-    from batchrelay.alerts.stores import alert_store_for
-
     store = _open_existing(settings)
     await store.start()
     try:
@@ -419,7 +422,7 @@ async def _read_batch(settings: Settings, key: str) -> tuple[Any, Any]:
         if batch is None:
             return None, None
         limit = settings.alerts.digest.max_failures
-        return batch, await alert_store_for(store).digest_facts(key, limit)
+        return batch, await store.alerts.digest_facts(key, limit)
     finally:
         await store.close()
 
@@ -459,22 +462,21 @@ async def _deadletters(
 ) -> int:
     import time
 
-    from batchrelay.delivery import outbox
-    from batchrelay.delivery.outboxes import outbox_for
+    from batchrelay.store.contracts import SECOND
 
     store = _open_existing(settings)
     await store.start()
     try:
         if action == "list":
-            rows = await outbox_for(store).list_deliveries("dead", None, 100, "")
+            rows = await store.outbox.list_deliveries("dead", None, 100, "")
             print_listing(rows, _DEAD_LETTER_COLUMNS, as_table=wants_table(as_json),
                           empty="No dead letters.")  # fmt: skip
             return EXIT_OK
         if not delivery_id:
             _fail("deadletters replay: which one? give its id (see: deadletters list)")
             return EXIT_USAGE
-        now = int(time.time() * outbox.SECOND)
-        if not await outbox_for(store).replay(delivery_id, now):
+        now = int(time.time() * SECOND)
+        if not await store.outbox.replay(delivery_id, now):
             _fail(f"deadletters replay: no dead letter {delivery_id!r}")
             return EXIT_INPUT
         print(json.dumps({"replayed": delivery_id}))
@@ -504,7 +506,6 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from batchrelay.alerts.api import silence_from_body, silence_json
-    from batchrelay.alerts.stores import alert_store_for
 
     now = datetime.fromtimestamp(time.time(), UTC)
     if args.action == "add":
@@ -522,7 +523,7 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = _open_existing(settings)
     await store.start()
-    alerts = alert_store_for(store)
+    alerts = store.alerts
     try:
         if args.action == "add":
             await alerts.put_silence(silence, now)
@@ -559,9 +560,8 @@ async def _store_copy(settings: Settings, source_url: str) -> int:
     from pydantic import ValidationError
 
     from batchrelay.alerts.rules import AlertsConfig, DigestConfig
-    from batchrelay.config import StoreConfig
     from batchrelay.store.base import CommitOutcome
-    from batchrelay.stores import open_store
+    from batchrelay.store.config import StoreConfig
 
     quiet = {"routing": None, "alerts": AlertsConfig(digest=DigestConfig(enabled=False))}
     try:
@@ -571,7 +571,7 @@ async def _store_copy(settings: Settings, source_url: str) -> int:
         _fail(f"store copy: --from: {problem}")
         return EXIT_USAGE
     source = _open_existing(settings.model_copy(update={**quiet, "store": source_cfg}))
-    target = open_store(settings.model_copy(update=quiet))
+    target = _open_store(settings.model_copy(update=quiet))
     await source.start()
     try:
         await target.start()
@@ -617,11 +617,10 @@ async def _batch(settings: Settings, args: argparse.Namespace, changes: dict[str
     from batchrelay.errors import ActionRefused, CloudApiError
     from batchrelay.metrics import Metrics
     from batchrelay.pipeline import Pipeline
-    from batchrelay.stores import open_store
 
     if settings.sources.imm_api is None:  # checked by the caller; for the type checker
         return EXIT_USAGE
-    store = open_store(settings)
+    store = _open_store(settings)
     await store.start()
     try:
         registry = Metrics()

@@ -8,8 +8,7 @@ from aiohttp import web
 
 from batchrelay.access import ACCESS, Refusal
 from batchrelay.api import error_response, max_results
-from batchrelay.delivery import outbox
-from batchrelay.delivery.outboxes import Outbox
+from batchrelay.store.contracts import SECOND, Outbox
 from batchrelay.store.tokens import decode_token, encode_token
 
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", Outbox)
@@ -61,7 +60,7 @@ async def replay_dead_letter(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     delivery_id = request.match_info["id"]
-    now = int(time.time() * outbox.SECOND)
+    now = int(time.time() * SECOND)
     replayed = await request.app[OUTBOX].replay(delivery_id, now)
     if not replayed:
         return error_response(404, "not_found", "no dead letter with that id")

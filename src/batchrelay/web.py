@@ -9,7 +9,6 @@ from aiohttp import web
 
 from batchrelay import access, api, dashboard, deadletters
 from batchrelay.access import AccessConfig
-from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.errors import StoreError
 from batchrelay.limits import BODY_LIMITS, BodyLimits, bodies, last_resort
 from batchrelay.listener import track
@@ -75,7 +74,7 @@ def create_app(
     app[api.STORE] = store
     app[METRICS] = registry
     app[GATE] = gate
-    app[deadletters.OUTBOX] = outbox_for(store)
+    app[deadletters.OUTBOX] = store.outbox
     app.add_routes(
         [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
     )

@@ -13,25 +13,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batchrelay import store as stores
 from batchrelay.alerts.evaluator import AlertEvaluator
-from batchrelay.alerts.mute import NotificationHold
 from batchrelay.alerts.rules import AlertsConfig
-from batchrelay.alerts.silences import Silence
-from batchrelay.alerts.state import AlertStore
-from batchrelay.alerts.state_sqlite import mark_dirty
-from batchrelay.alerts.stores import alert_store_for
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.outboxes import outbox_for
-from batchrelay.delivery.router import Router
+from batchrelay.delivery.hold import NotificationHold
 from batchrelay.events.models import EventBase, ImmBatchEvent, ImmTaskEvent, Statistic
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.webhook import WebhookConfig
+from batchrelay.routing.obligations import Router
+from batchrelay.routing.silences import Silence
 from batchrelay.routing.tree import RouteTree, RoutingConfig
-from batchrelay.store import postgres_alerts
+from batchrelay.store import Store, StoreConfig
 from batchrelay.store.base import Inbound
-from batchrelay.store.postgres import PostgresStore
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.contracts import AlertStore
 from tests.delivery.test_dispatcher import FakeClock
 
 START = 1_795_000_000.0
@@ -56,7 +52,7 @@ class Sink:
 @dataclass
 class Rig:
     clock: FakeClock
-    store: SQLiteStore | PostgresStore
+    store: Store
     alerts: AlertStore
     evaluator: AlertEvaluator
     dispatcher: Dispatcher
@@ -98,7 +94,7 @@ class Rig:
                 if e.get("kind") == "task"]  # fmt: skip
 
     async def delivery_states(self) -> dict[str, int]:
-        rows = await outbox_for(self.store).list_deliveries(None, None, 1000, "")
+        rows = await self.store.outbox.list_deliveries(None, None, 1000, "")
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + row["events"]
@@ -150,7 +146,7 @@ async def make_rig(
     await store.start()
     config = AlertsConfig.model_validate(alerts)
     metrics = Metrics()
-    state = alert_store_for(store)
+    state = store.alerts
     evaluator = AlertEvaluator(state, config, tree, metrics, clock=clock)
     sink = Sink(clock)
     hook = WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"})
@@ -160,17 +156,7 @@ async def make_rig(
     return Rig(clock, store, state, evaluator, dispatcher, sink, metrics)
 
 
-def _store(path: Path | str, router: Router) -> SQLiteStore | PostgresStore:
-    if isinstance(path, str):
-
-        async def on_postgres(conn: Any, event: EventBase) -> None:
-            await router.on_postgres(conn, event)
-            await postgres_alerts.mark_dirty(conn, event)
-
-        return PostgresStore(path, min_size=1, max_size=4, on_commit=on_postgres)
-
-    def hooks(conn: Any, event: EventBase) -> None:
-        router(conn, event)
-        mark_dirty(conn, event)
-
-    return SQLiteStore(path, synchronous="NORMAL", on_commit=hooks)
+def _store(path: Path | str, router: Router) -> Store:
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
+    config = StoreConfig(url=url, synchronous="NORMAL", pool_max_size=4)  # pool_min_size is 1
+    return stores.open(config, stores.CommitHooks(route=router, mark_dirty=True))

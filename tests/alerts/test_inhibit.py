@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchrelay.alerts.inhibit import InhibitRule, inhibited
+from batchrelay.routing.inhibit import InhibitRule, inhibited
 
 BATCH_1 = "imm:proj-a:batch-1"
 BATCH_2 = "imm:proj-a:batch-2"

@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batchrelay.alerts.lifecycle import AlertState, AlertSubject, Notice, step
+from batchrelay.alerts.lifecycle import AlertSubject, Notice, step
+from batchrelay.store.contracts import AlertState
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 TICK = 5

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from batchrelay.alerts.silences import (
+from batchrelay.routing.silences import (
     Matcher,
     Silence,
     expire_closed,

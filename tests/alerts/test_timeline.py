@@ -18,11 +18,11 @@ from aiohttp.test_utils import TestServer
 
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.rules import AlertsConfig
-from batchrelay.alerts.silences import Silence
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.templates import template_or_default
 from batchrelay.events.models import IceBatchJobEvent, IceJobEvent
 from batchrelay.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
+from batchrelay.routing.silences import Silence
 from tests.alerts.rig import START, Rig, make_rig, routes
 
 RATIO = {"name": "failure-ratio", "condition": "failure_ratio > 0.05 && processed >= 100",

@@ -22,7 +22,7 @@ from batchrelay.emulator import EmulatorConfig, RunningEmulator, Signer, running
 from batchrelay.errors import CloudApiError
 from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 from .support import CREDENTIALS, journal_size
 

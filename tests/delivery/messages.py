@@ -13,9 +13,9 @@ from typing import Any
 from batchrelay.alerts.lifecycle import AlertSubject, Notice, step
 from batchrelay.alerts.notices import alert_view, digest_view
 from batchrelay.alerts.rules import AlertRuleConfig
-from batchrelay.alerts.state import DigestFacts
 from batchrelay.notifiers.base import Notification
 from batchrelay.store.base import BatchView
+from batchrelay.store.contracts import DigestFacts
 from tests.notifiers.support import BATCH, failed_task
 
 NOW = datetime(2026, 11, 20, 3, 12, 30, tzinfo=UTC)

@@ -13,15 +13,16 @@ import pytest
 import structlog
 
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.router import Router
 from batchrelay.delivery.templates import TemplateError, compile_template
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, send_error
 from batchrelay.notifiers.webhook import WebhookConfig
+from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.contracts import CommitHooks
+from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
 
 
 class FakeClock:
@@ -104,8 +105,8 @@ async def rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     async def make(tree: RouteTree | None = None, fallback: bool = False, **hook: Any) -> Rig:
         clock = FakeClock()
         tree = tree or routing()
-        store = SQLiteStore(tmp_path / f"s{len(stores)}.db", synchronous="NORMAL",
-                            on_commit=Router(tree, clock))  # fmt: skip
+        hooks = commit_hook(CommitHooks(route=Router(tree, clock)))
+        store = SQLiteStore(tmp_path / f"s{len(stores)}.db", synchronous="NORMAL", on_commit=hooks)
         await store.start()
         stores.append(store)
         recorder = Recorder(clock=clock)
@@ -236,7 +237,7 @@ async def test_breaker_opens_and_probes(rig_factory: Any) -> None:
 async def test_a_delivery_whose_sender_died_is_sent_again_with_the_same_id(
     rig_factory: Any,
 ) -> None:
-    from batchrelay.delivery import outbox
+    from batchrelay.store.sqlite import outbox
 
     rig = await rig_factory()
     await rig.commit(task(1))

@@ -12,13 +12,14 @@ import aiohttp
 import pytest
 
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.router import Router
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers import build_notifier
+from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.contracts import CommitHooks
+from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
 
 from .support import PlatformFactory
 from .test_dingtalk import config, dingtalk
@@ -51,7 +52,11 @@ async def test_500_failures_stay_within_20_per_minute_and_are_all_named(
     route = {"receiver": "ding", "group_by": group_by, "group_wait": "5s", "group_interval": "1m"}
     tree = RouteTree(RoutingConfig.model_validate({"route": route}))
     clock = Clock()
-    store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL", on_commit=Router(tree, clock))
+    store = SQLiteStore(
+        tmp_path / "s.db",
+        synchronous="NORMAL",
+        on_commit=commit_hook(CommitHooks(route=Router(tree, clock))),
+    )
     await store.start()
     try:
         notifier = build_notifier("ding", receiver, session)

@@ -14,7 +14,7 @@ from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import planned_bodies
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 from ..ledgers import assert_recorded
 from .conftest import START

@@ -18,7 +18,7 @@ from batchrelay.metrics import Metrics
 from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
 from batchrelay.sources.mns_queue import Backoff, MnsQueueConfig, MnsQueueSource
-from batchrelay.store.sqlite import SQLiteStore
+from batchrelay.store.sqlite.store import SQLiteStore
 
 from ..ledgers import assert_recorded
 

@@ -32,4 +32,4 @@ class StoreConformance(
     ActionConformance,
 ):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``, the
-    outbox (``delivery/outboxes.py``) and the alert state (``alerts/state.py``) in it."""
+    outbox and the alert state (``store/contracts.py``) in it."""

@@ -1,7 +1,7 @@
 """AlertStore conformance: alert state, dirty marks, silences, digests, one-transaction passes.
 
-Written against the ``AlertStore`` contract only (``alerts/state.py``): each store gets its
-alert state from ``alert_store_for`` and the dirty mark as its own commit hook.
+Written against the ``AlertStore`` contract only (``store/contracts.py``): each store gets its
+alert state as ``store.alerts`` and marks batches dirty through its commit hooks.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from typing import Any
 
 import pytest
 
-from batchrelay.alerts.lifecycle import AlertState, Status
-from batchrelay.alerts.silences import Matcher, Silence
-from batchrelay.alerts.state import AlertStore, Changes, Notice
-from batchrelay.alerts.stores import alert_store_for
-from batchrelay.delivery.outboxes import Outbox, outbox_for
-from batchrelay.delivery.router import Router
 from batchrelay.events.models import Event, IceJobEvent
+from batchrelay.routing.obligations import Router
+from batchrelay.routing.silences import Matcher, Silence
 from batchrelay.store.base import Store
+from batchrelay.store.contracts import AlertState, AlertStore, Changes, Notice, Outbox, Status
 
 from .conformance_outbox import Clock, route_tree
 from .conformance_support import CommitHooks, StoreFactory, commit_all
@@ -64,7 +61,7 @@ class AlertStoreConformance:
     async def alerting(self, make_store: StoreFactory) -> Alerting:
         hooks = CommitHooks(router=Router(route_tree(), Clock()), dirty=True)
         store = await make_store(hooks=hooks)
-        return Alerting(store, alert_store_for(store), outbox_for(store))
+        return Alerting(store, store.alerts, store.outbox)
 
     async def test_alert_states_are_saved_read_back_and_forgotten(self, alerting: Alerting) -> None:
         alerts = alerting.alerts

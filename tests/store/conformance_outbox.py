@@ -1,7 +1,7 @@
 """Outbox conformance: obligations at commit, group flushes, claims, attempts, dead letters.
 
-Written against the ``Outbox`` contract only (``delivery/outboxes.py``): each store gets
-its outbox from ``outbox_for`` and its router as its own commit hook (``CommitHooks``).
+Written against the ``Outbox`` contract only (``store/contracts.py``): each store gives
+its outbox as ``store.outbox`` and routes in its commit hooks (``CommitHooks``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from batchrelay.delivery.outbox import SECOND, Delivery
-from batchrelay.delivery.outboxes import Outbox, outbox_for
-from batchrelay.delivery.router import Router
 from batchrelay.errors import StoreError
+from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import CommitOutcome, Store
+from batchrelay.store.contracts import Outbox
+from batchrelay.store.sqlite.outbox import SECOND, Delivery
 
 from .conformance_support import CommitHooks, StoreFactory, commit_all
 from .factories import imm_task, inbound
@@ -83,7 +83,7 @@ class OutboxConformance:
     async def routed(self, make_store: StoreFactory) -> Routed:
         clock = Clock()
         store = await make_store(hooks=CommitHooks(router=Router(route_tree(), clock)))
-        return Routed(store, outbox_for(store), clock)
+        return Routed(store, store.outbox, clock)
 
     async def test_obligations_are_written_with_new_events_and_never_for_duplicates(
         self, routed: Routed
@@ -104,7 +104,7 @@ class OutboxConformance:
         await commit_all(store, [imm_task("t1", "failed", 1, batch_key="B")])
         with pytest.raises(StoreError):
             await store.commit(inbound(doomed))
-        assert await outbox_for(store).depth() == {"events": 1, "deliveries": 0}
+        assert await store.outbox.depth() == {"events": 1, "deliveries": 0}
         assert await store.get_batch("D") is None
 
     async def test_a_group_flushes_after_group_wait_then_every_group_interval(

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from batchrelay.alerts.state import Changes
-from batchrelay.alerts.stores import alert_store_for
-from batchrelay.delivery.outboxes import outbox_for
-from batchrelay.delivery.router import Router
 from batchrelay.errors import InputReason
+from batchrelay.routing.obligations import Router
 from batchrelay.store.base import QuarantineRecord, Store, TaskQuery
+from batchrelay.store.contracts import Changes
 
 from .conformance_alerts import alert
 from .conformance_outbox import NOW, WAIT, Clock, route_tree, up_to
@@ -38,10 +36,10 @@ class OverviewConformance(StoreCase):
             await store.commit(inbound(task, received=received))
         for seconds_ago in (7200, 1800, 10):
             await store.quarantine(rejected(seconds_ago))
-        alerts = alert_store_for(store)
+        alerts = store.alerts
         await alerts.apply(Changes(saved=[alert("failed", "bad"), alert("x", "run1", "pending"),
                                           alert("y", "run2", "resolved")]), at(0))  # fmt: skip
-        outbox = outbox_for(store)
+        outbox = store.outbox
         await outbox.flush_due_groups(NOW + WAIT, up_to(100), lambda r, route: False)
         for delivery in await outbox.claim_due(NOW + WAIT, WAIT, 10):
             state = "dead" if delivery.batch_key == "bad" else "delivered"

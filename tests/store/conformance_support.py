@@ -9,8 +9,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from batchrelay.delivery.router import Router
+from batchrelay import store
 from batchrelay.events.models import Event
+from batchrelay.routing.obligations import Obligations, Router
 from batchrelay.store.base import CommitOutcome, GroupCommitHook, Store
 
 from .factories import inbound
@@ -18,17 +19,26 @@ from .factories import inbound
 
 @dataclass(frozen=True)
 class CommitHooks:
-    """What a store's commit hook does for each new event, said once for every store (the
-    factory turns it into the store's own hook type): route it (``Router``), mark its
-    batch dirty for the alert evaluator, and fail for the event ids in ``fail_for``."""
+    """What a store does for each new event in its commit, said once for every store: route
+    it (``Router``), mark its batch dirty for the alert evaluator, and fail for the event
+    ids in ``fail_for`` (routing raises, as a broken route tree would)."""
 
     router: Router | None = None
     dirty: bool = False
     fail_for: frozenset[str] = frozenset()
 
-    def check(self, event: Event) -> None:
+    def for_store(self) -> store.CommitHooks:
+        """These hooks as every store takes them."""
+        if not self.fail_for:
+            return store.CommitHooks(route=self.router, mark_dirty=self.dirty)
+        return store.CommitHooks(route=self.route, mark_dirty=self.dirty)
+
+    def route(self, event: Event) -> Obligations:
         if event.event_id in self.fail_for:
             raise RuntimeError(f"the commit hook fails for {event.event_id}")
+        if self.router is not None:
+            return self.router(event)
+        return Obligations(event.normalized(), [], 0.0)
 
 
 class StoreFactory(Protocol):

@@ -8,20 +8,17 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import pytest
 
-from batchrelay.alerts import state_sqlite
-from batchrelay.events.models import Event
-from batchrelay.store import postgres_alerts
 from batchrelay.store.base import GroupCommitHook
-from batchrelay.store.postgres import PostgresCommitHook, PostgresStore
-from batchrelay.store.sqlite import CommitHook, SQLiteStore
+from batchrelay.store.postgres import store as postgres
+from batchrelay.store.postgres.store import PostgresStore
+from batchrelay.store.sqlite import store as sqlite
+from batchrelay.store.sqlite.store import SQLiteStore
 
 from ..pg import Cluster
 from .conformance_support import CommitHooks
@@ -48,7 +45,7 @@ class SQLiteStoreFactory:
         on_group_commit: GroupCommitHook | None = None,
         hooks: CommitHooks | None = None,
     ) -> SQLiteStore:
-        on_commit = sqlite_hook(hooks) if hooks is not None else None
+        on_commit = sqlite.commit_hook(hooks.for_store()) if hooks is not None else None
         store = SQLiteStore(self.path(name), on_group_commit=on_group_commit, on_commit=on_commit)
         await store.start()
         self.opened.append(store)
@@ -60,32 +57,6 @@ class SQLiteStoreFactory:
     async def close_all(self) -> None:
         for store in self.opened:
             await store.close()  # closing twice is harmless
-
-
-def sqlite_hook(hooks: CommitHooks) -> CommitHook:
-    """``hooks`` as the SQLite store calls them: synchronously, on its writer thread."""
-
-    def hook(conn: sqlite3.Connection, event: Event) -> None:
-        if hooks.router is not None:
-            hooks.router(conn, event)
-        if hooks.dirty:
-            state_sqlite.mark_dirty(conn, event)
-        hooks.check(event)
-
-    return hook
-
-
-def postgres_hook(hooks: CommitHooks) -> PostgresCommitHook:
-    """``hooks`` as the PostgreSQL store awaits them, on the commit's connection."""
-
-    async def hook(conn: asyncpg.Connection, event: Event) -> None:
-        if hooks.router is not None:
-            await hooks.router.on_postgres(conn, event)
-        if hooks.dirty:
-            await postgres_alerts.mark_dirty(conn, event)
-        hooks.check(event)
-
-    return hook
 
 
 @pytest.fixture
@@ -113,7 +84,7 @@ class PostgresStoreFactory:
         **options: Any,
     ) -> PostgresStore:
         if hooks is not None:
-            options["on_commit"] = postgres_hook(hooks)
+            options["on_commit"] = postgres.commit_hook(hooks.for_store())
         store = PostgresStore(
             await self.dsn(name), min_size=1, max_size=4, on_group_commit=on_group_commit,
             **options,

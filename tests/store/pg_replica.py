@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 
-from batchrelay.store.postgres import PostgresStore
+from batchrelay.store.postgres.store import PostgresStore
 
 from .factories import event_stream, inbound
 

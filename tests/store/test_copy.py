@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batchrelay import store
 from batchrelay.cli import main
-from batchrelay.config import Settings, StoreConfig
 from batchrelay.simulate import SimulateOptions, encode, generate
 from batchrelay.store.base import Inbound
-from batchrelay.stores import open_store
+from batchrelay.store.config import StoreConfig
 
 from .conftest import PostgresStoreFactory
 
@@ -35,7 +35,7 @@ async def test_copy_sqlite_into_postgres_gives_the_same_ledger(
     old.write_text(f"store: {{url: '{sqlite_url}'}}\nlog: {{level: warning}}\n")
     assert await main_async(["ingest", str(lines), "-c", str(old)]) == 0
     capsys.readouterr()
-    source = open_store(Settings(store=StoreConfig(url=sqlite_url)))
+    source = store.open(StoreConfig(url=sqlite_url))
     await source.start()
     expected = await source.ledger_snapshot()
     journal = await source.read_journal(0, 10_000)

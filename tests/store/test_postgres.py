@@ -17,8 +17,8 @@ import pytest
 from batchrelay.errors import ConfigError, InputReason, NotReadyError, StoreError
 from batchrelay.events.models import Event
 from batchrelay.store.base import BatchQuery, CommitOutcome, Inbound, QuarantineRecord, TaskQuery
-from batchrelay.store.postgres import PostgresStore
-from batchrelay.store.postgres_migrate import bundled_migrations
+from batchrelay.store.postgres.migrate import bundled_migrations
+from batchrelay.store.postgres.store import PostgresStore
 
 from ..pg import Cluster, running_postgres
 from .conformance import commit_all, commit_concurrently

@@ -1,4 +1,4 @@
-"""The lease row on PostgreSQL (``store/postgres_lease.py``): one holder at a time, even
+"""The lease row on PostgreSQL (``store/postgres/lease.py``): one holder at a time, even
 when replicas race for it; expiry hands it over, renewal extends it, release frees it."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from batchrelay.coordination import LeaseKeeper
-from batchrelay.store.postgres import PostgresStore
-from batchrelay.store.postgres_lease import PostgresLease
+from batchrelay.store.coordination import LeaseKeeper
+from batchrelay.store.postgres.lease import PostgresLease
+from batchrelay.store.postgres.store import PostgresStore
 
 from ..pg import Cluster, running_postgres
 from .conftest import PostgresStoreFactory

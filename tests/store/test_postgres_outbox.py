@@ -1,4 +1,4 @@
-"""The outbox on PostgreSQL (``store/postgres_outbox.py``): the same results as the SQLite
+"""The outbox on PostgreSQL (``store/postgres/outbox.py``): the same results as the SQLite
 outbox for the same calls, and what several replicas need (claims that never overlap,
 expired leases taken again)."""
 
@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import pytest
 
-from batchrelay.delivery import outbox as lite
 from batchrelay.events.models import Event
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store import postgres_outbox as pg
-from batchrelay.store.postgres import PostgresStore
+from batchrelay.store.postgres import outbox as pg
+from batchrelay.store.postgres.store import PostgresStore
+from batchrelay.store.sqlite import outbox as lite
 
 from .conftest import PostgresStoreFactory, SQLiteStoreFactory
 from .factories import imm_task, inbound

@@ -13,14 +13,14 @@ import pytest
 
 from batchrelay.errors import ConfigError, NotReadyError, StoreError
 from batchrelay.store.base import CommitOutcome, Inbound, TaskQuery
-from batchrelay.store.sqlite import SQLiteStore
-from batchrelay.store.sqlite_migrate import (
+from batchrelay.store.sqlite.migrate import (
     apply_migrations,
     bundled_migrations,
     load_migrations,
     split_statements,
 )
-from batchrelay.store.sqlite_statements import Rows
+from batchrelay.store.sqlite.statements import Rows
+from batchrelay.store.sqlite.store import SQLiteStore
 
 from .conformance import commit_all, commit_concurrently
 from .factories import RECEIVED, event_stream, imm_batch, imm_task, inbound

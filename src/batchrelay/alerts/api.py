@@ -20,13 +20,12 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay.alerts.inhibit import InhibitRule, inhibited
-from batchrelay.alerts.lifecycle import AlertState
-from batchrelay.alerts.silences import Silence, silenced_by
-from batchrelay.alerts.state import AlertStore
 from batchrelay.api import BadQuery, error_response, json_body
 from batchrelay.deadletters import authorized
+from batchrelay.routing.inhibit import InhibitRule, inhibited
+from batchrelay.routing.silences import Silence, silenced_by
 from batchrelay.routing.tree import parse_duration
+from batchrelay.store.contracts import AlertState, AlertStore
 
 ALERT_STATES = ("pending", "firing", "resolved")
 SILENCE_STATES = ("active", "pending", "expired")

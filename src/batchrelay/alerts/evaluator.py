@@ -33,26 +33,27 @@ from typing import Any
 import structlog
 
 from batchrelay.alerts.expr import activation, batch_context
-from batchrelay.alerts.inhibit import inhibited
-from batchrelay.alerts.lifecycle import AlertState, AlertSubject, step
+from batchrelay.alerts.lifecycle import AlertSubject, step
 from batchrelay.alerts.lifecycle import Notice as LifecycleNotice
-from batchrelay.alerts.notices import alert_view, digest_view, direct_match, event_labels
+from batchrelay.alerts.notices import alert_view, digest_view, direct_match
 from batchrelay.alerts.rules import AlertRuleConfig, AlertsConfig
-from batchrelay.alerts.silences import Silence, expire_closed, silenced_by
-from batchrelay.alerts.state import (
-    CLOSING_STATES,
-    RESOLVING_STATES,
-    AlertStore,
-    Changes,
-    Notice,
-)
 from batchrelay.delivery.templates import Template, compile_template
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import SendError
+from batchrelay.routing.inhibit import inhibited
+from batchrelay.routing.silences import Silence, event_labels, expire_closed, silenced_by
 from batchrelay.routing.tree import RouteMatch, RouteTree
 from batchrelay.store.base import BatchView
-from batchrelay.store.rows import to_us
+from batchrelay.store.contracts import (
+    CLOSING_STATES,
+    RESOLVING_STATES,
+    AlertState,
+    AlertStore,
+    Changes,
+    Notice,
+)
+from batchrelay.store.row_codec import to_us
 
 log = structlog.get_logger(__name__)
 

@@ -25,12 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal, TypeAlias, cast
+from typing import Literal, TypeAlias
 
-Status: TypeAlias = Literal["pending", "firing", "resolved"]
+from batchrelay.store.contracts import AlertState
+
 NoticeKind: TypeAlias = Literal["firing", "resolved", "repeat"]
-_STATUSES: tuple[Status, ...] = ("pending", "firing", "resolved")
-_TIMES = ("active_since", "fired_at", "last_notified_at", "resolved_at")
 
 
 @dataclass(frozen=True)
@@ -49,69 +48,11 @@ class AlertSubject:
 
 
 @dataclass(frozen=True)
-class AlertState:
-    rule: str
-    batch_key: str
-    labels: Mapping[str, str]
-    status: Status
-    active_since: datetime
-    fired_at: datetime | None = None
-    last_notified_at: datetime | None = None
-    resolved_at: datetime | None = None
-    value: str = ""
-    summary: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict for the store; :meth:`from_dict` reads it back."""
-        data: dict[str, Any] = {
-            "rule": self.rule,
-            "batch_key": self.batch_key,
-            "labels": dict(self.labels),
-            "status": self.status,
-            "value": self.value,
-            "summary": self.summary,
-        }
-        for name in _TIMES:
-            moment: datetime | None = getattr(self, name)
-            data[name] = None if moment is None else moment.isoformat()
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AlertState:
-        status = data["status"]
-        if status not in _STATUSES:
-            raise ValueError(f"alert state: unknown status {status!r}")
-        times = {name: _parse_time(data.get(name)) for name in _TIMES}
-        if times["active_since"] is None:
-            raise ValueError("alert state: active_since is missing")
-        return cls(
-            rule=str(data["rule"]),
-            batch_key=str(data["batch_key"]),
-            labels={str(k): str(v) for k, v in data["labels"].items()},
-            status=cast(Status, status),
-            active_since=times["active_since"],
-            fired_at=times["fired_at"],
-            last_notified_at=times["last_notified_at"],
-            resolved_at=times["resolved_at"],
-            value=str(data.get("value", "")),
-            summary=str(data.get("summary", "")),
-        )
-
-
-@dataclass(frozen=True)
 class Notice:
     """Something to tell the receivers about ``alert`` (its state after the step)."""
 
     kind: NoticeKind
     alert: AlertState
-
-
-def _parse_time(raw: object) -> datetime | None:
-    if raw is None:
-        return None
-    moment = datetime.fromisoformat(str(raw))
-    _require_aware(moment)
-    return moment
 
 
 def _require_aware(moment: datetime) -> None:

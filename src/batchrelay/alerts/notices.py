@@ -12,7 +12,7 @@ and templates render. Their ``kind`` tells them apart from the services' events:
                     output media URLs)
 
 Per-task notifications get labels too, so silences and inhibition can name them:
-:func:`event_labels`.
+``routing.silences.event_labels``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 from batchrelay.alerts.expr import batch_context
 from batchrelay.alerts.lifecycle import Notice
 from batchrelay.alerts.rules import AlertRuleConfig
-from batchrelay.alerts.state import DigestFacts
 from batchrelay.events.models import format_time
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.base import BatchView
+from batchrelay.store.contracts import DigestFacts
 
 SOURCE = "batchrelay"
 
@@ -98,22 +98,6 @@ def _common(batch: BatchView, now: datetime) -> dict[str, Any]:
         "batch_state": batch.state,
         "tags": dict(batch.tags),
     }
-
-
-def event_labels(view: dict[str, Any]) -> dict[str, str]:
-    """Labels of a per-event notification: ``alertname`` is ``<kind>_<status>`` (for
-    example ``task_failed``), then batch_key, project, kind, status, code, source."""
-    kind, status = view.get("kind") or "unknown", view.get("status") or "unknown"
-    labels = {
-        "alertname": f"{kind}_{status}",
-        "batch_key": view.get("batch_key"),
-        "project": view.get("project"),
-        "kind": kind,
-        "status": status,
-        "code": view.get("code"),
-        "source": view.get("source"),
-    }
-    return {name: str(value) for name, value in labels.items() if value}
 
 
 def direct_match(receiver: str, route: str, group: str, repeat_interval: float) -> RouteMatch:

@@ -14,12 +14,12 @@ from typing import Any
 
 from batchrelay.alerts.evaluator import firing_view
 from batchrelay.alerts.notices import digest_view, direct_match
-from batchrelay.alerts.state import DigestFacts
 from batchrelay.config import Settings
 from batchrelay.delivery.preview import Preview, preview_view
 from batchrelay.events.models import Statistic
 from batchrelay.routing.tree import RouteMatch, RouteTree
 from batchrelay.store.base import BatchView
+from batchrelay.store.contracts import DigestFacts
 
 #: A notice's view and where it goes.
 Notice = tuple[dict[str, Any], list[RouteMatch]]

@@ -15,9 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from batchrelay.alerts.expr import Condition, compile_condition
-from batchrelay.alerts.inhibit import InhibitRule
 from batchrelay.delivery.templates import check_syntax
 from batchrelay.errors import ConfigError
+from batchrelay.routing.inhibit import InhibitRule
 from batchrelay.routing.tree import Duration
 
 __all__ = [

@@ -25,14 +25,14 @@ from typing import Any
 
 import structlog
 
-from batchrelay.delivery.outbox import SECOND, Check, Delivery
-from batchrelay.delivery.outboxes import Outbox, outbox_for
 from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
 from batchrelay.delivery.templates import TemplateError
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
 from batchrelay.notifiers.config import ChannelConfig
 from batchrelay.routing.tree import RouteTree
+from batchrelay.store.base import Store
+from batchrelay.store.contracts import SECOND, Check, Delivery, Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -46,7 +46,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: Any,  # the store: get_batch(key); and the outbox unless one is given
+        store: Store,  # get_batch(key); and its outbox unless one is given
         tree: RouteTree | None,
         receivers: Mapping[str, ChannelConfig],
         notifiers: Mapping[str, Notifier],
@@ -66,7 +66,7 @@ class Dispatcher:
         self.public_url = public_url  # server.public_url, for links in messages
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
         self.tick_seconds, self.lease, self.hold = tick, lease, hold
-        self.outbox = outbox if outbox is not None else outbox_for(store)
+        self.outbox = outbox if outbox is not None else store.outbox
         self.active = active  # False while another replica holds the timers
         self._budgets_seeded = False
         rng = rng or random.Random()

@@ -20,12 +20,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from batchrelay.errors import InputReason
 from batchrelay.events.models import Event, Statistic
+
+if TYPE_CHECKING:  # the contracts of a store's parts refer to views defined here
+    from batchrelay.store.contracts import AlertStore, Lease, Outbox
 
 T = TypeVar("T")
 
@@ -263,7 +266,18 @@ class TaskQuery:
 
 
 class Store(Protocol):
-    """Durable journal + ledger + quarantine. One instance per process."""
+    """Durable journal + ledger + quarantine. One instance per process.
+
+    Its parts, one per backend, each behind its own contract (``store/contracts.py``)."""
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def alerts(self) -> AlertStore: ...
+
+    @property
+    def lease(self) -> Lease: ...
 
     async def start(self) -> None:
         """Open, apply migrations, start the writer. Called once before any other method."""
