@@ -31,9 +31,10 @@ from batchrelay import log
 from batchrelay.emulator import DEFAULT_ACCESS_KEY_ID as KEY_ID
 from batchrelay.emulator import DEFAULT_ACCESS_KEY_SECRET as KEY_SECRET
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
-from batchrelay.sources.mns_queue import MnsQueueConfig, MnsQueueSource
+from batchrelay.sources.config import MnsQueueConfig
+from batchrelay.sources.mns_queue import MnsQueueSource
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.sqlite.store import SQLiteStore
 
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchrelay.api import STORE
+from batchrelay.http.common import STORE
 
 from .conftest import SettingsFactory, sample
 from .rawhttp import request, send

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.sqlite.store import SQLiteStore
 
 START = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -23,10 +24,8 @@ from aiohttp import web
 
 from batchrelay import log as logconf
 from batchrelay import store as stores
-from batchrelay.alerts import api as alerts_api
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.briefing import Console, Summary, banner_fields
-from batchrelay.cloudapi import api as actions_api
 from batchrelay.cloudapi import reconciler as reconcile
 from batchrelay.cloudapi.actions import BatchActions
 from batchrelay.cloudapi.clients import IceApi, ImmApi
@@ -34,22 +33,22 @@ from batchrelay.config import Settings
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.hold import NotificationHold
 from batchrelay.demo import running_demo
-from batchrelay.limits import BodyLimits
-from batchrelay.listener import serve
+from batchrelay.http.ingest import Gate
+from batchrelay.http.limits import BodyLimits
+from batchrelay.http.listener import serve
+from batchrelay.http.routes import Surface, create_app
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.registry import build_notifier
-from batchrelay.pipeline import Pipeline
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree
-from batchrelay.sources.http import Gate, ingest_routes
 from batchrelay.sources.mns_queue import MnsQueueSource
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.sources.verifiers import Verifiers, endpoints
 from batchrelay.store import Store
 from batchrelay.store.contracts import AlertStore
 from batchrelay.store.coordination import LeaseKeeper
-from batchrelay.web import SOURCES, create_app
 
 log = structlog.get_logger(__name__)
 
@@ -97,14 +96,13 @@ def open_store(settings: Settings, registry: Metrics, tree: RouteTree | None) ->
 def dispatcher_for(
     settings: Settings,
     store: Store,
-    alert_store: AlertStore,
     tree: RouteTree | None,
     notifiers: dict[str, Notifier],
     registry: Metrics,
     active: Callable[[], bool],
 ) -> Dispatcher:
     cfg = settings.delivery
-    hold = NotificationHold(alert_store, settings.alerts.inhibitors)
+    hold = NotificationHold(store.alerts, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
                       lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
                       active=active, public_url=settings.server.public_url)  # fmt: skip
@@ -129,85 +127,121 @@ def cloud_apis(settings: Settings) -> tuple[ImmApi | None, IceApi | None]:
     return (ImmApi(imm) if imm else None), (IceApi(ice) if ice else None)
 
 
-def build(settings: Settings, console: Console | None = None) -> web.Application:
-    """The whole daemon as one aiohttp application (also used by tests). With ``console``
-    it also greets the person at the terminal and sums up now and then (briefing.py)."""
+@dataclasses.dataclass
+class Daemon:
+    """The parts of one daemon, built from settings and not yet started."""
+
+    settings: Settings
+    console: Console | None
+    registry: Metrics
+    tree: RouteTree | None
+    store: Store
+    coordinator: LeaseKeeper
+    gate: Gate
+    pipeline: Pipeline
+    verifiers: Verifiers
+    sources: list[MnsQueueSource]
+    imm_api: ImmApi | None
+    ice_api: IceApi | None
+
+    def active(self) -> bool:
+        """Whether this replica runs the timers now (it holds the coordinator lease)."""
+        return self.coordinator.held
+
+    def surface(self) -> Surface:
+        """What the HTTP routes serve."""
+        settings, server = self.settings, self.settings.server
+        actions = (BatchActions(self.imm_api, self.pipeline, self.store, self.registry)
+                   if self.imm_api else None)  # fmt: skip
+        return Surface(
+            store=self.store, registry=self.registry, gate=self.gate,
+            body=BodyLimits(server.max_body_bytes, server.body_timeout), access=settings.api,
+            inhibit_rules=settings.alerts.inhibitors, sources=list(self.sources),
+            actions=actions, pipeline=self.pipeline,
+            endpoints=endpoints(settings.ingress, self.verifiers),
+        )  # fmt: skip
+
+    async def start(self, stack: contextlib.AsyncExitStack) -> None:
+        """Start everything on ``stack`` (so it stops in reverse order), then open the gate."""
+        settings = self.settings
+        await self.store.start()
+        stack.push_async_callback(self.store.close)
+        await self.verifiers.start()
+        stack.push_async_callback(self.verifiers.close)
+        if settings.demo.enabled:
+            push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
+            await stack.enter_async_context(running_demo(settings.demo, push_url))
+        await self.coordinator.renew()  # before the timers' first tick, if it can be had
+        stack.push_async_callback(self.coordinator.release)  # after its task has ended
+        await stack.enter_async_context(
+            running_task("lease", self.coordinator.run(), self.coordinator.stop)
+        )
+        await self._start_timers(stack)
+        for source in self.sources:
+            await source.start()
+        self.gate.open = True
+        log.info("daemon.started", host=settings.server.host, port=settings.server.port)
+        if self.console is not None:
+            log.info("daemon.banner", **banner_fields(settings, self.console.config_path))
+            summary = Summary(self.registry, self.console.summary_interval)
+            await stack.enter_async_context(running_task("summary", summary.run(), summary.stop))
+
+    async def _start_timers(self, stack: contextlib.AsyncExitStack) -> None:
+        """The work the lease holder runs: delivery, alert evaluation, reconciliation."""
+        settings, registry, active = self.settings, self.registry, self.active
+        notifiers = await stack.enter_async_context(running_receivers(settings))
+        runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
+        if notifiers:
+            dispatcher = dispatcher_for(settings, self.store, self.tree, notifiers, registry,
+                                        active)  # fmt: skip
+            runs.append(("dispatcher", dispatcher.run(), dispatcher.stop))
+        if settings.alerting:
+            evaluator = evaluator_for(settings, self.store.alerts, self.tree, notifiers,
+                                      registry, active)  # fmt: skip
+            runs.append(("alerts", evaluator.run(), evaluator.stop))
+        for timer in reconcile.timers(self.imm_api, self.ice_api, self.pipeline, self.store,
+                                      registry, active):  # fmt: skip
+            runs.append((f"reconcile-{timer.service}", timer.run(), timer.stop))
+        for name, run, stop in runs:
+            await stack.enter_async_context(running_task(name, run, stop))
+
+    async def stop_taking_input(self) -> None:
+        self.gate.open = False
+        log.info("daemon.draining")
+        for source in self.sources:
+            await source.stop(grace=self.settings.server.drain_timeout)
+
+
+def daemon(settings: Settings, console: Console | None = None) -> Daemon:
+    """Every part of the daemon ``settings`` describe, wired together, not yet started."""
     registry = Metrics()
     tree = route_tree(settings)
     store = open_store(settings, registry, tree)
-    alert_store = store.alerts
     coordinator = LeaseKeeper(store.lease, settings.store.lease,
                               on_change=registry.coordinator.set)  # fmt: skip
-    gate = Gate()
     pipeline = Pipeline(store, registry, settings.batch_key,
                         max_events=settings.server.max_events_per_body,
                         max_decoded=settings.server.max_body_bytes)  # fmt: skip
-    verifiers = Verifiers(settings.ingress)
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     imm_api, ice_api = cloud_apis(settings)
-    server = settings.server
-    body = BodyLimits(server.max_body_bytes, server.body_timeout)
-    app = create_app(store, registry, gate, body, settings.api)
-    app[alerts_api.ALERTS] = alerts_api.AlertsApi(alert_store, settings.alerts.inhibitors)
-    app.add_routes(alerts_api.routes())
-    app[SOURCES] = sources
-    batch_actions = BatchActions(imm_api, pipeline, store, registry) if imm_api else None
-    actions_api.setup(app, store, batch_actions)
-    app.add_routes(ingest_routes(endpoints(settings.ingress, verifiers), pipeline, gate, body))
+    return Daemon(settings, console, registry, tree, store, coordinator, Gate(), pipeline,
+                  Verifiers(settings.ingress), sources, imm_api, ice_api)  # fmt: skip
+
+
+def build(settings: Settings, console: Console | None = None) -> web.Application:
+    """The whole daemon as one aiohttp application (also used by tests). With ``console``
+    it also greets the person at the terminal and sums up now and then (briefing.py)."""
+    parts = daemon(settings, console)
+    app = create_app(parts.surface())
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            await store.start()
-            stack.push_async_callback(store.close)
-            await verifiers.start()
-            stack.push_async_callback(verifiers.close)
-            if settings.demo.enabled:
-                push_url = f"http://127.0.0.1:{settings.server.port}/ingest/mns"
-                await stack.enter_async_context(running_demo(settings.demo, push_url))
-            await coordinator.renew()  # before the timers' first tick, if it can be had
-            stack.push_async_callback(coordinator.release)  # after its task has ended
-            await stack.enter_async_context(
-                running_task("lease", coordinator.run(), coordinator.stop)
-            )
-
-            def active() -> bool:
-                return coordinator.held
-
-            notifiers = await stack.enter_async_context(running_receivers(settings))
-            if notifiers:
-                dispatcher = dispatcher_for(settings, store, alert_store, tree, notifiers,
-                                            registry, active)  # fmt: skip
-                await stack.enter_async_context(
-                    running_task("dispatcher", dispatcher.run(), dispatcher.stop)
-                )
-            if settings.alerting:
-                evaluator = evaluator_for(settings, alert_store, tree, notifiers, registry,
-                                          active)  # fmt: skip
-                await stack.enter_async_context(
-                    running_task("alerts", evaluator.run(), evaluator.stop)
-                )
-            for timer in reconcile.timers(imm_api, ice_api, pipeline, store, registry, active):
-                await stack.enter_async_context(
-                    running_task(f"reconcile-{timer.service}", timer.run(), timer.stop)
-                )
-            for source in sources:
-                await source.start()
-            gate.open = True
-            log.info("daemon.started", host=settings.server.host, port=settings.server.port)
-            if console is not None:
-                log.info("daemon.banner", **banner_fields(settings, console.config_path))
-                summary = Summary(registry, console.summary_interval)
-                await stack.enter_async_context(
-                    running_task("summary", summary.run(), summary.stop)
-                )
+            await parts.start(stack)
             yield
         log.info("daemon.stopped")
 
     async def stop_taking_input(_: web.Application) -> None:
-        gate.open = False
-        log.info("daemon.draining")
-        for source in sources:
-            await source.stop(grace=settings.server.drain_timeout)
+        await parts.stop_taking_input()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_input)

@@ -298,7 +298,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 async def _ingest(settings: Settings, path: str, inputs: list[tuple[int, bytes]]) -> int:
     from batchrelay.metrics import Metrics
-    from batchrelay.pipeline import Pipeline
+    from batchrelay.sources.pipeline import Pipeline
 
     store = _open_store(settings)
     await store.start()
@@ -505,7 +505,7 @@ async def _silence(settings: Settings, args: argparse.Namespace) -> int:
     import uuid
     from datetime import UTC, datetime
 
-    from batchrelay.alerts.api import silence_from_body, silence_json
+    from batchrelay.http.alerts import silence_from_body, silence_json
 
     now = datetime.fromtimestamp(time.time(), UTC)
     if args.action == "add":
@@ -616,7 +616,7 @@ async def _batch(settings: Settings, args: argparse.Namespace, changes: dict[str
     from batchrelay.cloudapi.clients import ImmApi
     from batchrelay.errors import ActionRefused, CloudApiError
     from batchrelay.metrics import Metrics
-    from batchrelay.pipeline import Pipeline
+    from batchrelay.sources.pipeline import Pipeline
 
     if settings.sources.imm_api is None:  # checked by the caller; for the type checker
         return EXIT_USAGE

@@ -23,19 +23,16 @@ from pydantic import (
     field_validator,
 )
 
-from batchrelay.access import AccessConfig
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
 from batchrelay.demo import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
-from batchrelay.listener import ListenerConfig
+from batchrelay.http.access import AccessConfig
+from batchrelay.http.listener import ListenerConfig
 from batchrelay.notifiers.registry import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
-from batchrelay.sources.eventbridge_auth import EventBridgeAuthConfig
-from batchrelay.sources.ice_auth import IceAuthConfig
-from batchrelay.sources.mns_queue import MnsQueueConfig
-from batchrelay.sources.mns_signature import MnsPushAuthConfig
+from batchrelay.sources.config import IngressConfig, MnsQueueConfig
 from batchrelay.store.config import StoreConfig
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -66,25 +63,7 @@ class ServerConfig(ListenerConfig):
 
 
 class ApiConfig(AccessConfig):
-    """Bearer token for writes; optional read access control (see ``access.py``)."""
-
-
-class MnsPushIngress(MnsPushAuthConfig):
-    enabled: bool = True
-
-
-class EventBridgeIngress(EventBridgeAuthConfig):
-    enabled: bool = True
-
-
-class IceIngress(IceAuthConfig):
-    enabled: bool = True
-
-
-class IngressConfig(Section):
-    mns_push: MnsPushIngress = MnsPushIngress()
-    eventbridge: EventBridgeIngress = EventBridgeIngress()
-    ice: IceIngress = IceIngress()
+    """Bearer token for writes; optional read access control (see ``http/access.py``)."""
 
 
 class SourcesConfig(Section):

@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from batchrelay import cli
-from batchrelay.api import STORE
 from batchrelay.emulator import EmulatorConfig, RunningEmulator, Signer, running_emulator
+from batchrelay.http.common import STORE
 from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import simulate
 from batchrelay.store.base import Store

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from batchrelay.api import STORE
 from batchrelay.emulator import EmulatorConfig, RunningEmulator, Signer, running_emulator
+from batchrelay.http.common import STORE
+from batchrelay.http.health import METRICS
 from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import simulate
-from batchrelay.web import METRICS
 
 from ..conftest import SettingsFactory
 from .support import QUEUE, api_sections, differences, journal_size, queue_source, wait_equal

@@ -21,7 +21,7 @@ from batchrelay.cloudapi.reconciler import IceReconciler, ImmReconciler, Timer
 from batchrelay.emulator import EmulatorConfig, RunningEmulator, Signer, running_emulator
 from batchrelay.errors import CloudApiError
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.sqlite.store import SQLiteStore
 
 from .support import CREDENTIALS, journal_size

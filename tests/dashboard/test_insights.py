@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from batchrelay.api import STORE
-from batchrelay.dashboard.failures import grouping
 from batchrelay.events.models import ImmTaskEvent
+from batchrelay.http.batch_failures import grouping
+from batchrelay.http.common import STORE
 from batchrelay.store.base import FailedTask, Inbound
 
 from ..test_api import task_event

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from batchrelay.dashboard.pages import CSP, PAGES
+from batchrelay.http.dashboard import CSP, PAGES
 
-STATIC = files("batchrelay.dashboard").joinpath("static")
+STATIC = files("batchrelay.http").joinpath("static")
 
 
 @pytest.mark.parametrize(

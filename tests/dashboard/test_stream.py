@@ -6,7 +6,7 @@ import asyncio
 import json
 from typing import Any
 
-from batchrelay.dashboard.sse import HUB
+from batchrelay.http.stream import HUB
 
 from ..test_api import task_event
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, generate
 from batchrelay.simulate.runner import planned_bodies
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.sqlite.store import SQLiteStore
 
 from ..ledgers import assert_recorded

@@ -131,7 +131,7 @@ async def test_oversized_body_gets_413(make_settings: SettingsFactory, start_dae
 
 
 async def test_503_while_not_accepting(daemon: Any) -> None:
-    from batchrelay.web import GATE
+    from batchrelay.http.health import GATE
 
     daemon.app[GATE].open = False
     resp = await post(daemon, "/ingest/eventbridge", sample("imm-task-eventbridge.json"))
@@ -142,7 +142,7 @@ async def test_503_while_not_accepting(daemon: Any) -> None:
 
 
 async def test_503_when_the_store_cannot_commit(daemon: Any) -> None:
-    from batchrelay.api import STORE
+    from batchrelay.http.batches import STORE
 
     await daemon.app[STORE].close()
     resp = await post(daemon, "/ingest/eventbridge", sample("imm-task-eventbridge.json"))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchrelay.api import STORE
+from batchrelay.http.common import STORE
 
 from ..conftest import SettingsFactory, sample
 from .real_push import FORMATS, REAL_CERT_URL, Format, RealPush, legacy_cert_pem

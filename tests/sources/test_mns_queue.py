@@ -15,9 +15,10 @@ from batchrelay.emulator import EmulatorConfig, FaultConfig, running_emulator
 from batchrelay.emulator.attributes import QueueAttributes
 from batchrelay.errors import StoreError
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
 from batchrelay.simulate import SimulateOptions, encode, generate
-from batchrelay.sources.mns_queue import Backoff, MnsQueueConfig, MnsQueueSource
+from batchrelay.sources.config import MnsQueueConfig
+from batchrelay.sources.mns_queue import Backoff, MnsQueueSource
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.sqlite.store import SQLiteStore
 
 from ..ledgers import assert_recorded

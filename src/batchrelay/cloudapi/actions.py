@@ -24,7 +24,7 @@ from batchrelay.cloudapi.clients import ImmApi
 from batchrelay.cloudapi.reconciler import apply_imm_batch
 from batchrelay.errors import ActionRefused, CloudApiError
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.base import ActionRecord, BatchView, Store
 
 log = structlog.get_logger(__name__)

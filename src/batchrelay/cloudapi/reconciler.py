@@ -45,8 +45,8 @@ from batchrelay.cloudapi.drift import (
 )
 from batchrelay.errors import CloudApiError, StoreError
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline
 from batchrelay.sources.mns_queue import Backoff
+from batchrelay.sources.pipeline import Pipeline
 from batchrelay.store.base import BatchView, Store, TaskQuery, TaskView
 
 log = structlog.get_logger(__name__)

@@ -25,11 +25,11 @@ from typing import Any
 import structlog
 from mns.account import Account
 from mns.mns_exception import MNSClientNetworkException, MNSServerException
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from batchrelay.errors import InputReason, StoreError
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import Pipeline, utcnow
+from batchrelay.sources.config import MnsQueueConfig
+from batchrelay.sources.pipeline import Pipeline, utcnow
 from batchrelay.sources.sdk_thread import SdkThread
 from batchrelay.store.base import QuarantineRecord
 
@@ -38,25 +38,6 @@ log = structlog.get_logger(__name__)
 _THROTTLED = frozenset({"QpsLimitExceeded", "Throttling", "TooManyRequests"})
 _SERVER = frozenset({"InternalError", "InternalServerError", "ServiceUnavailable"})
 _AUTH = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
-
-
-class MnsQueueConfig(BaseModel):
-    """One queue to consume."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    endpoint: str  # http(s)://{AccountId}.mns.{region}.aliyuncs.com
-    queue: str
-    access_key_id: str
-    access_key_secret: SecretStr
-    pollers: int = Field(2, ge=1, le=32)
-    batch_size: int = Field(16, ge=1, le=16)
-    wait_seconds: int = Field(10, ge=0, le=30)
-    visibility_timeout: int = Field(60, ge=1, le=43200)  # what a slow message is extended to
-    extend_after: float = Field(20.0, gt=0)
-    max_dequeue_count: int = Field(10, ge=1)
-    backoff_initial: float = Field(0.5, gt=0)
-    backoff_max: float = Field(30.0, gt=0)
 
 
 def interrupt(connection: Any) -> None:

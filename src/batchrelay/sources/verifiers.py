@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
 from batchrelay.errors import ConfigError
+from batchrelay.events.models import Ingress
 from batchrelay.sources import eventbridge_auth, ice_auth, mns_signature
 from batchrelay.sources.certs import CertificateCache, PushCertConfig
-from batchrelay.sources.http import Endpoint
-
-if TYPE_CHECKING:
-    from batchrelay.config import IngressConfig
+from batchrelay.sources.config import IngressConfig
 
 log = structlog.get_logger(__name__)
+
+Verifier = Callable[[web.Request, bytes], Awaitable[None]]
+"""Raises SignatureError (→ 403) or CertificateUnavailable (→ 503) when the push is not proven."""
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    path: str
+    ingress: Ingress
+    verify: Verifier
+    success_status: int  # MNS documents 204, ICE wants 200
 
 
 class Verifiers:

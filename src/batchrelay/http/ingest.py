@@ -16,30 +16,18 @@ import functools
 import json
 import math
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
 from batchrelay.errors import SignatureError, StoreError
-from batchrelay.events.models import Ingress
-from batchrelay.limits import BodyLimits, BodyRefused, read_body
+from batchrelay.http.limits import BodyLimits, BodyRefused, read_body
 from batchrelay.metrics import Metrics
-from batchrelay.pipeline import IngestResult, Pipeline
 from batchrelay.sources.certs import CertificateUnavailable
+from batchrelay.sources.pipeline import IngestResult, Pipeline
+from batchrelay.sources.verifiers import Endpoint
 
 log = structlog.get_logger(__name__)
-
-Verifier = Callable[[web.Request, bytes], Awaitable[None]]
-"""Raises SignatureError (→ 403) or CertificateUnavailable (→ 503) when the push is not proven."""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    path: str
-    ingress: Ingress
-    verify: Verifier
-    success_status: int  # MNS documents 204, ICE wants 200
 
 
 class Gate:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 
-from batchrelay.access import SAFE_METHODS
+from batchrelay.http.access import SAFE_METHODS
 
 log = structlog.get_logger(__name__)
 

@@ -65,7 +65,7 @@ def asset(name: str) -> Asset | None:
     """A shipped file by name (no folders: nothing outside ``static/`` can be named)."""
     if not _NAME.match(name):
         return None
-    path = files("batchrelay.dashboard").joinpath("static", name)
+    path = files("batchrelay.http").joinpath("static", name)
     if not path.is_file():
         return None
     body = path.read_bytes()

@@ -41,7 +41,7 @@ import bcrypt
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from batchrelay.dashboard.pages import SECURITY_HEADERS
+from batchrelay.http.dashboard import SECURITY_HEADERS
 
 ReadSurface = Literal["api", "dashboard", "stream", "metrics"]
 
@@ -295,7 +295,7 @@ def refused(request: web.Request, access: Access, refusal: Refusal) -> web.Respo
 
 
 def login_page(next_path: str, message: str, headers: dict[str, str]) -> web.Response:
-    shell = files("batchrelay.dashboard").joinpath("static", "login.html").read_text("utf-8")
+    shell = files("batchrelay.http").joinpath("static", "login.html").read_text("utf-8")
     body = shell.format(next=html.escape(next_path, quote=True), message=html.escape(message))
     return web.Response(
         status=401,
@@ -348,4 +348,3 @@ def routes() -> list[web.RouteDef]:
 def setup(app: web.Application, config: AccessConfig) -> None:
     """Install the rules: ``guard`` must be the first of the app's middlewares."""
     app[ACCESS] = Access(config)
-    app.add_routes(routes())

@@ -6,8 +6,7 @@ import time
 
 from aiohttp import web
 
-from batchrelay.access import ACCESS, Refusal
-from batchrelay.api import error_response, max_results
+from batchrelay.http.common import authorized, error_response, max_results
 from batchrelay.store.contracts import SECOND, Outbox
 from batchrelay.store.tokens import decode_token, encode_token
 
@@ -21,18 +20,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/v1/deadletters/{id}/replay", replay_dead_letter),
         web.get("/api/v1/deliveries", list_deliveries),
     ]
-
-
-def authorized(request: web.Request) -> web.Response | None:
-    """None when the request carries ``Bearer <api.token>``; else the 4xx answer to give.
-
-    ``access.guard`` already refuses every write without it; this is the same check, for
-    handlers that want to say so where they act."""
-    try:
-        request.app[ACCESS].check_write(request)
-    except Refusal as refusal:
-        return error_response(refusal.status, refusal.error, refusal.detail)
-    return None
 
 
 async def _deliveries(request: web.Request, state: str | None) -> web.Response:

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay.api import STORE, error_response
+from batchrelay.http.common import STORE, error_response
 from batchrelay.store.base import FailedTask
 
 MAX_CODES = 20

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay.api import STORE
+from batchrelay.http.common import STORE
 from batchrelay.store.base import INGEST_WINDOW, QUARANTINE_WINDOW, Store
 
 FRESH = 1.0

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from batchrelay.api import STORE, BadQuery, error_response
+from batchrelay.http.common import STORE, BadQuery, error_response
 from batchrelay.store.base import BatchView, Store
 
 LOOKBACK = timedelta(seconds=5)

@@ -16,7 +16,8 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from batchrelay.api import STORE, BadQuery, error_response, task_query
+from batchrelay.http.batches import task_query
+from batchrelay.http.common import STORE, BadQuery, error_response
 from batchrelay.store.base import TaskView
 
 COLUMNS = ("task_id", "object_path", "status", "raw_status", "code", "message", "task_type",

@@ -20,8 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay.api import BadQuery, error_response, json_body
-from batchrelay.deadletters import authorized
+from batchrelay.http.common import BadQuery, authorized, error_response, json_body
 from batchrelay.routing.inhibit import InhibitRule, inhibited
 from batchrelay.routing.silences import Silence, silenced_by
 from batchrelay.routing.tree import parse_duration

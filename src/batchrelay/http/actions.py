@@ -18,14 +18,11 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay.api import error_response, json_body, max_results
 from batchrelay.cloudapi.actions import ACTIONS, BatchActions, UnknownBatch
-from batchrelay.deadletters import authorized
 from batchrelay.errors import ActionRefused, CloudApiError
-from batchrelay.store.base import Store
+from batchrelay.http.common import STORE, authorized, error_response, json_body, max_results
 
 ACTIONS_KEY: web.AppKey[BatchActions | None] = web.AppKey("batch_actions", BatchActions)
-STORE_KEY: web.AppKey[Store] = web.AppKey("action_store", Store)
 
 
 def routes() -> list[web.RouteDef]:
@@ -35,16 +32,10 @@ def routes() -> list[web.RouteDef]:
     ]
 
 
-def setup(app: web.Application, store: Store, actions: BatchActions | None) -> None:
-    app[STORE_KEY] = store
-    app[ACTIONS_KEY] = actions
-    app.add_routes(routes())
-
-
 async def list_actions(request: web.Request) -> web.Response:
     key = request.match_info["batch_key"]
     token = request.query.get("next_token", "")
-    page = await request.app[STORE_KEY].list_batch_actions(key, max_results(request.query), token)
+    page = await request.app[STORE].list_batch_actions(key, max_results(request.query), token)
     items = [item.model_dump(mode="json") for item in page.items]
     return web.json_response({"actions": items, "next_token": page.next_token})
 
