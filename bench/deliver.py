@@ -26,7 +26,7 @@ from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers import build_notifier
-from batchrelay.notifiers.registry import RECEIVER_ADAPTER
+from batchrelay.notifiers.config import RECEIVER_ADAPTER
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound

@@ -32,7 +32,7 @@ from batchrelay.cloudapi.clients import IceApi, ImmApi
 from batchrelay.config import Settings
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.hold import NotificationHold
-from batchrelay.demo import running_demo
+from batchrelay.demo.run import running_demo
 from batchrelay.http.ingest import Gate
 from batchrelay.http.limits import BodyLimits
 from batchrelay.http.listener import serve

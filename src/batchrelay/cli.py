@@ -365,7 +365,7 @@ def cmd_routes(args: argparse.Namespace) -> int:
 def _routes_for_events(settings: Settings, path: str) -> int:
     from datetime import UTC, datetime
 
-    from batchrelay.delivery.preview import preview
+    from batchrelay.preview.messages import preview
 
     try:
         events = _events_in(path, settings)
@@ -387,7 +387,7 @@ async def _routes_for_notice(
 ) -> int:
     from datetime import UTC, datetime
 
-    from batchrelay.alerts import preview
+    from batchrelay.preview import notices as preview
 
     now = datetime.now(UTC)
     if rule is not None and rule not in {r.name for r in settings.alerts.rules}:

@@ -25,12 +25,12 @@ from pydantic import (
 
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
-from batchrelay.demo import DemoConfig
+from batchrelay.demo.config import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
 from batchrelay.http.access import AccessConfig
 from batchrelay.http.listener import ListenerConfig
-from batchrelay.notifiers.registry import ReceiverConfig
+from batchrelay.notifiers.config import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.config import IngressConfig, MnsQueueConfig
 from batchrelay.store.config import StoreConfig

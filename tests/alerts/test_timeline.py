@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestServer
 from batchrelay.alerts.evaluator import AlertEvaluator
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.templates import template_or_default
 from batchrelay.events.models import IceBatchJobEvent, IceJobEvent
 from batchrelay.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
+from batchrelay.notifiers.templates import template_or_default
 from batchrelay.routing.silences import Silence
 from tests.alerts.rig import START, Rig, make_rig, routes
 

@@ -13,16 +13,17 @@ from typing import Any
 import pytest
 from jinja2 import nodes
 
-from batchrelay.delivery.preview import RecordingSession
-from batchrelay.delivery.templates import (
+from batchrelay.notifiers.base import Notification
+from batchrelay.notifiers.config import RECEIVER_ADAPTER
+from batchrelay.notifiers.registry import build_notifier
+from batchrelay.notifiers.smtp import EmailNotifier
+from batchrelay.notifiers.templates import (
     DIALECTS,
     ENVIRONMENT,
     default_source,
     template_or_default,
 )
-from batchrelay.notifiers.base import Notification
-from batchrelay.notifiers.registry import RECEIVER_ADAPTER, build_notifier
-from batchrelay.notifiers.smtp import EmailNotifier
+from batchrelay.preview.messages import RecordingSession
 
 from .messages import every_message
 

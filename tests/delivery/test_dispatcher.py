@@ -13,10 +13,10 @@ import pytest
 import structlog
 
 from batchrelay.delivery.dispatcher import Dispatcher
-from batchrelay.delivery.templates import TemplateError, compile_template
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, send_error
+from batchrelay.notifiers.templates import TemplateError, compile_template
 from batchrelay.notifiers.webhook import WebhookConfig
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from batchrelay.delivery.templates import (
+from batchrelay.errors import ConfigError, PermanentError
+from batchrelay.notifiers import FailureReason, Notification, SendError
+from batchrelay.notifiers.templates import (
     ENVIRONMENT,
     build_context,
     check_syntax,
@@ -21,8 +23,6 @@ from batchrelay.delivery.templates import (
     template_or_default,
     timefmt,
 )
-from batchrelay.errors import ConfigError, PermanentError
-from batchrelay.notifiers import FailureReason, Notification, SendError
 from tests.notifiers.support import BATCH, failed_task, make_notification
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from batchrelay.delivery.templates import TemplateError, compile_template, template_or_default
+from batchrelay.notifiers.templates import TemplateError, compile_template, template_or_default
 from tests.notifiers.support import failed_task
 
 from .messages import every_message, notification

@@ -37,10 +37,10 @@ from batchrelay.alerts.lifecycle import AlertSubject, step
 from batchrelay.alerts.lifecycle import Notice as LifecycleNotice
 from batchrelay.alerts.notices import alert_view, digest_view, direct_match
 from batchrelay.alerts.rules import AlertRuleConfig, AlertsConfig
-from batchrelay.delivery.templates import Template, compile_template
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import SendError
+from batchrelay.notifiers.templates import Template, compile_template
 from batchrelay.routing.inhibit import inhibited
 from batchrelay.routing.silences import Silence, event_labels, expire_closed, silenced_by
 from batchrelay.routing.tree import RouteMatch, RouteTree

@@ -15,8 +15,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from batchrelay.alerts.expr import Condition, compile_condition
-from batchrelay.delivery.templates import check_syntax
 from batchrelay.errors import ConfigError
+from batchrelay.notifiers.config import check_syntax
 from batchrelay.routing.inhibit import InhibitRule
 from batchrelay.routing.tree import Duration
 

@@ -26,10 +26,10 @@ from typing import Any
 import structlog
 
 from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
-from batchrelay.delivery.templates import TemplateError
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
 from batchrelay.notifiers.config import ChannelConfig
+from batchrelay.notifiers.templates import TemplateError
 from batchrelay.routing.tree import RouteTree
 from batchrelay.store.base import Store
 from batchrelay.store.contracts import SECOND, Check, Delivery, Outbox

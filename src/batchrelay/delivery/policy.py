@@ -12,18 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class RetryConfig(BaseModel):
-    """Per receiver: exponential backoff with full jitter, bounded by attempts and by age."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_attempts: int = Field(10, ge=1, le=1000)
-    max_age: float = Field(6 * 3600.0, gt=0)  # seconds since the first attempt
-    initial_delay: float = Field(1.0, gt=0)
-    max_delay: float = Field(300.0, gt=0)
+from batchrelay.notifiers.config import BreakerConfig, RetryConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +105,6 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
-
-
-class BreakerConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    failures: int = Field(5, ge=1)  # consecutive failures that open the breaker
-    cooldown: float = Field(30.0, gt=0)  # seconds open before one probe is let through
-    max_cooldown: float = Field(600.0, gt=0)  # the cooldown doubles after each failed probe
 
 
 class CircuitBreaker:

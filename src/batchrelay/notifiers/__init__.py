@@ -1,6 +1,6 @@
-"""Receivers: one module per channel, each with its config model and its platform's
-signing, size limits and error codes. The contract is in ``base``; ``registry`` builds a
-notifier from a ``ReceiverConfig``.
+"""Receivers: one module per channel with its platform's signing, size limits and error
+codes; every channel's config model is in ``config``. The contract is in ``base``;
+``registry`` builds a notifier from a ``ReceiverConfig``; ``templates`` renders.
 
 Channels: ``webhook`` (Standard Webhooks signing), ``dingtalk``, ``lark``, ``wecom``,
 ``slack``, ``teams``, ``discord``, ``telegram``, ``email`` (module ``smtp``),
@@ -20,16 +20,18 @@ from batchrelay.notifiers.base import (
     retry_after_seconds,
     send_error,
 )
+from batchrelay.notifiers.config import RECEIVER_ADAPTER, ReceiverConfig
 
 if TYPE_CHECKING:
-    from batchrelay.notifiers.registry import RECEIVER_ADAPTER, ReceiverConfig, build_notifier
+    from batchrelay.notifiers.registry import build_notifier
 
-_REGISTRY = frozenset({"RECEIVER_ADAPTER", "ReceiverConfig", "build_notifier"})
+_REGISTRY = frozenset({"build_notifier"})
 
 
 def __getattr__(name: str) -> Any:
-    # The registry imports every channel, and the channels import delivery.templates,
-    # which imports notifiers.base: loading the registry lazily keeps that cycle open.
+    # The registry imports every channel, and with them the template engine and the MNS
+    # SDK: loaded on first use, so importing the config models (``batchrelay.config``)
+    # loads neither.
     if name in _REGISTRY:
         from batchrelay.notifiers import registry
 

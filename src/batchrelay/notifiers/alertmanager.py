@@ -24,46 +24,24 @@ HTTP rules. No platform budget by default.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import TitledConfig, require_http_url
+from batchrelay.notifiers.config import (
+    LABEL_NAME,
+    AlertmanagerConfig,
+)
 from batchrelay.notifiers.text import fit_chars
 
 ALERTNAME = "BatchrelayNotification"
-LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 DESCRIPTION_CHARS = 8000
-
-
-class AlertmanagerConfig(TitledConfig):
-    type: Literal["alertmanager"]
-    url: SecretStr  # base URL, e.g. http://alertmanager:9093 (may carry user:password@)
-    bearer_token: SecretStr | None = None
-    labels: dict[str, str] = Field(default_factory=dict)  # static labels on every alert
-    generator_url: str | None = None  # batchrelay's base URL: links go to /batches/{key}
-    resolve_after: float = Field(900.0, gt=0, le=7 * 86400)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        return require_http_url(value)
-
-    @field_validator("labels")
-    @classmethod
-    def _label_names(cls, value: dict[str, str]) -> dict[str, str]:
-        bad = sorted(name for name in value if not LABEL_NAME.match(name))
-        if bad:
-            raise ValueError(f"not Prometheus label names: {bad}")
-        return value
 
 
 class AlertmanagerNotifier(ChatNotifier):

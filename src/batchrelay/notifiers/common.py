@@ -14,8 +14,6 @@ from typing import Any, ClassVar
 import aiohttp
 from yarl import URL
 
-from batchrelay.delivery.templates import build_context, compile_template
-from batchrelay.delivery.templates import template_or_default as load_template
 from batchrelay.notifiers.base import (
     FailureReason,
     Notification,
@@ -25,6 +23,8 @@ from batchrelay.notifiers.base import (
 )
 from batchrelay.notifiers.config import ChannelConfig, ChatConfig, TitledConfig
 from batchrelay.notifiers.http import Redactor, Reply, json_bytes, post
+from batchrelay.notifiers.templates import build_context, compile_template
+from batchrelay.notifiers.templates import template_or_default as load_template
 
 DEFAULT_TITLE = "{{ s.title }}"
 

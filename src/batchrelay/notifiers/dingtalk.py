@@ -24,21 +24,17 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable
-from typing import Literal
 from urllib.parse import quote
 
 import aiohttp
-from pydantic import Field, SecretStr
 from yarl import URL
 
 from batchrelay.notifiers.base import FailureReason, Notification
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import DingTalkConfig
 from batchrelay.notifiers.http import Reply
 from batchrelay.notifiers.text import fit_bytes
 
-#: Longest text sent; DingTalk refuses messages over 20000 bytes (460101).
-MAX_BYTES = 18_000
 THROTTLE_SECONDS = 600.0  # "超过20条会限流10分钟"
 
 REASONS: dict[int, FailureReason] = {
@@ -52,15 +48,6 @@ REASONS: dict[int, FailureReason] = {
     400106: FailureReason.AUTH_ERROR,
     -1: FailureReason.SERVER_ERROR,
 }
-
-
-class DingTalkConfig(ChatConfig):
-    type: Literal["dingtalk"]
-    secret: SecretStr | None = None  # the SEC… key of 加签; none = keyword or IP security
-    at_mobiles: tuple[str, ...] = ()
-    at_all: bool = False
-    rate_limits: tuple[RateLimit, ...] = ((20, 60.0),)
-    max_bytes: int = Field(MAX_BYTES, ge=500, le=20_000)
 
 
 def sign(secret: str, timestamp_ms: int) -> str:

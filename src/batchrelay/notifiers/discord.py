@@ -19,27 +19,20 @@ webhook rate (it asks clients to read the headers); the default budget, 5 per 2 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import Field
 from yarl import URL
 
 from batchrelay.notifiers.base import FailureReason, Notification
 from batchrelay.notifiers.common import ChatNotifier, json_object, tone
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import DiscordConfig
 from batchrelay.notifiers.http import Reply
 from batchrelay.notifiers.text import fit_chars
 
 TITLE_CHARS = 256
 DESCRIPTION_CHARS = 4096
 COLOURS = {"bad": 0xE01E5A, "warning": 0xECB22E, "good": 0x2EB67D, "neutral": 0x5865F2}
-
-
-class DiscordConfig(ChatConfig):
-    type: Literal["discord"]
-    rate_limits: tuple[RateLimit, ...] = ((5, 2.0), (30, 60.0))
-    username: str | None = Field(None, max_length=80)  # overrides the webhook's name
 
 
 class DiscordNotifier(ChatNotifier):

@@ -24,30 +24,21 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
 
 from batchrelay.notifiers.base import FailureReason, Notification
 from batchrelay.notifiers.common import ChatNotifier, tone
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import LarkConfig
 from batchrelay.notifiers.text import fit_bytes
 
-MAX_BYTES = 18_000  # of card text, leaving room for the envelope under the 20 KB body limit
 REASONS: dict[int, FailureReason] = {
     11232: FailureReason.RATE_LIMITED,
     19021: FailureReason.AUTH_ERROR,
     19022: FailureReason.AUTH_ERROR,
 }
 HEADER_COLOURS = {"bad": "red", "warning": "orange", "good": "green", "neutral": "blue"}
-
-
-class LarkConfig(ChatConfig):
-    type: Literal["lark"]
-    secret: SecretStr | None = None  # the signature-verification secret, if enabled
-    rate_limits: tuple[RateLimit, ...] = ((5, 1.0), (100, 60.0))
-    max_bytes: int = Field(MAX_BYTES, ge=500, le=19_000)
 
 
 def sign(secret: str, timestamp: int) -> str:

@@ -10,19 +10,12 @@ and error messages, never credentials.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import structlog
 
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import TitledConfig
 
 log = structlog.get_logger(__name__)
-
-
-class LogReceiverConfig(TitledConfig):
-    type: Literal["log"]
 
 
 class LogNotifier(ChatNotifier):

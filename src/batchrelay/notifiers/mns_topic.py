@@ -2,7 +2,7 @@
 
 Publishing uses the official ``aliyun-mns-sdk`` (``Topic.publish_message``). The SDK is
 blocking and not thread-safe, so each receiver owns one worker thread and one ``Account``
-(see ``sources/sdk_thread.py``); every call is bounded by ``timeout``.
+(see ``sdk_thread.py``); every call is bounded by ``timeout``.
 
 Body: the webhook's default JSON (``{"notification", "events", "batch"}``; events are
 dropped from the end, and counted in ``omitted``, to stay under the 64 KB message limit)
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 from mns.account import Account
@@ -30,28 +30,18 @@ from mns.mns_exception import (
     MNSServerException,
 )
 from mns.topic import TopicMessage
-from pydantic import Field, SecretStr
 
-from batchrelay.delivery.templates import Template, compile_template
 from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
-from batchrelay.notifiers.config import ChannelConfig
+from batchrelay.notifiers.config import MnsTopicConfig
 from batchrelay.notifiers.http import Redactor
 from batchrelay.notifiers.payload import default_body, templated_body
-from batchrelay.sources.sdk_thread import SdkThread
+from batchrelay.notifiers.templates import Template, compile_template
+from batchrelay.sdk_thread import SdkThread
 
 MAX_BODY_BYTES = 64 * 1024
 _THROTTLED = frozenset({"QpsLimitExceeded", "Throttling", "TooManyRequests"})
 _SERVER = frozenset({"InternalError", "InternalServerError", "ServiceUnavailable"})
 _AUTH = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
-
-
-class MnsTopicConfig(ChannelConfig):
-    type: Literal["mns_topic"]
-    endpoint: str  # http(s)://{AccountId}.mns.{region}.aliyuncs.com
-    topic: str = Field(min_length=1, max_length=256)
-    access_key_id: str
-    access_key_secret: SecretStr
-    message_tag: str = Field("", max_length=16)
 
 
 class MnsTopicNotifier:

@@ -11,16 +11,10 @@ as ``type: "null"``.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import aiohttp
 
 from batchrelay.notifiers.base import Notification
-from batchrelay.notifiers.config import ChannelConfig
-
-
-class NullConfig(ChannelConfig):
-    type: Literal["null"]
+from batchrelay.notifiers.config import NullConfig
 
 
 class NullNotifier:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchrelay.delivery.templates import Template, notification_meta
 from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
 from batchrelay.notifiers.http import json_bytes
+from batchrelay.notifiers.templates import Template, notification_meta
 
 
 def default_body(notification: Notification, max_bytes: int | None = None) -> bytes:

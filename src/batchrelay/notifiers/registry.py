@@ -1,47 +1,44 @@
-"""Every receiver type: the ``ReceiverConfig`` union (discriminated by ``type``) and
-:func:`build_notifier`. Adding a channel: its module (config model + notifier), one line
-in ``ReceiverConfig`` and one in ``_NOTIFIERS``, tests in ``tests/notifiers/``.
+"""Every receiver type's notifier: :func:`build_notifier`. Adding a channel: its config
+model and one line in ``ReceiverConfig`` (``notifiers/config.py``), its module (the
+notifier), one line in ``_NOTIFIERS``, tests in ``tests/notifiers/``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
-from pydantic import Field, TypeAdapter
 
-from batchrelay.notifiers.alertmanager import AlertmanagerConfig, AlertmanagerNotifier
+from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
-from batchrelay.notifiers.dingtalk import DingTalkConfig, DingTalkNotifier
-from batchrelay.notifiers.discord import DiscordConfig, DiscordNotifier
-from batchrelay.notifiers.lark import LarkConfig, LarkNotifier
-from batchrelay.notifiers.log import LogNotifier, LogReceiverConfig
-from batchrelay.notifiers.mns_topic import MnsTopicConfig, MnsTopicNotifier
-from batchrelay.notifiers.null import NullConfig, NullNotifier
-from batchrelay.notifiers.slack import SlackConfig, SlackNotifier
-from batchrelay.notifiers.smtp import EmailConfig, EmailNotifier
-from batchrelay.notifiers.teams import TeamsConfig, TeamsNotifier
-from batchrelay.notifiers.telegram import TelegramConfig, TelegramNotifier
-from batchrelay.notifiers.webhook import WebhookConfig, WebhookNotifier
-from batchrelay.notifiers.wecom import WeComConfig, WeComNotifier
-
-ReceiverConfig = Annotated[
-    WebhookConfig
-    | DingTalkConfig
-    | LarkConfig
-    | WeComConfig
-    | SlackConfig
-    | TeamsConfig
-    | DiscordConfig
-    | TelegramConfig
-    | EmailConfig
-    | AlertmanagerConfig
-    | MnsTopicConfig
-    | LogReceiverConfig
-    | NullConfig,
-    Field(discriminator="type"),
-]
-RECEIVER_ADAPTER: TypeAdapter[ReceiverConfig] = TypeAdapter(ReceiverConfig)
+from batchrelay.notifiers.config import (
+    AlertmanagerConfig,
+    DingTalkConfig,
+    DiscordConfig,
+    EmailConfig,
+    LarkConfig,
+    LogReceiverConfig,
+    MnsTopicConfig,
+    NullConfig,
+    ReceiverConfig,
+    SlackConfig,
+    TeamsConfig,
+    TelegramConfig,
+    WebhookConfig,
+    WeComConfig,
+)
+from batchrelay.notifiers.dingtalk import DingTalkNotifier
+from batchrelay.notifiers.discord import DiscordNotifier
+from batchrelay.notifiers.lark import LarkNotifier
+from batchrelay.notifiers.log import LogNotifier
+from batchrelay.notifiers.mns_topic import MnsTopicNotifier
+from batchrelay.notifiers.null import NullNotifier
+from batchrelay.notifiers.slack import SlackNotifier
+from batchrelay.notifiers.smtp import EmailNotifier
+from batchrelay.notifiers.teams import TeamsNotifier
+from batchrelay.notifiers.telegram import TelegramNotifier
+from batchrelay.notifiers.webhook import WebhookNotifier
+from batchrelay.notifiers.wecom import WeComNotifier
 
 _NOTIFIERS: dict[type[Any], type[Any]] = {
     WebhookConfig: WebhookNotifier,

@@ -17,24 +17,17 @@ Dialect ``slack`` (mrkdwn: ``*bold*``, only ``&<>`` escaped).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import Field
 
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import SlackConfig
 from batchrelay.notifiers.text import fit_chars, split_chars
 
 HEADER_CHARS = 150
 SECTION_CHARS = 3000
-
-
-class SlackConfig(ChatConfig):
-    type: Literal["slack"]
-    rate_limits: tuple[RateLimit, ...] = ((1, 1.0),)
-    max_sections: int = Field(10, ge=1, le=45)  # Slack allows 50 blocks in a message
 
 
 class SlackNotifier(ChatNotifier):

@@ -32,45 +32,14 @@ import ssl
 from collections.abc import Iterable
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Literal
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator, model_validator
 
-from batchrelay.delivery.templates import build_context, check_syntax
-from batchrelay.delivery.templates import template_or_default as load_template
 from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import RateLimit, TitledConfig
-
-
-class EmailConfig(TitledConfig):
-    type: Literal["email"]
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "tls", "none"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str  # the From address
-    to: tuple[str, ...] = Field(min_length=1)
-    html_template: str | None = None
-    ca_file: str | None = None  # extra trusted CA bundle (PEM)
-    rate_limits: tuple[RateLimit, ...] = ()
-
-    @field_validator("html_template")
-    @classmethod
-    def _html_syntax(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_syntax(value)
-        return value
-
-    @model_validator(mode="after")
-    def _credentials(self) -> EmailConfig:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
-        if self.password is not None and self.security == "none":
-            raise ValueError("a password needs security: starttls or tls")
-        return self
+from batchrelay.notifiers.config import EmailConfig
+from batchrelay.notifiers.templates import build_context
+from batchrelay.notifiers.templates import template_or_default as load_template
 
 
 class EmailNotifier(ChatNotifier):

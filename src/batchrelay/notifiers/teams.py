@@ -17,25 +17,17 @@ Limits: a message of about 28 KB, so the card text is truncated with a marker to
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
-from pydantic import Field
 
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.common import ChatNotifier, tone
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import TeamsConfig
 from batchrelay.notifiers.text import fit_bytes
 
-MAX_BYTES = 24_000  # of card text, under the 28 KB message limit with the envelope
 CARD = "application/vnd.microsoft.card.adaptive"
 TITLE_COLOURS = {"bad": "Attention", "warning": "Warning", "good": "Good", "neutral": "Default"}
-
-
-class TeamsConfig(ChatConfig):
-    type: Literal["teams"]
-    rate_limits: tuple[RateLimit, ...] = ((4, 1.0),)
-    max_bytes: int = Field(MAX_BYTES, ge=1000, le=26_000)
 
 
 class TeamsNotifier(ChatNotifier):

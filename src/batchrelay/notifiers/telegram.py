@@ -20,36 +20,16 @@ after a part failed sends every part again. Dialect ``html`` (only ``<>&`` need 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Literal
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
 from batchrelay.notifiers.base import FailureReason, Notification
 from batchrelay.notifiers.common import ChatNotifier, json_object
-from batchrelay.notifiers.config import RateLimit, TitledConfig
+from batchrelay.notifiers.config import TelegramConfig
 from batchrelay.notifiers.http import Reply
 from batchrelay.notifiers.text import split_chars
 
 MAX_CHARS = 4096
-
-
-class TelegramConfig(TitledConfig):
-    type: Literal["telegram"]
-    bot_token: SecretStr
-    chat_id: int | str  # numeric id, or "@channelusername"
-    message_thread_id: int | None = None
-    disable_notification: bool = False
-    api_url: str = "https://api.telegram.org"  # a local Bot API server, or a test server
-    rate_limits: tuple[RateLimit, ...] = ((20, 60.0),)
-    max_messages: int = Field(3, ge=1, le=10)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")
 
 
 class TelegramNotifier(ChatNotifier):

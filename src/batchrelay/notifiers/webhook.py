@@ -19,66 +19,21 @@ Success is any 2xx; everything else follows the shared HTTP rules (429 and 503 h
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import time
 from collections.abc import Iterable
-from typing import Literal
 
 import aiohttp
-from pydantic import Field, SecretStr, field_validator
 
-from batchrelay.delivery.templates import Template, compile_template
 from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.common import HttpNotifier
-from batchrelay.notifiers.config import ChannelConfig, require_http_url
-from batchrelay.notifiers.payload import default_body, templated_body
-
-SECRET_PREFIX = "whsec_"
-RESERVED_HEADERS = frozenset(
-    {"webhook-id", "webhook-timestamp", "webhook-signature", "content-length", "host"}
+from batchrelay.notifiers.config import (
+    WebhookConfig,
+    signing_key,
 )
-
-
-class WebhookConfig(ChannelConfig):
-    type: Literal["webhook"]
-    url: SecretStr
-    headers: dict[str, SecretStr] = Field(default_factory=dict)
-    secret: SecretStr | None = None  # whsec_<base64 key>: Standard Webhooks signing
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        return require_http_url(value)
-
-    @field_validator("headers")
-    @classmethod
-    def _own_headers(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        taken = sorted(name for name in value if name.lower() in RESERVED_HEADERS)
-        if taken:
-            raise ValueError(f"headers set by batchrelay cannot be configured: {taken}")
-        return value
-
-    @field_validator("secret")
-    @classmethod
-    def _whsec(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            signing_key(value.get_secret_value())
-        return value
-
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_`` secret; ``ValueError`` (not naming it) when malformed."""
-    if not secret.startswith(SECRET_PREFIX):
-        raise ValueError(f"must start with {SECRET_PREFIX!r} followed by base64")
-    try:
-        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"the part after {SECRET_PREFIX!r} is not base64") from None
-    if not key:
-        raise ValueError("the signing key is empty")
-    return key
+from batchrelay.notifiers.payload import default_body, templated_body
+from batchrelay.notifiers.templates import Template, compile_template
 
 
 def signature(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:

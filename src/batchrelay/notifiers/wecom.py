@@ -16,30 +16,18 @@ so the text is truncated with a marker; splitting would spend the small budget. 
 
 from __future__ import annotations
 
-from typing import Literal
-
 import aiohttp
-from pydantic import Field
 
 from batchrelay.notifiers.base import FailureReason, Notification
 from batchrelay.notifiers.common import ChatNotifier
-from batchrelay.notifiers.config import ChatConfig, RateLimit
+from batchrelay.notifiers.config import WeComConfig
 from batchrelay.notifiers.text import fit_bytes
 
-MAX_BYTES = 4096
 REASONS: dict[int, FailureReason] = {
     45009: FailureReason.RATE_LIMITED,
     93000: FailureReason.AUTH_ERROR,
     -1: FailureReason.SERVER_ERROR,
 }
-
-
-class WeComConfig(ChatConfig):
-    type: Literal["wecom"]
-    rate_limits: tuple[RateLimit, ...] = ((20, 60.0),)
-    max_bytes: int = Field(MAX_BYTES, ge=200, le=MAX_BYTES)
-    max_events: int = Field(25, ge=1, le=1000)  # about what 4,096 bytes of markdown can name
-    max_failures: int = Field(25, ge=0, le=1000)
 
 
 class WeComNotifier(ChatNotifier):

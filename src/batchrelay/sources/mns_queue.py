@@ -28,9 +28,9 @@ from mns.mns_exception import MNSClientNetworkException, MNSServerException
 
 from batchrelay.errors import InputReason, StoreError
 from batchrelay.metrics import Metrics
+from batchrelay.sdk_thread import SdkThread
 from batchrelay.sources.config import MnsQueueConfig
 from batchrelay.sources.pipeline import Pipeline, utcnow
-from batchrelay.sources.sdk_thread import SdkThread
 from batchrelay.store.base import QuarantineRecord
 
 log = structlog.get_logger(__name__)

@@ -15,7 +15,7 @@ from importlib.resources import files
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.errors import StoreError
-from batchrelay.store.sqlite.migrate import Migration, load_migrations
+from batchrelay.store.migrations import Migration, load_migrations
 
 #: The advisory lock (bigint key space) that serializes migrations across replicas.
 MIGRATION_LOCK = 0x6272_6D69_6772  # "brmigr"

@@ -7,17 +7,13 @@ a crash mid-migration leaves the previous version intact and a restart resumes c
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.resources import files
-from importlib.resources.abc import Traversable
 
 from batchrelay.errors import StoreError
-
-_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+from batchrelay.store.migrations import Migration, load_migrations
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -27,28 +23,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )"""
 
 
-@dataclass(frozen=True, slots=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
 def bundled_migrations() -> list[Migration]:
     return load_migrations(files("batchrelay.store.sqlite").joinpath("migrations"))
-
-
-def load_migrations(directory: Traversable) -> list[Migration]:
-    """Every ``NNNN_name.sql`` in ``directory``, by version; other files are ignored."""
-    found = []
-    for entry in directory.iterdir():
-        match = _NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match[1]), match[2], entry.read_text("utf-8")))
-    versions = [migration.version for migration in found]
-    if len(set(versions)) != len(versions):
-        raise StoreError(f"two migrations share a version in {directory}")
-    return sorted(found, key=lambda migration: migration.version)
 
 
 def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[Migration]) -> list[int]:

@@ -1,6 +1,6 @@
 """``batchrelay routes test --alert RULE`` and ``--digest BATCH_KEY``: the notice an alert
 rule or a completion digest would send, where it goes, and what each receiver would be
-sent, without sending anything (``delivery/preview.py`` renders).
+sent, without sending anything (``preview/messages.py`` renders).
 
 A notice goes where the evaluator sends it: to the rule's (or the digest's) own
 ``receiver`` when it names one, else through the route tree. Without a batch from the
@@ -15,8 +15,8 @@ from typing import Any
 from batchrelay.alerts.evaluator import firing_view
 from batchrelay.alerts.notices import digest_view, direct_match
 from batchrelay.config import Settings
-from batchrelay.delivery.preview import Preview, preview_view
 from batchrelay.events.models import Statistic
+from batchrelay.preview.messages import Preview, preview_view
 from batchrelay.routing.tree import RouteMatch, RouteTree
 from batchrelay.store.base import BatchView
 from batchrelay.store.contracts import DigestFacts

@@ -17,7 +17,7 @@ The context every template sees (a public contract, like the normalized view):
                   statistic, task_counts, failure_ratio, failures [{code, message,
                   object_path, task_id, time}], failure_groups [{code, count, failures}]
                   (most frequent code first), error_codes, duration (seconds), updated,
-                  title (what happened: ``delivery/wording.py``), url and alerts_url (the
+                  title (what happened: ``notifiers/wording.py``), url and alerts_url (the
                   batch's dashboard page and the alerts page, with ``server.public_url``;
                   else null), alerts (the ``alert`` events: alertname, status, notice,
                   severity, labels, annotations, value, alert), completion (the last
@@ -57,8 +57,8 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
-from batchrelay.delivery import wording
 from batchrelay.errors import ConfigError
+from batchrelay.notifiers import wording
 from batchrelay.notifiers.base import (
     FailureReason,
     Notification,

@@ -1,13 +1,4 @@
-"""The living quick start: a local MNS emulator fed by the simulator, consumed for real.
-
-With ``demo.enabled`` the daemon starts, next to itself, the MNS emulator with one queue
-and one topic whose HTTP push subscription points at ``/ingest/mns``, and starts a round of
-simulated batches every ``every`` seconds, alternating between the queue (read back by the
-configured ``sources.mns_queues`` pollers) and the topic (pushed, signed, to this daemon).
-Each event goes out when its time comes, so event times, durations and "last event"
-follow the wall clock; now and then a batch fails (``fast_fail_ratio``). A new user sees
-batches progress in ``GET /api/v1/batches`` within seconds, with no cloud account.
-"""
+"""Run the quick start: the emulator and the simulator beside the daemon (see the package)."""
 
 from __future__ import annotations
 
@@ -20,8 +11,8 @@ import structlog
 from mns.account import Account
 from mns.subscription import SubscriptionMeta
 from mns.topic import TopicMeta
-from pydantic import BaseModel, ConfigDict, Field
 
+from batchrelay.demo.config import DemoConfig
 from batchrelay.emulator import (
     DEFAULT_ACCESS_KEY_ID,
     DEFAULT_ACCESS_KEY_SECRET,
@@ -35,20 +26,6 @@ log = structlog.get_logger(__name__)
 
 SUBSCRIPTION = "batchrelay-demo"
 MAX_ROUNDS = 8  # rounds in flight at once; an ICE batch takes up to about five minutes
-
-
-class DemoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = False
-    emulator_port: int = Field(8090, ge=0, le=65535)
-    queue: str = "imm-notify"  # list it under sources.mns_queues to consume it
-    topic: str = "imm-events"  # pushed to this daemon's /ingest/mns
-    batches_per_round: int = Field(2, ge=1, le=100)
-    tasks_per_batch: int = Field(40, ge=1, le=100_000)
-    failure_ratio: float = Field(0.08, ge=0, le=1)  # share of files (tasks) that fail
-    fast_fail_ratio: float = Field(0.25, ge=0, le=1)  # share of IMM batches that abort
-    every: float = Field(20.0, gt=0, le=3600)  # seconds between the starts of rounds
 
 
 @contextlib.asynccontextmanager

@@ -1,5 +1,5 @@
 """``batchrelay routes test``: which routes and receivers an event (or an alert notice or a
-digest: ``alerts/preview.py``) takes, and the messages they would get, rendered by the real
+digest: ``preview/notices.py``) takes, and the messages they would get, rendered by the real
 notifiers without sending anything.
 
 HTTP receivers are given a session that records each request and answers like a platform
