@@ -38,8 +38,8 @@ from batchrelay.http.limits import BodyLimits
 from batchrelay.http.listener import serve
 from batchrelay.http.routes import Surface, create_app
 from batchrelay.metrics import Metrics
-from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import Notifier
+from batchrelay.notifiers.config import AlertmanagerConfig
 from batchrelay.notifiers.registry import build_notifier
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree
@@ -116,7 +116,8 @@ def evaluator_for(
     registry: Metrics,
     active: Callable[[], bool],
 ) -> AlertEvaluator:
-    alertmanagers = {n: x for n, x in notifiers.items() if isinstance(x, AlertmanagerNotifier)}
+    alertmanagers = {n: c for n, c in settings.receivers.items()
+                     if isinstance(c, AlertmanagerConfig) and n in notifiers}  # fmt: skip
     return AlertEvaluator(alert_store, settings.alerts, tree, registry,
                           alertmanagers=alertmanagers, active=active)  # fmt: skip
 

@@ -338,7 +338,7 @@ async def test_alertmanager_gets_firing_alerts_again_before_their_end_runs_out(
             notifier = AlertmanagerNotifier("am", am_config, session)
             tree = routes(receiver="am")
             r.evaluator = AlertEvaluator(r.alerts, config, tree, clock=r.clock,
-                                         alertmanagers={"am": notifier})  # fmt: skip
+                                         alertmanagers={"am": am_config})  # fmt: skip
             r.dispatcher = Dispatcher(r.store, tree, {"am": am_config}, {"am": notifier},
                                       r.metrics, clock=r.clock)  # fmt: skip
             await r.commit(r.batch("b1", "running"))

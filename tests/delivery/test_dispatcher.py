@@ -239,11 +239,13 @@ async def test_a_delivery_whose_sender_died_is_sent_again_with_the_same_id(
 ) -> None:
     from batchrelay.store.sqlite import outbox
 
+    from ..store.conformance_support import flush_due
+
     rig = await rig_factory()
     await rig.commit(task(1))
     rig.clock.advance(11)
     us = int(rig.clock() * 1_000_000)
-    await rig.store.write(lambda c: outbox.flush_due_groups(c, us, lambda _: 100, lambda *_: False))
+    await flush_due(rig.store.outbox, us)
     [claimed] = await rig.store.write(lambda c: outbox.claim_due(c, us, 60_000_000, 10))
     await rig.run_for(30)
     assert rig.hook.sent == []  # still leased to the sender that "died"

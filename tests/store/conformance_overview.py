@@ -11,7 +11,7 @@ from batchrelay.store.contracts import Changes
 
 from .conformance_alerts import alert
 from .conformance_outbox import NOW, WAIT, Clock, route_tree, up_to
-from .conformance_support import CommitHooks, StoreCase, StoreFactory, commit_all
+from .conformance_support import CommitHooks, StoreCase, StoreFactory, commit_all, flush_due
 from .factories import RECEIVED, at, imm_batch, imm_task, inbound
 
 
@@ -40,7 +40,7 @@ class OverviewConformance(StoreCase):
         await alerts.apply(Changes(saved=[alert("failed", "bad"), alert("x", "run1", "pending"),
                                           alert("y", "run2", "resolved")]), at(0))  # fmt: skip
         outbox = store.outbox
-        await outbox.flush_due_groups(NOW + WAIT, up_to(100), lambda r, route: False)
+        await flush_due(outbox, NOW + WAIT, up_to(100), lambda r, route: False)
         for delivery in await outbox.claim_due(NOW + WAIT, WAIT, 10):
             state = "dead" if delivery.batch_key == "bad" else "delivered"
             await outbox.record_attempt(delivery, state, NOW + WAIT, 0.1)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import pytest
 
 from batchrelay import store
+from batchrelay.delivery.hold import Check, plan
 from batchrelay.events.models import Event
 from batchrelay.routing.obligations import Obligations, Router
 from batchrelay.store.base import CommitOutcome, GroupCommitHook, Store
+from batchrelay.store.contracts import Outbox
 
 from .factories import inbound
 
@@ -82,3 +84,19 @@ class StoreCase:
     @pytest.fixture
     async def store(self, make_store: StoreFactory) -> Store:
         return await make_store()
+
+
+def never_muted(receiver: str, route: str) -> bool:
+    return False
+
+
+async def flush_due(
+    outbox: Outbox,
+    now: int,
+    max_events: Callable[[str], int] = lambda receiver: 100,
+    muted: Callable[[str, str], bool] = never_muted,
+    check: Check | None = None,
+) -> int:
+    """Flush every due group as the dispatcher does: read them, decide, write."""
+    groups = await outbox.due_groups(now)
+    return await outbox.flush(plan(groups, muted, check, max_events), now)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import pytest
 
+from batchrelay.delivery.hold import plan
 from batchrelay.events.models import Event
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.postgres import outbox as pg
@@ -39,6 +40,18 @@ def view(event: Event) -> dict[str, Any]:
 
 def never_muted(receiver: str, route: str) -> bool:
     return False
+
+
+async def flush_call(
+    call: Outbox,
+    now: int,
+    max_events: Any,
+    muted: Any,
+    check: Any = None,
+) -> int:
+    """Flush every due group as the dispatcher does, through ``call``: read, decide, write."""
+    groups = await call("due_groups", now)
+    return int(await call("flush", plan(groups, muted, check, max_events), now))
 
 
 class Outbox:
@@ -74,8 +87,8 @@ async def scenario(call: Outbox) -> dict[str, Any]:
             matches.append(match(receiver="chat", group="a", wait=0))
         await call("add_obligations", view(event), matches, NOW + n)
     seen: dict[str, Any] = {"depth_before": await call("depth")}
-    seen["flushed_early"] = await call("flush_due_groups", NOW + SECOND, lambda _: 2, never_muted)
-    seen["flushed"] = await call("flush_due_groups", NOW + 20 * SECOND, lambda _: 2, never_muted)
+    seen["flushed_early"] = await flush_call(call, NOW + SECOND, lambda _: 2, never_muted)
+    seen["flushed"] = await flush_call(call, NOW + 20 * SECOND, lambda _: 2, never_muted)
     claimed = await call("claim_due", NOW + 20 * SECOND, LEASE, 100)
     # deliveries due at the same moment come in no particular order: put them in one
     claimed.sort(key=lambda d: (d.receiver, d.group_key, [e["event_id"] for e in d.events]))
@@ -137,7 +150,7 @@ async def pending_deliveries(call: Outbox, count: int) -> None:
     for n in range(count):
         await call("add_obligations", view(imm_task(f"t{n}", "failed", n)),
                    [match(group=f"g{n}", wait=0)], NOW)  # fmt: skip
-    assert await call("flush_due_groups", NOW, lambda _: 100, never_muted) == count
+    assert await flush_call(call, NOW, lambda _: 100, never_muted) == count
 
 
 @pytest.fixture
@@ -214,7 +227,7 @@ async def test_a_check_keeps_events_back_in_their_own_state(pg_outbox: Outbox) -
     def check(seen: dict[str, Any]) -> str | None:
         return "silenced" if seen["task_id"] == "t1" else None
 
-    made = await pg_outbox("flush_due_groups", NOW, lambda _: 100, lambda *_: True, check)
+    made = await flush_call(pg_outbox, NOW, lambda _: 100, lambda *_: True, check)
     assert made == 2
     states = sorted(row["state"] for row in await pg_outbox("list_deliveries", None, None, 9, ""))
     assert states == ["muted", "silenced"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -38,8 +37,8 @@ from batchrelay.alerts.lifecycle import Notice as LifecycleNotice
 from batchrelay.alerts.notices import alert_view, digest_view, direct_match
 from batchrelay.alerts.rules import AlertRuleConfig, AlertsConfig
 from batchrelay.metrics import Metrics
-from batchrelay.notifiers.alertmanager import AlertmanagerNotifier
 from batchrelay.notifiers.base import SendError
+from batchrelay.notifiers.config import AlertmanagerConfig
 from batchrelay.notifiers.templates import Template, compile_template
 from batchrelay.routing.inhibit import inhibited
 from batchrelay.routing.silences import Silence, event_labels, expire_closed, silenced_by
@@ -78,7 +77,7 @@ class AlertEvaluator:
         metrics: Metrics | None = None,
         *,
         clock: Clock = time.time,
-        alertmanagers: Mapping[str, AlertmanagerNotifier] | None = None,
+        alertmanagers: Mapping[str, AlertmanagerConfig] | None = None,
         active: Callable[[], bool] | None = None,
     ) -> None:
         self.state, self.config, self.tree, self.metrics = state, config, tree, metrics
@@ -333,28 +332,26 @@ class AlertEvaluator:
 
     async def _refresh_alertmanagers(self, now: float) -> None:
         """Re-post firing alerts to the Alertmanager receivers they are routed to, well
-        before the ``endsAt`` they were given runs out."""
-        every = min(n.am.resolve_after for n in self.alertmanagers.values()) / 3
+        before the ``endsAt`` they were given runs out: as notices through the outbox, at
+        once (one group per receiver), with its retries, budget and breaker like any send."""
+        every = min(config.resolve_after for config in self.alertmanagers.values()) / 3
         self._next_refresh = now + every
         at = datetime.fromtimestamp(now, UTC)
         firing = await self.state.alerts("firing")
         batches = {b.batch_key: b for b in await self.state.batches({a.batch_key for a in firing})}
-        posts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        notices = []
         for alert in firing:
             rule, batch = self.rules.get(alert.rule), batches.get(alert.batch_key)
             if rule is None or batch is None or alert.last_notified_at is None:
                 continue  # a rule since removed; a batch gone; an alert still muted
             view = alert_view(LifecycleNotice("repeat", alert), rule, batch, at)
-            for match in self._alert_matches(rule, view, at):
-                notifier = self.alertmanagers.get(match.receiver)
-                if notifier is not None:
-                    posts[match.receiver].append(notifier.batch_alert(view, at))
-        for name, alerts in posts.items():
-            try:
-                await self.alertmanagers[name].send_alerts(alerts)
-            except SendError as exc:  # the next refresh tries again
-                log.warning("alerts.refresh_failed", receiver=name, reason=exc.reason.value,
-                            detail=exc.detail)  # fmt: skip
+            receivers = {m.receiver for m in self._alert_matches(rule, view, at)}
+            matches = [direct_match(name, "alertmanager-refresh", "", 0.0)
+                       for name in sorted(receivers) if name in self.alertmanagers]  # fmt: skip
+            if matches:
+                notices.append(Notice(view, matches))
+        if notices:
+            await self.state.apply(Changes(notices=notices), at)
 
     # ------------------------------------------------------------------ metrics
 

@@ -1,15 +1,16 @@
-"""The dispatcher: outbox → group → (coalesce) → send → record.
+"""The dispatcher: the outbox sent through five stages, once per tick.
 
-Each tick it flushes due notification groups into deliveries, claims due deliveries (and
-ones whose sender died: their lease expired), and sends them per receiver under three
-guards: the circuit breaker (a receiver that keeps failing gets a probe, not a flood), the
-send budget (a platform's "20 per minute"; when more is due than the budget allows, the
-due deliveries are coalesced into digests instead of waiting in line or failing), and the
-retry policy (full-jitter backoff, ``Retry-After`` honoured, bounded by attempts and age,
-then a dead letter, and the fallback receiver if one is configured).
+1. hold and mute (``hold.py``): due notification groups become deliveries, each event
+   decided first — sent, or only recorded as muted, silenced or inhibited;
+2. the circuit breaker (``breaker.py``): a receiver that keeps failing gets a probe;
+3. the send budget (``budget.py``): more due than the budget allows is coalesced into
+   digests, the rest waits;
+4. render and send (``send.py``), at most ``max_in_flight`` at once per receiver;
+5. record (``record.py``): delivered, or retried later, or a dead letter (then the
+   fallback receiver).
 
-A delivery's id is created once and repeated by every retry, so a receiver that dedups
-(Standard Webhooks ``webhook-id``) sees each message once even across a crash.
+Stages 2 to 5 share one call shape (``stages.py``) and run as one chain per receiver over
+the deliveries claimed for it: due ones, and ones whose sender died (their lease expired).
 """
 
 from __future__ import annotations
@@ -20,33 +21,39 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
-from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
+from batchrelay.delivery.breaker import Breaker
+from batchrelay.delivery.budget import Budget
+from batchrelay.delivery.hold import Check, Hold
+from batchrelay.delivery.policy import CircuitBreaker, RetryPolicy, SendBudget
+from batchrelay.delivery.record import Record, Recorder
+from batchrelay.delivery.send import BatchReads, Send
+from batchrelay.delivery.stages import Chain, Fanout, Round, Stage
 from batchrelay.metrics import Metrics
-from batchrelay.notifiers.base import FailureReason, Notification, Notifier, SendError
+from batchrelay.notifiers.base import FailureReason, Notifier
 from batchrelay.notifiers.config import ChannelConfig
-from batchrelay.notifiers.templates import TemplateError
 from batchrelay.routing.tree import RouteTree
 from batchrelay.store.base import Store
-from batchrelay.store.contracts import SECOND, Check, Delivery, Outbox
+from batchrelay.store.contracts import SECOND, Delivery
 
 log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]  # epoch seconds
-#: Before each flush: the check that holds back silenced and inhibited events (or None).
-Hold = Callable[[int], Awaitable[Check | None]]
+CLAIM_LIMIT = 512  # deliveries claimed per tick
 
 
 class Dispatcher:
-    """Sends what the outbox holds; one instance per daemon."""
+    """Sends what the outbox holds; one instance per daemon.
+
+    ``hold`` gives the silence and inhibition check before each flush (``hold.py``);
+    ``active`` says whether this replica runs the timers now (False: another one sends).
+    """
 
     def __init__(
         self,
-        store: Store,  # get_batch(key); and its outbox unless one is given
+        store: Store,
         tree: RouteTree | None,
         receivers: Mapping[str, ChannelConfig],
         notifiers: Mapping[str, Notifier],
@@ -57,26 +64,55 @@ class Dispatcher:
         tick: float = 0.5,
         lease: float = 60.0,
         max_in_flight: int = 8,
-        hold: Hold | None = None,
-        outbox: Outbox | None = None,
+        hold: Callable[[int], Awaitable[Check | None]] | None = None,
         active: Callable[[], bool] | None = None,
         public_url: str | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
-        self.public_url = public_url  # server.public_url, for links in messages
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
-        self.tick_seconds, self.lease, self.hold = tick, lease, hold
-        self.outbox = outbox if outbox is not None else store.outbox
-        self.active = active  # False while another replica holds the timers
+        self.tick_seconds, self.lease, self.active = tick, lease, active
+        self.outbox = store.outbox
+        self.hold = Hold(self.outbox, tree, receivers, hold)
+        self.recorder = Recorder(self.outbox, metrics, clock)
+        self.reads = BatchReads(store)
+        self.budgets = self._fresh_budgets()
         self._budgets_seeded = False
+        self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
-        self.budgets = self._fresh_budgets()
-        self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
-        self.in_flight = {n: asyncio.Semaphore(max_in_flight) for n in receivers}
+        self.max_in_flight = max_in_flight
+        self.public_url = public_url
         self._stopping = asyncio.Event()
-        # One read per batch per tick, however many of its deliveries go out in that tick.
-        self._batch_reads: dict[str, asyncio.Future[Any]] = {}
+
+    @property
+    def public_url(self) -> str | None:
+        """``server.public_url``, for links in messages."""
+        return self._public_url
+
+    @public_url.setter
+    def public_url(self, value: str | None) -> None:
+        self._public_url = value
+        self.chains = {name: self._chain(name) for name in self.notifiers if name in self.receivers}
+
+    def _chain(self, name: str) -> Stage:
+        config = self.receivers[name]
+        fallback = config.fallback if config.fallback in self.notifiers else None
+        deliver = Chain(
+            Send(self.notifiers[name], self.reads, self.public_url),
+            Record(self.recorder, self.breakers[name], self.retry[name], fallback),
+        )
+        return Chain(
+            Breaker(self.breakers[name], self.outbox, self.tick_seconds),
+            Budget(
+                lambda: self.budgets[name],
+                self.outbox,
+                self.metrics,
+                config.max_events,
+                self.lease,
+                self.tick_seconds,
+            ),
+            Fanout(deliver, self.max_in_flight),
+        )
 
     async def run(self) -> None:
         """Tick every ``tick`` seconds until :meth:`stop`."""
@@ -100,17 +136,29 @@ class Dispatcher:
         us = int(now * SECOND)
         if not self._budgets_seeded:
             await self._seed_budgets(now)
-        self._batch_reads = {}
-        check = await self.hold(us) if self.hold is not None else None
-        await self.outbox.flush_due_groups(us, self._max_events, self._muted, check)
-        due = await self.outbox.claim_due(us, int(self.lease * SECOND), 512)
+        self.reads.clear()
+        await self.hold(now)
+        due = await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
-        sends = [self._receiver_pass(name, items, now) for name, items in by_receiver.items()]
-        counts = await asyncio.gather(*sends)
+        rounds = [
+            self._receiver_pass(Round(name, now, items)) for name, items in by_receiver.items()
+        ]
+        counts = await asyncio.gather(*rounds)
         await self._export_depth()
         return sum(counts)
+
+    async def _receiver_pass(self, work: Round) -> int:
+        chain = self.chains.get(work.receiver)
+        if chain is None:  # removed from the config while messages waited for it
+            for delivery in work.deliveries:
+                await self.recorder.finish(delivery, work.now, 0.0, "dead",
+                                           FailureReason.CLIENT_ERROR,
+                                           "receiver is no longer configured")  # fmt: skip
+            return 0
+        done = await chain(work)
+        return len(done.sent)
 
     async def _seed_budgets(self, now: float) -> None:
         """Start each send budget with the attempts any sender made within its windows, so
@@ -127,140 +175,6 @@ class Dispatcher:
 
     def _fresh_budgets(self) -> dict[str, SendBudget]:
         return {name: SendBudget(c.rate_limits) for name, c in self.receivers.items()}
-
-    def _max_events(self, receiver: str) -> int:
-        config = self.receivers.get(receiver)
-        return config.max_events if config else 100
-
-    def _muted(self, receiver: str, route: str) -> bool:
-        if self.tree is None:
-            return False
-        node = self.tree.node(route)
-        return node is not None and node.muted(datetime.fromtimestamp(self.clock(), UTC))
-
-    async def _receiver_pass(self, name: str, due: list[Delivery], now: float) -> int:
-        notifier = self.notifiers.get(name)
-        if notifier is None:  # removed from the config while messages waited for it
-            for delivery in due:
-                await self._finish(delivery, now, 0.0, "dead", FailureReason.CLIENT_ERROR,
-                                   "receiver is no longer configured")  # fmt: skip
-            return 0
-        ready = await self._through_breaker(name, due, now)
-        ready = await self._within_budget(name, ready, now)
-        await asyncio.gather(*(self._send(notifier, d) for d in ready))
-        return len(ready)
-
-    async def _through_breaker(self, name: str, due: list[Delivery], now: float) -> list[Delivery]:
-        """Closed: all go. Half-open: one probe goes. Open: none; they wait for the probe."""
-        breaker = self.breakers[name]
-        if breaker.state(now) is BreakerState.CLOSED:
-            return due
-        allowed = due[:1] if due and breaker.allow(now) else []
-        held = [d.id for d in due[len(allowed) :]]
-        if held:
-            until = int((now + max(breaker.retry_in(now), self.tick_seconds)) * SECOND)
-            await self.outbox.postpone(held, until, int(now * SECOND))
-        return allowed
-
-    async def _within_budget(self, name: str, due: list[Delivery], now: float) -> list[Delivery]:
-        budget = self.budgets[name]
-        available = budget.available(now)
-        if len(due) <= available:
-            return due
-        us = int(now * SECOND)
-        if available >= 1 and len(due) > 1:
-            max_events, lease = self._max_events(name), int(self.lease * SECOND)
-            digests = await self.outbox.coalesce(due, max_events, us)
-            self.metrics.coalesced.labels(receiver=name).inc(len(due))
-            log.info("delivery.coalesced", receiver=name, deliveries=len(due), digests=len(digests))
-            due = await self.outbox.claim(digests, us, lease)
-            if len(due) <= budget.available(now):
-                return due
-        keep = due[: int(available)]
-        held = [d.id for d in due[len(keep) :]]
-        until = int((now + max(budget.wait(now), self.tick_seconds)) * SECOND)
-        await self.outbox.postpone(held, until, us)
-        return keep
-
-    async def _send(self, notifier: Notifier, delivery: Delivery) -> None:
-        async with self.in_flight[delivery.receiver]:
-            await self._send_one(notifier, delivery)
-
-    async def _send_one(self, notifier: Notifier, delivery: Delivery) -> None:
-        name = delivery.receiver
-        self.budgets[name].try_take(self.clock())
-        notification = await self._notification(delivery)
-        started = time.perf_counter()
-        try:
-            await notifier.send(notification)
-        except SendError as exc:
-            await self._failed(delivery, exc, time.perf_counter() - started)
-            return
-        seconds = time.perf_counter() - started
-        self.breakers[name].record_success()
-        await self._finish(delivery, self.clock(), seconds, "delivered")
-
-    async def _notification(self, delivery: Delivery) -> Notification:
-        batch = None
-        if delivery.batch_key:
-            read = self._batch_reads.get(delivery.batch_key)
-            if read is None:
-                read = asyncio.ensure_future(self.store.get_batch(delivery.batch_key))
-                self._batch_reads[delivery.batch_key] = read
-            view = await asyncio.shield(read)
-            batch = view.model_dump(mode="json") if view is not None else None
-        return Notification(
-            id=delivery.id, receiver=delivery.receiver, route=delivery.route,
-            group_key=delivery.group_key, events=delivery.events, batch=batch,
-            digest=delivery.digest, public_url=self.public_url, created_at=datetime.fromtimestamp(
-                delivery.created_at / SECOND, UTC),
-        )  # fmt: skip
-
-    async def _failed(self, delivery: Delivery, exc: SendError, seconds: float) -> None:
-        if isinstance(exc, TemplateError):  # a fix in the config, not a platform hiccup
-            log.error("delivery.template_failed", receiver=delivery.receiver,
-                      delivery_id=delivery.id, template=exc.where, line=exc.line,
-                      error=exc.detail)  # fmt: skip
-        now = self.clock()
-        self.breakers[delivery.receiver].record_failure(now)
-        policy = self.retry[delivery.receiver]
-        attempts = delivery.attempts + 1
-        first = delivery.first_attempt_at / SECOND if delivery.first_attempt_at else now
-        if exc.retryable and not policy.exhausted(attempts, first, now):
-            retry_at = policy.next_attempt(attempts, first, now, exc.retry_after)
-            await self._finish(delivery, now, seconds, "retry", exc.reason, exc.detail,
-                               next_attempt=retry_at)  # fmt: skip
-            return
-        await self._finish(delivery, now, seconds, "dead", exc.reason, exc.detail)
-        fallback = self.receivers[delivery.receiver].fallback
-        if fallback and fallback in self.notifiers:
-            copy = await self.outbox.copy_to(delivery, fallback, int(now * SECOND))
-            log.warning("delivery.fallback", receiver=delivery.receiver, fallback=fallback,
-                        delivery_id=delivery.id, copy_id=copy)  # fmt: skip
-
-    async def _finish(
-        self,
-        delivery: Delivery,
-        now: float,
-        seconds: float,
-        outcome: str,
-        reason: FailureReason | None = None,
-        detail: str = "",
-        next_attempt: float | None = None,
-    ) -> None:
-        reason_text = reason.value if reason else None
-        next_us = int(next_attempt * SECOND) if next_attempt is not None else None
-        await self.outbox.record_attempt(delivery, outcome, int(now * SECOND), seconds,
-                                         reason_text, detail or None, next_us)  # fmt: skip
-        self.metrics.deliveries.labels(
-            receiver=delivery.receiver, outcome=outcome, reason=reason_text or ""
-        ).inc()
-        self.metrics.delivery_seconds.labels(receiver=delivery.receiver).observe(seconds)
-        log.info(
-            f"delivery.{outcome}", receiver=delivery.receiver, delivery_id=delivery.id,
-            attempt=delivery.attempts + 1, events=len(delivery.events), digest=delivery.digest,
-            reason=reason_text, retry_in=round(next_attempt - now, 3) if next_attempt else None,
-        )  # fmt: skip
 
     async def _export_depth(self) -> None:
         depth = await self.outbox.depth()

@@ -23,8 +23,7 @@ a shared store, always held on a single-process one.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias, cast
@@ -68,36 +67,53 @@ class Delivery:
     events: list[dict[str, Any]]
 
 
-#: Names why a pending event (its view) must not be sent — ``silenced``, ``inhibited`` —
-#: or returns None; see ``delivery/hold.py``.
-Check = Callable[[dict[str, Any]], str | None]
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """An event waiting in a notification group: its outbox row and normalized view."""
+
+    outbox_id: int
+    batch_key: str | None
+    view: dict[str, Any]
 
 
-def delivery_chunks(
-    rows: Iterable[tuple[int, str | None, str]], state: str, check: Check | None, size: int
-) -> Iterator[tuple[str, list[tuple[int, str | None]]]]:
-    """A flushed group's pending (id, batch_key, view) rows as deliveries: (state, rows) of
-    at most ``size`` events each, the events ``check`` holds back apart in its state."""
-    by_state: dict[str, list[tuple[int, str | None]]] = {}
-    for outbox_id, batch_key, view in rows:
-        held = check(json.loads(view)) if check is not None else None
-        by_state.setdefault(held or state, []).append((outbox_id, batch_key))
-    for held_state, ids in by_state.items():
-        for start in range(0, len(ids), size):
-            yield held_state, ids[start : start + size]
+@dataclass(frozen=True, slots=True)
+class DueGroup:
+    """A notification group whose timer has run out, with the events waiting in it."""
+
+    receiver: str
+    route: str
+    group_key: str
+    events: list[Pending]
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """One delivery a flush makes: its state (``pending`` to be sent; ``muted``,
+    ``silenced`` or ``inhibited`` to be recorded, never sent) and its events."""
+
+    state: str
+    events: Sequence[Pending]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupFlush:
+    """What the dispatcher decided for one due group: the deliveries to make of it."""
+
+    group: DueGroup
+    deliveries: Sequence[NewDelivery]
 
 
 class Outbox(Protocol):
     """The outbox of one store, as the dispatcher, the dead-letter API and the CLI use it."""
 
-    async def flush_due_groups(
-        self,
-        now: int,
-        max_events: Callable[[str], int],
-        muted: Callable[[str, str], bool],
-        check: Check | None = None,
-    ) -> int:
-        """Turn every due group's pending events into deliveries; returns how many."""
+    async def due_groups(self, now: int) -> list[DueGroup]:
+        """Every group due at ``now``, with its pending events, oldest first."""
+
+    async def flush(self, flushes: Sequence[GroupFlush], now: int) -> int:
+        """Make the deliveries decided for due groups and restart their timers; returns how
+        many were made. Events flushed meanwhile are left out; a group that gained events
+        since :meth:`due_groups` read it stays due, so the next call flushes them; on a
+        shared store a group another replica or a commit holds is left for the next call."""
 
     async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]: ...
 

@@ -7,8 +7,8 @@ of its event, from the store's commit hook). Several replicas share these tables
 * :func:`claim_due` picks rows with ``FOR UPDATE SKIP LOCKED``: concurrent claimers get
   disjoint deliveries, and none waits for another; a delivery whose sender died (its lease
   expired) is due again;
-* :func:`flush_due_groups` locks the due groups it flushes the same way, so a group is
-  turned into deliveries by one replica only;
+* :func:`flush` locks the due groups it flushes the same way, so a group is turned into
+  deliveries by one replica only;
 * group rows are upserted in key order, so two commits never wait for each other in a cycle.
 
 Times are microseconds since the epoch, as in ``store/sqlite/outbox.py``;
@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store.contracts import SECOND, Check, Delivery, delivery_chunks
+from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, Pending
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.postgres.store import PostgresStore
 
 __all__ = [
-    "Check",
     "Delivery",
     "PostgresOutbox",
     "add_obligations",
@@ -41,8 +40,9 @@ __all__ = [
     "coalesce",
     "copy_to",
     "depth",
+    "due_groups",
     "events_of",
-    "flush_due_groups",
+    "flush",
     "list_deliveries",
     "postpone",
     "recent_attempts",
@@ -84,44 +84,58 @@ async def add_obligations(
         )  # fmt: skip
 
 
-async def flush_due_groups(
-    conn: asyncpg.Connection,
-    now: int,
-    max_events: Callable[[str], int],
-    muted: Callable[[str, str], bool],
-    check: Check | None = None,
-) -> int:
-    """Turn every due group's pending events into deliveries; returns how many were made.
+async def due_groups(conn: asyncpg.Connection, now: int) -> list[DueGroup]:
+    """Every group due at ``now``, with its pending events (see ``Outbox.due_groups``)."""
+    due = await conn.fetch(
+        "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= $1"
+        " ORDER BY receiver, route, group_key",
+        now,
+    )
+    groups = []
+    for receiver, route, group_key in due:
+        rows = await conn.fetch(
+            "SELECT id, batch_key, view FROM outbox WHERE receiver = $1 AND route = $2"
+            " AND group_key = $3 AND delivery_id IS NULL ORDER BY id",
+            receiver, route, group_key,
+        )  # fmt: skip
+        events = [Pending(outbox_id, key, json.loads(view)) for outbox_id, key, view in rows]
+        groups.append(DueGroup(receiver, route, group_key, events))
+    return groups
 
-    A group muted right now (its route's mute intervals) still flushes, into deliveries in
-    state ``muted``: recorded and visible, never sent. So do events ``check`` holds back
-    (a silence matches them, a firing alert inhibits them), in state ``silenced`` or
-    ``inhibited``. A group another replica is flushing, or a commit is adding to, is left
-    for the next call.
-    """
+
+async def flush(conn: asyncpg.Connection, flushes: Sequence[GroupFlush], now: int) -> int:
+    """Make the decided deliveries of due groups (see ``Outbox.flush``). Each group row is
+    locked first, skipping one another replica is flushing or a commit is adding to."""
+    made = 0
     async with conn.transaction():
-        due = await conn.fetch(
-            "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= $1"
-            " ORDER BY receiver, route, group_key FOR UPDATE SKIP LOCKED",
-            now,
-        )
-        made = 0
-        for receiver, route, group_key in due:
-            rows = await conn.fetch(
-                "SELECT id, batch_key, view FROM outbox WHERE receiver = $1 AND route = $2"
-                " AND group_key = $3 AND delivery_id IS NULL ORDER BY id",
-                receiver, route, group_key,
-            )  # fmt: skip
-            state = "muted" if muted(receiver, route) else "pending"
-            for held, chunk in delivery_chunks(rows, state, check, max_events(receiver)):
-                await _new_delivery(conn, receiver, route, group_key, chunk, held, now)
-                made += 1
+        for decided in sorted(flushes, key=lambda f: (f.group.receiver, f.group.route,
+                                                       f.group.group_key)):  # fmt: skip
+            group = decided.group
+            key = (group.receiver, group.route, group.group_key)
+            locked = await conn.fetchval(
+                "SELECT 1 FROM notify_groups WHERE receiver = $1 AND route = $2"
+                " AND group_key = $3 FOR UPDATE SKIP LOCKED",
+                *key,
+            )
+            if locked is None:
+                continue
+            for new in decided.deliveries:
+                rows = await conn.fetch(
+                    "SELECT id, batch_key FROM outbox WHERE id = ANY($1::bigint[])"
+                    " AND delivery_id IS NULL ORDER BY id",
+                    [event.outbox_id for event in new.events],
+                )
+                if rows:
+                    await _new_delivery(conn, *key, rows, new.state, now)
+                    made += 1
             await conn.execute(
-                "UPDATE notify_groups SET flush_at = NULL, last_flush = $1"
+                "UPDATE notify_groups SET last_flush = $1, flush_at = CASE WHEN EXISTS"
+                " (SELECT 1 FROM outbox o WHERE o.receiver = $2 AND o.route = $3"
+                " AND o.group_key = $4 AND o.delivery_id IS NULL) THEN flush_at END"
                 " WHERE receiver = $2 AND route = $3 AND group_key = $4",
-                now, receiver, route, group_key,
+                now, *key,
             )  # fmt: skip
-        return made
+    return made
 
 
 async def _new_delivery(
@@ -375,16 +389,11 @@ class PostgresOutbox:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
-    async def flush_due_groups(
-        self,
-        now: int,
-        max_events: Callable[[str], int],
-        muted: Callable[[str, str], bool],
-        check: Check | None = None,
-    ) -> int:
-        return await self._store.write(
-            partial(flush_due_groups, now=now, max_events=max_events, muted=muted, check=check)
-        )
+    async def due_groups(self, now: int) -> list[DueGroup]:
+        return await self._store.read(partial(due_groups, now=now))
+
+    async def flush(self, flushes: Sequence[GroupFlush], now: int) -> int:
+        return await self._store.write(partial(flush, flushes=flushes, now=now))
 
     async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]:
         return await self._store.write(partial(claim_due, now=now, lease=lease, limit=limit))

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store.contracts import SECOND, Check, Delivery, delivery_chunks
+from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, Pending
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.sqlite.store import SQLiteStore
@@ -46,38 +46,47 @@ def add_obligations(
         )
 
 
-def flush_due_groups(
-    conn: sqlite3.Connection,
-    now: int,
-    max_events: Callable[[str], int],
-    muted: Callable[[str, str], bool],
-    check: Check | None = None,
-) -> int:
-    """Turn every due group's pending events into deliveries; returns how many were made.
-
-    A group muted right now (its route's mute intervals) still flushes, into deliveries in
-    state ``muted``: recorded and visible, never sent. So do events ``check`` holds back
-    (a silence matches them, a firing alert inhibits them), in state ``silenced`` or
-    ``inhibited``.
-    """
+def due_groups(conn: sqlite3.Connection, now: int) -> list[DueGroup]:
+    """Every group due at ``now``, with its pending events (see ``Outbox.due_groups``)."""
     due = conn.execute(
         "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= ?", (now,)
     ).fetchall()
-    made = 0
+    groups = []
     for receiver, route, group_key in due:
         rows = conn.execute(
             "SELECT id, batch_key, view FROM outbox WHERE receiver = ? AND route = ?"
             " AND group_key = ? AND delivery_id IS NULL ORDER BY id",
             (receiver, route, group_key),
         ).fetchall()
-        state = "muted" if muted(receiver, route) else "pending"
-        for held, chunk in delivery_chunks(rows, state, check, max_events(receiver)):
-            _new_delivery(conn, receiver, route, group_key, chunk, held, now)
-            made += 1
+        events = [Pending(outbox_id, key, json.loads(view)) for outbox_id, key, view in rows]
+        groups.append(DueGroup(receiver, route, group_key, events))
+    return groups
+
+
+def flush(conn: sqlite3.Connection, flushes: Sequence[GroupFlush], now: int) -> int:
+    """Make the decided deliveries of due groups (see ``Outbox.flush``)."""
+    made = 0
+    for decided in flushes:
+        group = decided.group
+        for new in decided.deliveries:
+            ids = [event.outbox_id for event in new.events]
+            marks = ", ".join("?" * len(ids))
+            rows = conn.execute(
+                f"SELECT id, batch_key FROM outbox WHERE id IN ({marks})"
+                " AND delivery_id IS NULL ORDER BY id",
+                ids,
+            ).fetchall()
+            if rows:
+                _new_delivery(conn, group.receiver, group.route, group.group_key, rows,
+                              new.state, now)  # fmt: skip
+                made += 1
         conn.execute(
-            "UPDATE notify_groups SET flush_at = NULL, last_flush = ?"
+            "UPDATE notify_groups SET last_flush = ?, flush_at = CASE WHEN EXISTS (SELECT 1"
+            " FROM outbox o WHERE o.receiver = notify_groups.receiver AND o.route ="
+            " notify_groups.route AND o.group_key = notify_groups.group_key AND"
+            " o.delivery_id IS NULL) THEN flush_at END"
             " WHERE receiver = ? AND route = ? AND group_key = ?",
-            (now, receiver, route, group_key),
+            (now, group.receiver, group.route, group.group_key),
         )
     return made
 
@@ -316,16 +325,11 @@ class SQLiteOutbox:
     def __init__(self, store: SQLiteStore) -> None:
         self._store = store
 
-    async def flush_due_groups(
-        self,
-        now: int,
-        max_events: Callable[[str], int],
-        muted: Callable[[str, str], bool],
-        check: Check | None = None,
-    ) -> int:
-        return await self._store.write(
-            partial(flush_due_groups, now=now, max_events=max_events, muted=muted, check=check)
-        )
+    async def due_groups(self, now: int) -> list[DueGroup]:
+        return await self._store.read(partial(due_groups, now=now))
+
+    async def flush(self, flushes: Sequence[GroupFlush], now: int) -> int:
+        return await self._store.write(partial(flush, flushes=flushes, now=now))
 
     async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]:
         return await self._store.write(partial(claim_due, now=now, lease=lease, limit=limit))

@@ -1,0 +1,75 @@
+"""The dispatcher's stages and how they compose: one call shape, ``Round -> Round``.
+
+A :class:`Round` is one receiver's due deliveries in one tick. Each stage takes a round
+and returns what goes on: the breaker and the budget pass fewer deliveries (the rest wait
+in the outbox), the send stage notes what each send gave, the record stage writes it.
+:class:`Chain` runs stages in order; :class:`Fanout` runs its stage once per delivery,
+concurrently, at most ``limit`` at a time (a receiver's ``max_in_flight``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from batchrelay.notifiers.base import SendError
+from batchrelay.store.contracts import Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What one send gave: how long it took, and the error (None: delivered)."""
+
+    seconds: float
+    error: SendError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """One receiver's deliveries in one tick, at ``now`` (epoch seconds)."""
+
+    receiver: str
+    now: float
+    deliveries: Sequence[Delivery]
+    sent: dict[str, Sent] = field(default_factory=dict)  # delivery id -> its send
+
+    def passing(self, deliveries: Sequence[Delivery]) -> Round:
+        """This round with only ``deliveries`` going on."""
+        return replace(self, deliveries=list(deliveries))
+
+
+Stage = Callable[[Round], Awaitable[Round]]
+
+
+class Chain:
+    """Stages in order; stops early once no delivery is left."""
+
+    def __init__(self, *stages: Stage) -> None:
+        self.stages = stages
+
+    async def __call__(self, work: Round) -> Round:
+        for stage in self.stages:
+            if not work.deliveries:
+                break
+            work = await stage(work)
+        return work
+
+
+class Fanout:
+    """``stage`` once per delivery, concurrently, at most ``limit`` at a time."""
+
+    def __init__(self, stage: Stage, limit: int) -> None:
+        self.stage = stage
+        self.slots = asyncio.Semaphore(limit)
+
+    async def __call__(self, work: Round) -> Round:
+        async def one(delivery: Delivery) -> Round:
+            async with self.slots:
+                return await self.stage(work.passing([delivery]))
+
+        done = await asyncio.gather(*(one(d) for d in work.deliveries))
+        sent = dict(work.sent)
+        for each in done:
+            sent.update(each.sent)
+        return replace(work, sent=sent)
