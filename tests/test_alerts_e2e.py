@@ -13,18 +13,17 @@ import json
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
+from tests.http.test_batches import BATCH_SAMPLE
+
+from .fakes import WebhookSink, running_sink
 from .processes import Child, children, free_port, wait_ready, write_config
-from .test_api import BATCH_SAMPLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -71,33 +70,14 @@ async def get_json(url: str) -> Any:
         return await resp.json()
 
 
-@dataclass
-class Sink:
-    """A webhook receiver: alert notices by webhook-id (a redelivery repeats its id)."""
-
-    notices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        events = (await request.json())["events"]
-        alerts = [e for e in events if e.get("kind") == "alert"]
-        if alerts:
-            self.notices[request.headers["webhook-id"]] = alerts
-        return web.Response(status=200)
-
-
 @pytest.fixture
-async def sink() -> AsyncIterator[tuple[Sink, str]]:
-    recorder = Sink()
-    app = web.Application()
-    app.router.add_post("/hook", recorder.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield recorder, str(server.make_url("/hook"))
-    await server.close()
+async def sink() -> AsyncIterator[tuple[WebhookSink, str]]:
+    async with running_sink(WebhookSink()) as running:
+        yield running, running.url
 
 
 async def test_a_firing_alert_survives_sigkill_without_a_second_notice(
-    tmp_path: Path, sink: tuple[Sink, str]
+    tmp_path: Path, sink: tuple[WebhookSink, str]
 ) -> None:
     recorder, url = sink
     port = free_port()

@@ -25,9 +25,9 @@ from batchrelay.briefing import Summary, banner_fields
 from batchrelay.config import load
 from batchrelay.console import ConsoleRenderer, quiet_per_input
 from batchrelay.metrics import Metrics
+from tests.http.test_batches import task_event
 
 from .processes import free_port, wait_ready, write_config
-from .test_api import task_event
 
 LOCAL = Path(__file__).parents[1] / "config" / "local.yaml"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -22,8 +22,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.http.test_batches import TASK_SAMPLE
+
 from .processes import Child, children, free_port, wait_ready, write_config
-from .test_api import TASK_SAMPLE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

@@ -20,7 +20,7 @@ from batchrelay.http.common import STORE
 from .conftest import SettingsFactory, sample
 from .rawhttp import request, send
 
-# /ingest/mns needs a signed push: see tests/sources/test_http.py for its variant
+# /ingest/mns needs a signed push: see tests/http/test_ingest.py for its variant
 ENDPOINTS = ["/ingest/eventbridge", "/ingest/ice"]
 
 

@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections import defaultdict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 from batchrelay.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from batchrelay.simulate import encode
 
+from .fakes import WebhookSink, running_sink
 from .pg import Cluster, running_postgres
 from .processes import Child, children, free_port, wait_ready, write_config
 from .test_crash import assert_ledger, fetch_batches, fill_queue, queue_depth, traffic
@@ -33,43 +30,10 @@ FAILURES_RULE = {"name": "task-failures", "condition": "tasks_failed >= 3",
                  "repeat_interval": "1h", "receiver": "hook"}  # fmt: skip
 
 
-@dataclass
-class Sink:
-    """The webhook receiver: which events arrived under which webhook-id."""
-
-    by_id: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    alerts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    requests: int = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        await asyncio.sleep(0.05)  # a real endpoint takes a moment: sends are in flight
-        webhook_id = request.headers["webhook-id"]
-        self.requests += 1
-        for event in body["events"]:
-            self.by_id[webhook_id].add(event["event_id"])
-            if event.get("kind") == "alert":
-                self.alerts[webhook_id].append(event)
-        return web.Response(status=200)
-
-    def owners(self) -> dict[str, set[str]]:
-        """event_id -> the webhook-ids it arrived under."""
-        owners: dict[str, set[str]] = defaultdict(set)
-        for webhook_id, events in self.by_id.items():
-            for event_id in events:
-                owners[event_id].add(webhook_id)
-        return owners
-
-
 @pytest.fixture
-async def sink() -> AsyncIterator[tuple[Sink, str]]:
-    recorder = Sink()
-    app = web.Application()
-    app.router.add_post("/hook", recorder.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    yield recorder, str(server.make_url("/hook"))
-    await server.close()
+async def sink() -> AsyncIterator[tuple[WebhookSink, str]]:
+    async with running_sink(WebhookSink(delay=0.05)) as running:
+        yield running, running.url
 
 
 @pytest.fixture
@@ -130,7 +94,7 @@ async def metric(base: str, name: str) -> float:
 
 
 async def test_three_replicas_one_killed_lose_nothing_and_repeat_nothing(
-    tmp_path: Path, postgres: Cluster, sink: tuple[Sink, str]
+    tmp_path: Path, postgres: Cluster, sink: tuple[WebhookSink, str]
 ) -> None:
     recorder, hook = sink
     sent = traffic("mixed", batches=30, tasks=400, seed=21)

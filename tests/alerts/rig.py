@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,6 @@ from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.hold import NotificationHold
 from batchrelay.events.models import EventBase, ImmBatchEvent, ImmTaskEvent, Statistic
 from batchrelay.metrics import Metrics
-from batchrelay.notifiers.base import Notification
 from batchrelay.notifiers.webhook import WebhookConfig
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.silences import Silence
@@ -28,25 +27,9 @@ from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store import Store, StoreConfig
 from batchrelay.store.base import Inbound
 from batchrelay.store.contracts import AlertStore
-from tests.delivery.test_dispatcher import FakeClock
+from tests.fakes import FakeClock, RecordingNotifier
 
 START = 1_795_000_000.0
-
-
-@dataclass
-class Sink:
-    """The receiver: records each notification and the time it arrived."""
-
-    clock: FakeClock
-    name: str = "hook"
-    kind: str = "webhook"
-    sent: list[tuple[float, Notification]] = field(default_factory=list)
-
-    async def send(self, notification: Notification) -> None:
-        self.sent.append((self.clock() - START, notification))
-
-    async def close(self) -> None:
-        pass
 
 
 @dataclass
@@ -56,7 +39,7 @@ class Rig:
     alerts: AlertStore
     evaluator: AlertEvaluator
     dispatcher: Dispatcher
-    sink: Sink
+    sink: RecordingNotifier
     metrics: Metrics
     seq: int = 0
 
@@ -148,7 +131,7 @@ async def make_rig(
     metrics = Metrics()
     state = store.alerts
     evaluator = AlertEvaluator(state, config, tree, metrics, clock=clock)
-    sink = Sink(clock)
+    sink = RecordingNotifier(clock=clock, origin=START)
     hook = WebhookConfig.model_validate({"type": "webhook", "url": "http://127.0.0.1:9/x"})
     hold = NotificationHold(state, config.inhibitors)
     dispatcher = Dispatcher(store, tree, {"hook": hook}, {"hook": sink}, metrics, clock=clock,

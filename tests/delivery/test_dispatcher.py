@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,41 +23,7 @@ from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound
 from batchrelay.store.contracts import CommitHooks
 from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_795_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@dataclass
-class Recorder:
-    """A receiver that records what it is sent, failing as scripted."""
-
-    name: str = "hook"
-    kind: str = "webhook"
-    clock: Callable[[], float] = lambda: 0.0
-    failures: list[Exception] = field(default_factory=list)
-    sent: list[tuple[float, Notification]] = field(default_factory=list)
-    attempts: list[tuple[float, str]] = field(default_factory=list)
-
-    async def send(self, notification: Notification) -> None:
-        self.attempts.append((self.clock(), notification.id))
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((self.clock(), notification))
-
-    async def close(self) -> None:
-        pass
-
-    def event_ids(self) -> list[str]:
-        return [e["event_id"] for _, n in self.sent for e in n.events]
+from tests.fakes import FakeClock, RecordingNotifier
 
 
 def routing(**route: Any) -> RouteTree:
@@ -83,9 +49,9 @@ def task(n: int, batch: str = "batch-1", status: str = "failed") -> ImmTaskEvent
 class Rig:
     clock: FakeClock
     store: SQLiteStore
-    hook: Recorder
+    hook: RecordingNotifier
     dispatcher: Dispatcher
-    extra: dict[str, Recorder]
+    extra: dict[str, RecordingNotifier]
 
     async def commit(self, *events: ImmTaskEvent) -> None:
         at = datetime.fromtimestamp(self.clock(), UTC)
@@ -109,12 +75,12 @@ async def rig_factory(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
         store = SQLiteStore(tmp_path / f"s{len(stores)}.db", synchronous="NORMAL", on_commit=hooks)
         await store.start()
         stores.append(store)
-        recorder = Recorder(clock=clock)
+        recorder = RecordingNotifier(clock=clock)
         configs = {"hook": hook_config(fallback="spare" if fallback else None, **hook)}
         notifiers: dict[str, Any] = {"hook": recorder}
-        extra: dict[str, Recorder] = {}
+        extra: dict[str, RecordingNotifier] = {}
         if fallback:
-            extra["spare"] = Recorder(name="spare", clock=clock)
+            extra["spare"] = RecordingNotifier(name="spare", clock=clock)
             configs["spare"] = hook_config()
             notifiers["spare"] = extra["spare"]
         dispatcher = Dispatcher(store, tree, configs, notifiers, Metrics(), clock=clock,

@@ -7,22 +7,12 @@ import time
 from typing import Any
 
 import pytest
+from tests.fakes import FakeClock
 
 from batchrelay.emulator.attributes import QueueAttributes
 from batchrelay.emulator.errors import MnsError
 from batchrelay.emulator.ids import Ids
 from batchrelay.emulator.queues import Queue, poll
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def make_queue(clock: FakeClock, max_messages: int = 100, **attributes: Any) -> Queue:
@@ -33,7 +23,7 @@ def make_queue(clock: FakeClock, max_messages: int = 100, **attributes: Any) -> 
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1_700_000_000.0)
 
 
 def test_a_received_message_hides_until_its_visibility_timeout(clock: FakeClock) -> None:

@@ -20,17 +20,10 @@ from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import Inbound
 from batchrelay.store.contracts import CommitHooks
 from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
+from tests.fakes import FakeClock
 
 from .support import PlatformFactory
 from .test_dingtalk import config, dingtalk
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_795_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def failed(n: int) -> ImmTaskEvent:
@@ -51,7 +44,7 @@ async def test_500_failures_stay_within_20_per_minute_and_are_all_named(
     receiver = config(server.url)
     route = {"receiver": "ding", "group_by": group_by, "group_wait": "5s", "group_interval": "1m"}
     tree = RouteTree(RoutingConfig.model_validate({"route": route}))
-    clock = Clock()
+    clock = FakeClock()
     store = SQLiteStore(
         tmp_path / "s.db",
         synchronous="NORMAL",

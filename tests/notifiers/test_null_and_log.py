@@ -18,7 +18,7 @@ from batchrelay.config import from_mapping
 from batchrelay.notifiers import build_notifier
 from batchrelay.notifiers.log import LogNotifier
 from batchrelay.notifiers.null import NullConfig
-from tests.test_api import task_event
+from tests.http.test_batches import task_event
 
 from .support import make_notification
 

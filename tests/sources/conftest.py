@@ -11,8 +11,9 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from batchrelay.sources.certs import CertCacheConfig, CertificateCache, CertUrlPrefix
+from tests.fakes import FakeClock
 
-from .support import CacheFactory, CertServer, FakeClock, make_key
+from .support import CacheFactory, CertServer, make_key
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +41,7 @@ async def cert_server() -> AsyncIterator[CertServer]:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from batchrelay.sources.certs import (
     load_rsa_public_key,
     parse_cert_url,
 )
+from tests.fakes import FakeClock
 
-from .support import CacheFactory, CertServer, FakeClock, cert_pem
+from .support import CacheFactory, CertServer, cert_pem
 
 MNS = "https://mnstest.oss-cn-hangzhou.aliyuncs.com/"
 EB = "https://{region}-eventbridge.oss-accelerate.aliyuncs.com/"

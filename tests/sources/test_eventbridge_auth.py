@@ -32,8 +32,9 @@ from batchrelay.sources.eventbridge_auth import (
     string_to_sign,
     verify_push,
 )
+from tests.fakes import FakeClock
 
-from .support import CertServer, FakeClock, cert_pem
+from .support import CertServer, cert_pem
 
 NOW = 1_795_144_340
 PATH = "/ingest/eventbridge?rule=imm"

@@ -22,8 +22,9 @@ from batchrelay.sources.mns_signature import (
     string_to_sign,
     verify_push,
 )
+from tests.fakes import FakeClock
 
-from .support import CertServer, FakeClock, cert_pem
+from .support import CertServer, cert_pem
 
 NOW = 1_795_144_340.0
 PATH = "/ingest/mns?src=topic"

@@ -17,8 +17,9 @@ from batchrelay.routing.obligations import Router
 from batchrelay.routing.silences import Matcher, Silence
 from batchrelay.store.base import Store
 from batchrelay.store.contracts import AlertState, AlertStore, Changes, Notice, Outbox, Status
+from tests.fakes import FakeClock
 
-from .conformance_outbox import Clock, route_tree
+from .conformance_outbox import START, route_tree
 from .conformance_support import CommitHooks, StoreFactory, commit_all
 from .factories import at, ice_batch, ice_job, imm_batch, imm_task
 
@@ -59,7 +60,7 @@ class Alerting:
 class AlertStoreConformance:
     @pytest.fixture
     async def alerting(self, make_store: StoreFactory) -> Alerting:
-        hooks = CommitHooks(router=Router(route_tree(), Clock()), dirty=True)
+        hooks = CommitHooks(router=Router(route_tree(), FakeClock(START)), dirty=True)
         store = await make_store(hooks=hooks)
         return Alerting(store, store.alerts, store.outbox)
 

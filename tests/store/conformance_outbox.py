@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
+from batchrelay.delivery.hold import plan
 from batchrelay.errors import StoreError
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import CommitOutcome, Store
 from batchrelay.store.contracts import SECOND, Delivery, Outbox
+from tests.fakes import FakeClock
 
 from .conformance_support import CommitHooks, StoreFactory, commit_all, flush_due, never_muted
 from .factories import imm_task, inbound
@@ -24,17 +26,6 @@ START = 1_800_000_000.0  # the router's clock, seconds
 NOW = int(START * SECOND)
 WAIT, INTERVAL = 10 * SECOND, 60 * SECOND  # the route's group_wait and group_interval
 LEASE = 30 * SECOND
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, us: int) -> None:
-        self.now = us / SECOND
 
 
 def route_tree() -> RouteTree:
@@ -53,7 +44,7 @@ class Routed:
 
     store: Store
     outbox: Outbox
-    clock: Clock
+    clock: FakeClock
 
     async def commit_tasks(self, batch_key: str, *numbers: int) -> None:
         events = [imm_task(f"{batch_key}-{n}", "failed", n, batch_key=batch_key) for n in numbers]
@@ -74,7 +65,7 @@ class Routed:
 class OutboxConformance:
     @pytest.fixture
     async def routed(self, make_store: StoreFactory) -> Routed:
-        clock = Clock()
+        clock = FakeClock(START)
         store = await make_store(hooks=CommitHooks(router=Router(route_tree(), clock)))
         return Routed(store, store.outbox, clock)
 
@@ -92,7 +83,9 @@ class OutboxConformance:
         self, make_store: StoreFactory
     ) -> None:
         doomed = imm_task("doomed", "failed", 2, batch_key="D")
-        hooks = CommitHooks(Router(route_tree(), Clock()), fail_for=frozenset({doomed.event_id}))
+        hooks = CommitHooks(
+            Router(route_tree(), FakeClock(START)), fail_for=frozenset({doomed.event_id})
+        )
         store = await make_store(hooks=hooks)
         await commit_all(store, [imm_task("t1", "failed", 1, batch_key="B")])
         with pytest.raises(StoreError):
@@ -110,10 +103,25 @@ class OutboxConformance:
         assert await flush_due(outbox, NOW + WAIT, up_to(100), never_muted) == 2
         assert await outbox.depth() == {"events": 0, "deliveries": 2}
         assert await flush_due(outbox, NOW + WAIT, up_to(100), never_muted) == 0
-        routed.clock.at(NOW + 2 * WAIT)  # a new event soon after the flush waits its interval
+        routed.clock.now = (
+            NOW + 2 * WAIT
+        ) / SECOND  # a new event soon after the flush waits its interval
         await routed.commit_tasks("B", 4)
         assert await flush_due(outbox, NOW + WAIT + INTERVAL - 1, up_to(9), never_muted) == 0
         assert await flush_due(outbox, NOW + WAIT + INTERVAL, up_to(9), never_muted) == 1
+
+    async def test_a_group_that_gains_events_after_it_was_read_stays_due(
+        self, routed: Routed
+    ) -> None:
+        await routed.commit_tasks("B", 1)
+        groups = await routed.outbox.due_groups(NOW + WAIT)
+        await routed.commit_tasks("B", 2)  # after the read, before the flush
+        decided = plan(groups, never_muted, None, up_to(100))
+        assert await routed.outbox.flush(decided, NOW + WAIT) == 1
+        [late] = await routed.outbox.due_groups(NOW + WAIT)  # flushed by the next call
+        assert [e.view["task_id"] for e in late.events] == ["B-2"]
+        assert await flush_due(routed.outbox, NOW + WAIT) == 1
+        assert await routed.outbox.due_groups(NOW + WAIT) == []
 
     async def test_a_flush_splits_a_group_by_max_events(self, routed: Routed) -> None:
         await routed.commit_tasks("B", 1, 2, 3, 4, 5)
@@ -138,7 +146,7 @@ class OutboxConformance:
         assert [d.events[0]["task_id"] for d in await routed.outbox.claim_due(
             NOW + WAIT, 10 * INTERVAL, 10)] == ["B-3"]  # fmt: skip
         await routed.commit_tasks("C", 4, 5)
-        routed.clock.at(NOW + INTERVAL)
+        routed.clock.now = (NOW + INTERVAL) / SECOND
         muted = await flush_due(routed.outbox, NOW + INTERVAL, up_to(100), lambda r, route: True,
                                 check)  # fmt: skip
         assert muted == 1

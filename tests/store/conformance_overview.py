@@ -8,9 +8,10 @@ from batchrelay.errors import InputReason
 from batchrelay.routing.obligations import Router
 from batchrelay.store.base import QuarantineRecord, Store, TaskQuery
 from batchrelay.store.contracts import Changes
+from tests.fakes import FakeClock
 
 from .conformance_alerts import alert
-from .conformance_outbox import NOW, WAIT, Clock, route_tree, up_to
+from .conformance_outbox import NOW, START, WAIT, route_tree, up_to
 from .conformance_support import CommitHooks, StoreCase, StoreFactory, commit_all, flush_due
 from .factories import RECEIVED, at, imm_batch, imm_task, inbound
 
@@ -26,7 +27,7 @@ class OverviewConformance(StoreCase):
     async def test_overview_counts_batches_alerts_dead_letters_and_recent_input(
         self, make_store: StoreFactory
     ) -> None:
-        store = await make_store(hooks=CommitHooks(router=Router(route_tree(), Clock())))
+        store = await make_store(hooks=CommitHooks(router=Router(route_tree(), FakeClock(START))))
         events = [imm_batch("run1", "running", 1), imm_batch("run2", "running", 2),
                   imm_batch("bad", "failed", 3), imm_batch("held", "suspended", 4)]  # fmt: skip
         await commit_all(store, events)

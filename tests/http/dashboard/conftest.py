@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from ..processes import Child, free_port, write_config
-from ..test_api import TASK_SAMPLE
+from tests.http.test_batches import TASK_SAMPLE
+from tests.processes import Child, free_port, write_config
+
 from .browser import CHROMIUM, CHROMIUM_ARGS, Sink, http, wait_for
 
 TOKEN = "dashboard-t0ken"

@@ -8,9 +8,8 @@ from dataclasses import replace
 import pytest
 
 from batchrelay.notifiers.templates import TemplateError, compile_template, template_or_default
+from tests.notifiers.messages import every_message, notification
 from tests.notifiers.support import failed_task
-
-from .messages import every_message, notification
 
 MESSAGES = every_message()
 

@@ -14,9 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from batchrelay.sources.ice_auth import signature as ice_signature
 from batchrelay.sources.mns_signature import sign_push
-
-from ..conftest import SettingsFactory, sample
-from .support import CertServer, cert_pem
+from tests.conftest import SettingsFactory, sample
+from tests.sources.support import CertServer, cert_pem
 
 EB_HEADERS = {"Content-Type": "application/cloudevents+json"}
 BATCH = "batch-2f3e4d5c-6b7a-4890-a1b2-c3d4e5f60718"

@@ -7,8 +7,7 @@ import json
 from typing import Any
 
 from batchrelay.http.stream import HUB
-
-from ..test_api import task_event
+from tests.http.test_batches import task_event
 
 
 async def read_event(resp: Any, wanted: str, timeout: float = 10) -> dict[str, str]:

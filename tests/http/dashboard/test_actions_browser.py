@@ -21,8 +21,8 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from batchrelay.emulator import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from batchrelay.simulate import SimulateOptions, generate
+from tests.processes import Child, free_port, write_config
 
-from ..processes import Child, free_port, write_config
 from .browser import CHROMIUM, CHROMIUM_ARGS, http, screenshot, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

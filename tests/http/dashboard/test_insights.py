@@ -16,8 +16,7 @@ from batchrelay.events.models import ImmTaskEvent
 from batchrelay.http.batch_failures import grouping
 from batchrelay.http.common import STORE
 from batchrelay.store.base import FailedTask, Inbound
-
-from ..test_api import task_event
+from tests.http.test_batches import task_event
 
 PATHS = ["oss://in/a/x/1.docx", "oss://in/a/x/2.docx", "oss://in/a/y/3.pdf", "oss://in/b/4.docx"]
 

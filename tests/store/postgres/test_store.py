@@ -19,12 +19,12 @@ from batchrelay.events.models import Event
 from batchrelay.store.base import BatchQuery, CommitOutcome, Inbound, QuarantineRecord, TaskQuery
 from batchrelay.store.postgres.migrate import bundled_migrations
 from batchrelay.store.postgres.store import PostgresStore
+from tests.pg import Cluster, running_postgres
 
-from ..pg import Cluster, running_postgres
-from .conformance import commit_all, commit_concurrently
-from .conftest import PostgresStoreFactory, SQLiteStoreFactory
-from .factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
-from .pg_replica import BATCHES, TASKS, share
+from ..conformance import commit_all, commit_concurrently
+from ..conftest import PostgresStoreFactory, SQLiteStoreFactory
+from ..factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
+from ..pg_replica import BATCHES, TASKS, share
 
 COMMITTED, DUPLICATE = CommitOutcome.COMMITTED, CommitOutcome.DUPLICATE
 ROOT = Path(__file__).parents[2]

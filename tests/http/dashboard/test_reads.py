@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ..test_api import task_event
+from tests.http.test_batches import task_event
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ import bcrypt
 import pytest
 
 from batchrelay.sources.ice_auth import signature as ice_signature
-
-from .conftest import SettingsFactory
-from .rawhttp import request, send
+from tests.conftest import SettingsFactory
+from tests.rawhttp import request, send
 
 TOKEN = "write-token-0123"
 READ = "read-token-4567"

@@ -19,8 +19,8 @@ from batchrelay.store.postgres import outbox as pg
 from batchrelay.store.postgres.store import PostgresStore
 from batchrelay.store.sqlite import outbox as lite
 
-from .conftest import PostgresStoreFactory, SQLiteStoreFactory
-from .factories import imm_task, inbound
+from ..conftest import PostgresStoreFactory, SQLiteStoreFactory
+from ..factories import imm_task, inbound
 
 SECOND = lite.SECOND
 NOW = 1_000 * SECOND

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from .conftest import sample
-from .processes import free_port
+from tests.conftest import sample
+from tests.processes import free_port
 
 BATCH_SAMPLE = json.loads(sample("imm-batch-notification.json"))
 TASK_SAMPLE = json.loads(sample("imm-task-eventbridge.json"))

@@ -7,14 +7,7 @@ from dataclasses import dataclass, field
 from batchrelay.errors import StoreError
 from batchrelay.store.coordination import LeaseKeeper
 from batchrelay.store.sqlite.lease import AlwaysHeld
-
-
-@dataclass
-class Clock:
-    now: float = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock
 
 
 @dataclass
@@ -41,7 +34,7 @@ class OneRow:
 
 
 async def test_one_holder_at_a_time_and_takeover_after_expiry() -> None:
-    clock, row, changes = Clock(), OneRow(), []
+    clock, row, changes = FakeClock(1000.0), OneRow(), []
     a = LeaseKeeper(row, ttl=15, holder="a", clock=clock, on_change=changes.append)
     b = LeaseKeeper(row, ttl=15, holder="b", clock=clock)
     assert await a.renew() and a.held
@@ -59,7 +52,7 @@ async def test_one_holder_at_a_time_and_takeover_after_expiry() -> None:
 
 
 async def test_an_unreachable_store_means_not_held() -> None:
-    clock, row = Clock(), OneRow()
+    clock, row = FakeClock(1000.0), OneRow()
     keeper = LeaseKeeper(row, ttl=9, holder="a", clock=clock)
     assert await keeper.renew()
     row.down = True
@@ -68,7 +61,7 @@ async def test_an_unreachable_store_means_not_held() -> None:
 
 
 async def test_release_hands_the_lease_over_at_once() -> None:
-    clock, row = Clock(), OneRow()
+    clock, row = FakeClock(1000.0), OneRow()
     a = LeaseKeeper(row, ttl=15, holder="a", clock=clock)
     b = LeaseKeeper(row, ttl=15, holder="b", clock=clock)
     await a.renew()
@@ -78,5 +71,5 @@ async def test_release_hands_the_lease_over_at_once() -> None:
 
 
 async def test_sqlite_always_holds() -> None:
-    keeper = LeaseKeeper(AlwaysHeld(), ttl=3, clock=Clock())
+    keeper = LeaseKeeper(AlwaysHeld(), ttl=3, clock=FakeClock(1000.0))
     assert await keeper.renew() and keeper.held

@@ -22,8 +22,8 @@ from batchrelay.store.sqlite.migrate import (
 from batchrelay.store.sqlite.statements import Rows
 from batchrelay.store.sqlite.store import SQLiteStore
 
-from .conformance import commit_all, commit_concurrently
-from .factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
+from ..conformance import commit_all, commit_concurrently
+from ..factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
 
 
 @asynccontextmanager

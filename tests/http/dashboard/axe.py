@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 AXE_VERSION = "4.10.3"
-CACHE = Path(__file__).resolve().parents[2] / ".cache" / "axe-core" / AXE_VERSION
+CACHE = Path(__file__).resolve().parents[3] / ".cache" / "axe-core" / AXE_VERSION
 SCRIPT = CACHE / "node_modules" / "axe-core" / "axe.min.js"
 SEVERE = ("serious", "critical")
 

@@ -11,9 +11,10 @@ import pytest
 from batchrelay.store.coordination import LeaseKeeper
 from batchrelay.store.postgres.lease import PostgresLease
 from batchrelay.store.postgres.store import PostgresStore
+from tests.fakes import FakeClock
+from tests.pg import Cluster, running_postgres
 
-from ..pg import Cluster, running_postgres
-from .conftest import PostgresStoreFactory
+from ..conftest import PostgresStoreFactory
 
 T = 1_800_000_000.0  # seconds, the callers' clock
 TTL = 10.0
@@ -80,16 +81,8 @@ async def row(lease: PostgresLease, name: str) -> dict[str, Any]:
     return dict(found)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_keepers_hold_one_at_a_time_and_hand_over_on_release(lease: PostgresLease) -> None:
-    clock = Clock()
+    clock = FakeClock(T)
     a = LeaseKeeper(lease, TTL, holder="a", clock=clock)
     b = LeaseKeeper(lease, TTL, holder="b", clock=clock)
     assert await a.renew() and a.held
@@ -110,7 +103,7 @@ async def test_a_keeper_that_cannot_reach_the_store_stops_holding(own_cluster: C
     store = PostgresStore(await own_cluster.create_database(), min_size=1, max_size=2, timeout=5)
     await store.start()
     try:
-        clock = Clock()
+        clock = FakeClock(T)
         keeper = LeaseKeeper(PostgresLease(store), TTL, holder="a", clock=clock)
         assert await keeper.renew() and keeper.held
         own_cluster.stop()

@@ -24,8 +24,7 @@ from batchrelay.notifiers.templates import (
     template_or_default,
 )
 from batchrelay.preview.messages import RecordingSession
-
-from .messages import every_message
+from tests.notifiers.messages import every_message
 
 MESSAGES = every_message()
 TEMPLATES = [("chat", dialect) for dialect in DIALECTS] + [("email.html", "html")]
