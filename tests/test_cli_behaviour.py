@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchrelay.cli import _parser, main
+from batchrelay.cli import build_parser, main
 from batchrelay.simulate import SimulateOptions, encode, generate
 
 from .conftest import SAMPLES
@@ -140,7 +140,7 @@ def test_lists_are_tables_on_a_terminal_and_json_otherwise(filled: Path) -> None
 
 
 def test_every_subcommand_has_an_example_and_the_top_level_lists_them(capsys: Any) -> None:
-    parser = _parser()
+    parser = build_parser()
     with pytest.raises(SystemExit):
         parser.parse_args(["--help"])
     top = capsys.readouterr().out

@@ -1,3 +1,5 @@
+"""``python -m batchrelay``: the command line (``cli.main``)."""
+
 from batchrelay.cli import main
 
 raise SystemExit(main())

@@ -81,6 +81,13 @@ class Metrics:
         self.inputs_by = Children(self.inputs)
         self.duplicates_by = Children(self.duplicates)
 
+        self._sources(r)
+        self._delivery(r)
+        self._timers(r)
+        self._cloud_apis(r)
+
+    def _sources(self, r: CollectorRegistry) -> None:
+        """The MNS queue pollers: receive latency, batch sizes, deletes, failures."""
         self.mns_receive_seconds = Histogram(
             "batchrelay_mns_receive_seconds",
             "Time for one MNS BatchReceiveMessage that returned messages.",
@@ -109,6 +116,8 @@ class Metrics:
             registry=r,
         )
 
+    def _delivery(self, r: CollectorRegistry) -> None:
+        """Delivery: outcomes, send latency, coalescing, drops, outbox depth, breakers."""
         self.deliveries = Counter(
             "batchrelay_deliveries_total",
             "Delivery attempts by receiver, outcome (delivered, retry, dead) and reason.",
@@ -146,6 +155,9 @@ class Metrics:
             ["receiver"],
             registry=r,
         )
+
+    def _timers(self, r: CollectorRegistry) -> None:
+        """The lease, alerts and their notices."""
         self.coordinator = Gauge(
             "batchrelay_coordinator",
             "1 while this replica holds the timers' lease: it sends notifications and"
@@ -166,6 +178,8 @@ class Metrics:
             registry=r,
         )
 
+    def _cloud_apis(self, r: CollectorRegistry) -> None:
+        """Reconciliation with IMM and ICE, and batch actions."""
         self.reconcile_listed = Counter(
             "batchrelay_reconcile_listed_total",
             "Batches, triggers and ICE batch jobs listed by the reconciler, by service.",

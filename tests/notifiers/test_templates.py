@@ -11,15 +11,13 @@ import pytest
 
 from batchrelay.errors import ConfigError, PermanentError
 from batchrelay.notifiers import FailureReason, Notification, SendError
+from batchrelay.notifiers.template_context import build_context, failure_ratio
+from batchrelay.notifiers.template_filters import duration, pct
 from batchrelay.notifiers.templates import (
     ENVIRONMENT,
-    build_context,
     check_syntax,
     compile_template,
     default_source,
-    duration,
-    failure_ratio,
-    pct,
     template_or_default,
     timefmt,
 )

@@ -1,0 +1,2 @@
+"""Events: notification bodies unwrapped (``decode``), typed (``parse``, ``models``) and
+placed in their batch (``batchkey``). Pure, no I/O."""

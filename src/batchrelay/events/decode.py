@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
@@ -54,14 +53,19 @@ from cloudevents.v1.http import from_http as ce_from_http
 
 from batchrelay.errors import DecodeError, InputError, InputReason
 from batchrelay.events.models import Document, DocumentFormat, Ingress
+from batchrelay.events.strict_json import (
+    DECODER,
+    MAX_JSON_DEPTH,
+    json_object,
+    json_type,
+    load_json,
+    number_problem,
+)
 
 __all__ = ["MAX_JSON_DEPTH", "MAX_UNWRAP_DEPTH", "decode", "decode_each"]
 
 #: Bodies nested inside bodies (base64, MNS ``Message``) past this many are refused.
 MAX_UNWRAP_DEPTH = 4
-#: JSON nested deeper than this is refused: nothing we receive needs it, and later stages
-#: (hashing, storage, rendering) recurse over the payload.
-MAX_JSON_DEPTH = 64
 
 _MNS_FACTS = ("MessageId", "TopicName", "TopicOwner", "PublishTime", "MessageTag")
 # SIMPLIFIED pushes carry the wrapper's facts as headers instead (protocols.md §3.7).
@@ -184,7 +188,7 @@ def _decode_text(text: str, where: _Where) -> list[Result]:
 def _from_json_text(text: str, where: _Where) -> list[Result]:
     # Broken JSON stays an error even in a message: what opens like JSON and is not is far
     # likelier a damaged notification than text, and the quarantine shows it.
-    value = _load_json(text)
+    value = load_json(text)
     if where.message and not _objects(value):
         return [where.text(text)]  # JSON of another publisher: a number, a list of names
     return _from_json_value(value, where)
@@ -198,13 +202,13 @@ def _from_other_text(text: str, where: _Where) -> list[Result]:
         return _decode_text(decoded, where.inside("base64"))
     # A JSON scalar is a wrong type, not base64, even when it looks like both ("1234").
     try:
-        scalar = _JSON.decode(text)
+        scalar = DECODER.decode(text)
     except json.JSONDecodeError:
         pass  # not JSON at all: maybe base64
     except ValueError as error:  # JSON, but a number we refuse (too long, not finite)
-        raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
+        raise DecodeError(InputReason.BAD_JSON, number_problem(error)) from None
     else:
-        raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(scalar)}")
+        raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {json_type(scalar)}")
     if not _BASE64_TEXT.fullmatch(text):
         raise DecodeError(InputReason.BAD_JSON, "the body is text, not JSON, XML or base64")
     return _decode_bytes(_unbase64(text), where.inside("base64"))
@@ -248,109 +252,6 @@ def _unbase64(text: str) -> bytes:
     return decoded
 
 
-# -- JSON -------------------------------------------------------------------------------
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-# One decoder for all calls: json.loads(text, **options) would build one per call.
-# NaN, Infinity and overflowing floats are refused: stores and receivers cannot hold them.
-_JSON = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
-
-
-def _load_json(text: str) -> Any:
-    try:
-        value = _JSON.decode(text)
-    except json.JSONDecodeError as error:
-        detail = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise DecodeError(InputReason.BAD_JSON, detail) from None
-    except RecursionError:
-        raise DecodeError(InputReason.BAD_JSON, "JSON nested too deeply") from None
-    except ValueError as error:  # integer too long to convert, NaN, float overflow
-        raise DecodeError(InputReason.BAD_JSON, _number_problem(error)) from None
-    _check_depth(value, text)
-    _check_surrogates(value, text)
-    if "\\u0000" in text and _has_nul(value):
-        # No service sends one; PostgreSQL text cannot hold it. Refused the same on either
-        # store, so the choice of store never decides whether an input is accepted.
-        raise DecodeError(InputReason.BAD_ENCODING, "NUL character (\\u0000) in a string")
-    return value
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def _check_surrogates(value: Any, text: str) -> None:
-    """A ``\ud800``-style escape with no partner decodes to a string nothing can store or
-    send (not UTF-8): refuse it here, so it is quarantined instead of failing every commit.
-    Only texts holding such an escape pay for the check."""
-    if "\\ud" not in text and "\\uD" not in text:
-        return
-    try:
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise DecodeError(
-            InputReason.BAD_ENCODING, "unpaired surrogate escape in a string"
-        ) from None
-
-
-def _number_problem(error: ValueError) -> str:
-    message = str(error)
-    return "integer too long" if "digits" in message else message[:60]
-
-
-def _check_depth(value: Any, text: str) -> None:
-    # Counting brackets is a fast C scan; only bodies with many of them get walked.
-    if text.count("{") + text.count("[") <= MAX_JSON_DEPTH:
-        return
-    level: list[tuple[Any, int]] = [(value, 1)]
-    while level:
-        node, depth = level.pop()
-        if depth > MAX_JSON_DEPTH:
-            raise DecodeError(InputReason.BAD_JSON, f"JSON nested deeper than {MAX_JSON_DEPTH}")
-        children = node.values() if isinstance(node, dict) else node
-        level.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-
-
-def _json_object(text: str, field: str) -> dict[str, Any]:
-    """A JSON string field that must hold an object (IMM ``content``, ICE ``MessageBody``)."""
-    try:
-        value = _load_json(text)
-    except DecodeError as error:
-        raise DecodeError(error.reason, f"{field}: {error.detail}") from None
-    if not isinstance(value, dict):
-        raise DecodeError(InputReason.WRONG_TYPE, f"{field} holds a JSON {_json_type(value)}")
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    return "null" if value is None else "number"
-
-
 def _objects(value: Any) -> bool:
     """An object, or a non-empty array of objects: the JSON shapes notifications take."""
     if isinstance(value, dict):
@@ -363,7 +264,7 @@ def _from_json_value(value: Any, where: _Where) -> list[Result]:
         return _from_object(value, where)
     if isinstance(value, list):
         return _from_array(value, where.with_layer("array"))
-    raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {_json_type(value)}")
+    raise DecodeError(InputReason.WRONG_TYPE, f"the body is a JSON {json_type(value)}")
 
 
 def _from_array(items: list[Any], where: _Where) -> list[Result]:
@@ -373,7 +274,7 @@ def _from_array(items: list[Any], where: _Where) -> list[Result]:
     for index, item in enumerate(items):
         try:
             if not isinstance(item, dict):
-                raise DecodeError(InputReason.WRONG_TYPE, f"a JSON {_json_type(item)}")
+                raise DecodeError(InputReason.WRONG_TYPE, f"a JSON {json_type(item)}")
             results.extend(_from_object(item, where))
         except InputError as error:
             results.append(type(error)(error.reason, f"array element {index}: {error.detail}"))
@@ -410,7 +311,7 @@ def _from_mns_json(obj: dict[str, Any], where: _Where) -> list[Result]:
         return _decode_text(message, inner)
     if isinstance(message, dict | list):  # tolerate a producer that nested the object
         return _from_json_value(message, inner)
-    raise DecodeError(InputReason.WRONG_TYPE, f"MNS Message is a JSON {_json_type(message)}")
+    raise DecodeError(InputReason.WRONG_TYPE, f"MNS Message is a JSON {json_type(message)}")
 
 
 def _from_xml(text: str, where: _Where) -> list[Result]:
@@ -459,13 +360,13 @@ def _mns_facts(fields: Mapping[str, Any]) -> dict[str, str]:
 def _imm_envelope(obj: dict[str, Any], where: _Where) -> Document:
     content = obj["content"]
     if isinstance(content, str):
-        payload = _json_object(content, "content") if content.strip() else {}
+        payload = json_object(content, "content") if content.strip() else {}
     elif isinstance(content, dict):
         payload = content
     elif content is None:
         payload = {}
     else:
-        raise DecodeError(InputReason.WRONG_TYPE, f"content is a JSON {_json_type(content)}")
+        raise DecodeError(InputReason.WRONG_TYPE, f"content is a JSON {json_type(content)}")
     attributes = {key: value for key, value in obj.items() if key != "content"}
     return where.document("imm_envelope", attributes, payload)
 
@@ -473,11 +374,11 @@ def _imm_envelope(obj: dict[str, Any], where: _Where) -> Document:
 def _ice_envelope(obj: dict[str, Any], where: _Where) -> Document:
     body = obj["MessageBody"]
     if isinstance(body, str):
-        payload = _json_object(body, "MessageBody")
+        payload = json_object(body, "MessageBody")
     elif isinstance(body, dict):
         payload = body
     else:
-        raise DecodeError(InputReason.WRONG_TYPE, f"MessageBody is a JSON {_json_type(body)}")
+        raise DecodeError(InputReason.WRONG_TYPE, f"MessageBody is a JSON {json_type(body)}")
     attributes = {key: value for key, value in obj.items() if key != "MessageBody"}
     return where.document("ice", attributes, payload)
 
@@ -529,7 +430,7 @@ def _binary_cloudevent(raw: bytes, headers: dict[str, str], transport: dict[str,
         name: unquote(value) if isinstance(value, str) else value  # header values are %-encoded
         for name, value in _ce_attributes(event, given=given).items()
     }
-    payload = _ce_payload(_load_json(_utf8(raw)), None) if raw.strip() else {}
+    payload = _ce_payload(load_json(_utf8(raw)), None) if raw.strip() else {}
     return Document("cloudevent", attributes, payload, ("cloudevent_binary",), dict(transport))
 
 
@@ -565,9 +466,9 @@ def _ce_attributes(event: Any, given: Container[str]) -> dict[str, Any]:
 
 def _ce_payload(data: Any, data_base64: Any) -> dict[str, Any]:
     if data is None and isinstance(data_base64, str):
-        data = _json_object(_utf8(_unbase64(data_base64)), "data_base64")
+        data = json_object(_utf8(_unbase64(data_base64)), "data_base64")
     if isinstance(data, str) and data.lstrip().startswith("{"):
-        data = _json_object(data, "data")  # JSON sent as a string
+        data = json_object(data, "data")  # JSON sent as a string
     if data is None:
         return {}
     # Non-object data (rare: EventBridge carries JSON objects) is kept, under one key.

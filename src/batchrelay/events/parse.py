@@ -38,12 +38,13 @@ from batchrelay.events.models import (
     Status,
     UnknownEvent,
 )
+from batchrelay.events.payload_fields import MAX_COUNT, as_text, ident, loose_text, text, wrong_type
 from batchrelay.events.timefmt import parse_time
 
 __all__ = ["normalize_status", "parse"]
 
 _DEFAULT_BATCH_KEYS = BatchKeyConfig()
-_MAX_COUNT = 2**63 - 1  # what a store's BIGINT holds
+
 
 _IMM_KINDS: tuple[tuple[str, Kind], ...] = (
     ("imm:Task:", "task"),
@@ -120,14 +121,14 @@ def _classify(doc: Document) -> tuple[Kind, str, str]:
     if doc.format == "text":
         return "unknown", "acs.mns", "mns:Message"
     if doc.format == "ice":
-        event_type = _loose_text(doc.attributes.get("EventType"))
+        event_type = loose_text(doc.attributes.get("EventType"))
         return _ICE_KINDS.get(event_type, "unknown"), "acs.ice", f"ice:{event_type}"
     if doc.format == "imm_content":
         return _classify_imm_content(doc.payload)
     if doc.format == "json":
         return ("unknown", *_foreign_names(doc.payload))
     # Envelopes name themselves.
-    source, event_type = (_loose_text(doc.attributes.get(k)) for k in ("source", "type"))
+    source, event_type = (loose_text(doc.attributes.get(k)) for k in ("source", "type"))
     if not event_type.startswith("imm:"):
         return "unknown", source, event_type
     kind = _imm_kind(event_type)
@@ -137,12 +138,12 @@ def _classify(doc: Document) -> tuple[Kind, str, str]:
 def _foreign_names(payload: Mapping[str, Any]) -> tuple[str, str]:
     """``(source, type)`` of another service's JSON: its own ``source``/``type``, or those of
     an OSS event notification (``{"events": [{"eventSource": "acs:oss", …}]}``)."""
-    source, event_type = (_loose_text(payload.get(k)) for k in ("source", "type"))
+    source, event_type = (loose_text(payload.get(k)) for k in ("source", "type"))
     first = _first_oss_event(payload)
     if not (source or event_type) and first is not None:
-        origin = _loose_text(first.get("eventSource"))  # "acs:oss"
+        origin = loose_text(first.get("eventSource"))  # "acs:oss"
         service = origin.rpartition(":")[2]
-        name = _loose_text(first.get("eventName"))
+        name = loose_text(first.get("eventName"))
         return origin.replace(":", "."), f"{service}:{name}" if service and name else name
     return source, event_type
 
@@ -165,11 +166,11 @@ def _imm_kind(event_type: str) -> Kind:
 def _classify_imm_content(payload: Mapping[str, Any]) -> tuple[Kind, str, str]:
     # Bare content has no type: give it the one EventBridge would, so patterns match.
     if "TaskId" in payload or "TaskType" in payload:
-        task_type = _loose_text(payload.get("TaskType"))
+        task_type = loose_text(payload.get("TaskType"))
         name = _TASK_EVENT_NAMES.get(task_type, task_type)
         return "task", "acs.imm", f"imm:Task:{name}" if name else "imm:Task"
     if "Id" in payload and ("State" in payload or "Statistic" in payload):
-        if _loose_text(payload.get("Id")).startswith("trigger-"):
+        if loose_text(payload.get("Id")).startswith("trigger-"):
             return "trigger", "acs.imm", "imm:Trigger:Notification"
         return "batch", "acs.imm", "imm:Batch:Notification"
     if "Files" in payload or "Success" in payload:
@@ -189,14 +190,14 @@ def _fields(
     fields: dict[str, Any] = {
         "time": _event_time(doc, kind, fallback_time),
         **_location(doc),
-        "task_id": _ident(payload, "TaskId"),
-        "task_type": _text(payload, "TaskType") or None,
+        "task_id": ident(payload, "TaskId"),
+        "task_type": text(payload, "TaskType") or None,
         "object_path": _object_path(payload),
         **_status(payload, kind),
-        "code": _text(payload, "Code"),
-        "message": _text(payload, "Message"),
+        "code": text(payload, "Code"),
+        "message": text(payload, "Message"),
         "statistic": _statistic(payload),
-        "phase": _text(payload, "Phase"),
+        "phase": text(payload, "Phase"),
         "tags": tags,
         "user_data": user_data,
         "data": payload,
@@ -213,14 +214,14 @@ def _no_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _batch_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
-    error = _text(payload, "Error")
+    error = text(payload, "Error")
     fields: dict[str, Any] = {
         "actions": _actions(payload),
         "error": error,
         "create_time": _optional_time(payload, "CreateTime"),
         "update_time": _optional_time(payload, "UpdateTime"),
     }
-    if error and not _text(payload, "Message"):
+    if error and not text(payload, "Message"):
         fields["message"] = error
     return fields
 
@@ -232,14 +233,14 @@ def _filemeta_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     names the failures."""
     success = payload.get("Success")
     if success is not None and not isinstance(success, bool):
-        raise _wrong_type("Success", "a boolean", success)
+        raise wrong_type("Success", "a boolean", success)
     files = _files(payload)
     failed = [f for f in files if f.failed]
     fields: dict[str, Any] = {"success": success, "files": files}
     if success is False or (files and len(failed) == len(files)):
         first = failed[0] if failed else None
         code, message = (
-            _bracketed(_text(payload, "Message")) if first is None else (first.code, first.message)
+            _bracketed(text(payload, "Message")) if first is None else (first.code, first.message)
         )
         fields |= {"status": "failed", "code": code, "message": message}
     elif success is not None or files:
@@ -260,14 +261,14 @@ def _ice_job_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
     # A sub-job is the ICE counterpart of a per-file IMM task: its JobId is the task id.
     return {
         **_ice_common_fields(payload),
-        "task_id": _ident(payload, "JobId"),
-        "media_url": _text(payload, "MediaURL"),
-        "media_id": _text(payload, "MediaId"),
+        "task_id": ident(payload, "JobId"),
+        "media_url": text(payload, "MediaURL"),
+        "media_id": text(payload, "MediaId"),
     }
 
 
 def _ice_common_fields(payload: Mapping[str, Any]) -> dict[str, Any]:
-    return {"code": _text(payload, "ErrorCode"), "message": _text(payload, "ErrorMessage")}
+    return {"code": text(payload, "ErrorCode"), "message": text(payload, "ErrorMessage")}
 
 
 _KIND_FIELDS = {
@@ -282,7 +283,7 @@ _KIND_FIELDS = {
 def _status(payload: Mapping[str, Any], kind: Kind) -> dict[str, Any]:
     # Batches and triggers report ``State``; tasks and ICE jobs ``Status``.
     key = "State" if kind in ("batch", "trigger") and "State" in payload else "Status"
-    raw = _text(payload, key)
+    raw = text(payload, key)
     return {"raw_status": raw, "status": normalize_status(raw)}
 
 
@@ -291,13 +292,13 @@ def _location(doc: Document) -> dict[str, str | None]:
     attributes, payload = doc.attributes, doc.payload
     region, account, project = _subject_parts(attributes.get("subject"))
     account = (
-        _loose_text(attributes.get("aliyunaccountid"))
+        loose_text(attributes.get("aliyunaccountid"))
         or account
-        or _ident(attributes, "UserId")
+        or ident(attributes, "UserId")
         or None
     )
-    region = _loose_text(attributes.get("aliyunregionid")) or region
-    project = _text(payload, "ProjectName") or project or _ident(payload, "ProjectId")
+    region = loose_text(attributes.get("aliyunregionid")) or region
+    project = text(payload, "ProjectName") or project or ident(payload, "ProjectId")
     return {"account_id": account, "region": region, "project": project}
 
 
@@ -318,11 +319,11 @@ def _object_path(payload: Mapping[str, Any]) -> str | None:
     """The source object: ``Sources[0].URI``, else a top-level URI-like field."""
     sources = payload.get("Sources")
     if sources is not None and not isinstance(sources, list):
-        raise _wrong_type("Sources", "an array", sources)
+        raise wrong_type("Sources", "an array", sources)
     if sources:
         if not isinstance(sources[0], dict):
-            raise _wrong_type("Sources[0]", "an object", sources[0])
-        uri = _text(sources[0], "URI", "Sources[0].")
+            raise wrong_type("Sources[0]", "an object", sources[0])
+        uri = text(sources[0], "URI", "Sources[0].")
         if uri:
             return uri
     for key in ("SourceURI", "URI", "Input"):
@@ -339,7 +340,7 @@ def _statistic(payload: Mapping[str, Any]) -> Statistic | None:
     if raw is None:
         return None
     if not isinstance(raw, dict):
-        raise _wrong_type("Statistic", "an object", raw)
+        raise wrong_type("Statistic", "an object", raw)
     return Statistic(
         submit_success=_count(raw, "SubmitSuccess"),
         submit_failure=_count(raw, "SubmitFailure"),
@@ -351,8 +352,8 @@ def _count(statistic: Mapping[str, Any], key: str) -> int:
     value = statistic.get(key)
     if value is None:
         return 0
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_COUNT:
-        raise _wrong_type(f"Statistic.{key}", "a non-negative 64-bit integer", value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise wrong_type(f"Statistic.{key}", "a non-negative 64-bit integer", value)
     return value
 
 
@@ -361,15 +362,15 @@ def _tags(payload: Mapping[str, Any]) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise _wrong_type("Tags", "an object", raw)
-    return {key: _as_text(value) for key, value in raw.items()}
+        raise wrong_type("Tags", "an object", raw)
+    return {key: as_text(value) for key, value in raw.items()}
 
 
 def _user_data(payload: Mapping[str, Any]) -> str:
     value = payload.get("UserData")
     if isinstance(value, dict | list):  # tolerate a sender that did not stringify it
-        return _as_text(value)
-    return _text(payload, "UserData")
+        return as_text(value)
+    return text(payload, "UserData")
 
 
 def _actions(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -377,7 +378,7 @@ def _actions(payload: Mapping[str, Any]) -> list[dict[str, Any]]:
     if actions is None:
         return []
     if not isinstance(actions, list) or not all(isinstance(item, dict) for item in actions):
-        raise _wrong_type("Actions", "an array of objects", actions)
+        raise wrong_type("Actions", "an array of objects", actions)
     return actions
 
 
@@ -386,18 +387,18 @@ def _files(payload: Mapping[str, Any]) -> list[FileResult]:
     if files is None:
         return []
     if not isinstance(files, list):
-        raise _wrong_type("Files", "an array", files)
+        raise wrong_type("Files", "an array", files)
     return [_file_result(item, index) for index, item in enumerate(files)]
 
 
 def _file_result(item: Any, index: int) -> FileResult:
     where = f"Files[{index}]"
     if not isinstance(item, dict):
-        raise _wrong_type(where, "an object", item)
-    uri = _text(item, "URI", f"{where}.")
+        raise wrong_type(where, "an object", item)
+    uri = text(item, "URI", f"{where}.")
     if not uri:
         raise ParseError(InputReason.MISSING_FIELD, f"{where}.URI is missing")
-    error = _text(item, "Error", f"{where}.")
+    error = text(item, "Error", f"{where}.")
     code, message = _bracketed(error)
     return FileResult(uri=uri, error=error, code=code, message=message)
 
@@ -411,7 +412,7 @@ def _event_id(doc: Document) -> str:
     A text message has no content worth hashing ("ping" is published many times): its MNS
     ``MessageId``, the same on every redelivery and every subscription, names it.
     """
-    given = _loose_text(doc.attributes.get("id"))
+    given = loose_text(doc.attributes.get("id"))
     if given:
         return given
     if doc.format == "text" and doc.transport.get("MessageId"):
@@ -460,7 +461,7 @@ def _optional_time(payload: Mapping[str, Any], key: str) -> datetime | None:
 
 def _time_of(value: Any, field: str) -> datetime:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise _wrong_type(field, "a time string or number", value)
+        raise wrong_type(field, "a time string or number", value)
     try:
         return parse_time(value)
     except ValueError as error:
@@ -469,57 +470,6 @@ def _time_of(value: Any, field: str) -> datetime:
 
 def _has_value(value: Any) -> bool:
     return value is not None and value != ""
-
-
-# -- small readers ----------------------------------------------------------------------
-
-
-def _text(obj: Mapping[str, Any], key: str, where: str = "") -> str:
-    """A string field; absent or null reads as ""; any other JSON type is an error."""
-    value = obj.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _wrong_type(where + key, "a string", value)
-    return value
-
-
-def _ident(obj: Mapping[str, Any], key: str) -> str | None:
-    """An identifier: a non-empty string, or an integer (ICE ``UserId``)."""
-    value = obj.get(key)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _text(obj, key) or None
-
-
-def _loose_text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _as_text(value: Any) -> str:
-    """Tag values and the like as strings: JSON spelling for everything not a string."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
-def _wrong_type(field: str, expected: str, value: Any) -> ParseError:
-    return ParseError(
-        InputReason.WRONG_TYPE, f"{field} must be {expected}, not {_json_type(value)}"
-    )
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return (
-            "a number" if isinstance(value, float) or abs(value) <= _MAX_COUNT else "a huge number"
-        )
-    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
 
 
 # -- the model --------------------------------------------------------------------------

@@ -23,7 +23,8 @@ from batchrelay.notifiers.base import (
 )
 from batchrelay.notifiers.config import ChannelConfig, ChatConfig, TitledConfig
 from batchrelay.notifiers.http import Redactor, Reply, json_bytes, post
-from batchrelay.notifiers.templates import build_context, compile_template
+from batchrelay.notifiers.template_context import build_context
+from batchrelay.notifiers.templates import compile_template
 from batchrelay.notifiers.templates import template_or_default as load_template
 
 DEFAULT_TITLE = "{{ s.title }}"

@@ -7,7 +7,8 @@ from typing import Any
 
 from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
 from batchrelay.notifiers.http import json_bytes
-from batchrelay.notifiers.templates import Template, notification_meta
+from batchrelay.notifiers.template_context import notification_meta
+from batchrelay.notifiers.templates import Template
 
 
 def default_body(notification: Notification, max_bytes: int | None = None) -> bytes:

@@ -38,7 +38,7 @@ import aiohttp
 from batchrelay.notifiers.base import FailureReason, Notification, SendError, send_error
 from batchrelay.notifiers.common import ChatNotifier
 from batchrelay.notifiers.config import EmailConfig
-from batchrelay.notifiers.templates import build_context
+from batchrelay.notifiers.template_context import build_context
 from batchrelay.notifiers.templates import template_or_default as load_template
 
 

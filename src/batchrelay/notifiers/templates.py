@@ -8,7 +8,8 @@ render is bounded: loop iterations and calls share a step budget, a wall-clock d
 and string, list and output sizes are capped (see :class:`Limits`). A template that trips
 a bound fails that notification with ``template`` and harms nothing else.
 
-The context every template sees (a public contract, like the normalized view):
+The context every template sees (a public contract, like the normalized view; built by
+``notifiers/template_context.py``):
 
 ``notification``  {id, receiver, route, group_key, digest, omitted, created_at}
 ``events``        normalized views, oldest first; ``batch``: the BatchView JSON or null
@@ -31,21 +32,17 @@ escaping per format ``md``, ``html``, ``slack``, and markup that follows the cha
 dialect ``esc``, ``b`` (bold), ``code``, ``h`` (heading), ``link(label)``.
 
 Errors: a syntax error at config load is a ``ConfigError`` naming the key; any failure
-while rendering is a permanent :class:`TemplateError` (reason ``template``) naming the
-template and the line.
+rendering is a permanent :class:`TemplateError` (``template``) naming template and line.
 """
 
 from __future__ import annotations
 
 import contextvars
-import html as html_lib
-import json
 import re
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -58,11 +55,20 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.visitor import NodeTransformer
 
 from batchrelay.errors import ConfigError
-from batchrelay.notifiers import wording
 from batchrelay.notifiers.base import (
     FailureReason,
     Notification,
     PermanentSendError,
+)
+from batchrelay.notifiers.template_context import build_context, parse_time
+from batchrelay.notifiers.template_filters import (
+    duration,
+    html,
+    md,
+    pct,
+    slack,
+    tojson,
+    truncate_list,
 )
 
 DIALECTS = ("markdown", "markdown_nocode", "slack", "html", "text")
@@ -258,74 +264,15 @@ def _replace(value: Any, old: str, new: str, count: int | None = None) -> str:
     return text.replace(old, new) if count is None else text.replace(old, new, count)
 
 
-def pct(value: Any, digits: int = 1) -> str:
-    """A ratio as a percentage: 0.0421 → "4.2%"; nothing → "n/a"."""
-    if value is None or value == "":
-        return "n/a"
-    return f"{float(value) * 100:.{max(0, min(int(digits), 6))}f}%"
-
-
-def duration(value: Any) -> str:
-    """Seconds (or a timedelta) as "2d 03h 04m", "1h 02m 03s", "4m 05s" or "6.2s"."""
-    if value is None or value == "":
-        return "n/a"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(seconds)
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours:02d}h {minutes:02d}m"
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
 def timefmt(value: Any, fmt: str = "%Y-%m-%d %H:%M:%S UTC") -> str:
     """An ISO 8601 time or a datetime, shown in UTC with ``fmt`` (strftime)."""
     if value is None or value == "":
         return "n/a"
-    when = value if isinstance(value, datetime) else _parse_time(str(value))
+    when = value if isinstance(value, datetime) else parse_time(str(value))
     if when is None:
         return str(value)
     _check_widths(_budget(), fmt, ())
     return when.astimezone(UTC).strftime(fmt)
-
-
-def _parse_time(text: str) -> datetime | None:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def truncate_list(items: Iterable[Any], n: int = 10) -> list[Any]:
-    """The first ``n`` items; pair with ``items|length - n`` for the "N more" line."""
-    return list(items)[: max(0, int(n))]
-
-
-def tojson(value: Any, indent: int | None = None) -> str:
-    """Plain JSON (not HTML-escaped): for JSON bodies built by a template."""
-    return json.dumps(value, ensure_ascii=False, default=str, indent=indent)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]])")
-
-
-def md(value: Any) -> str:
-    """Escape Markdown emphasis, code and link characters with backslashes."""
-    return _MD_SPECIAL.sub(r"\\\1", str(value))
-
-
-def html(value: Any) -> str:
-    """Escape for HTML text and attribute values (email, Telegram)."""
-    return html_lib.escape(str(value), quote=True)
-
-
-def slack(value: Any) -> str:
-    """Escape for Slack mrkdwn: only &, < and > are control characters there."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _plain(value: Any) -> str:
@@ -508,119 +455,3 @@ def template_or_default(source: str | None, default: str, where: str) -> Templat
     if source is not None:
         return compile_template(source, where)
     return compile_template(default_source(default), f"default template {default!r}")
-
-
-# -- the context --------------------------------------------------------------------------
-
-
-def build_context(notification: Notification, **extra: Any) -> dict[str, Any]:
-    """Everything a template sees; ``extra`` adds or overrides keys (dialect, limits)."""
-    summary = summarize(notification)
-    context: dict[str, Any] = {
-        "notification": notification_meta(notification),
-        "events": notification.events,
-        "batch": notification.batch,
-        "digest": notification.digest,
-        "omitted": notification.omitted,
-        "summary": summary,
-        "s": summary,
-        "max_failures": 10,
-        "dialect": "text",
-        "show_title": False,
-    }
-    context.update(extra)
-    return context
-
-
-def notification_meta(notification: Notification) -> dict[str, Any]:
-    """The notification's own fields, JSON-ready (also the webhook body's ``notification``)."""
-    return {
-        "id": notification.id,
-        "receiver": notification.receiver,
-        "route": notification.route,
-        "group_key": notification.group_key,
-        "digest": notification.digest,
-        "omitted": notification.omitted,
-        "created_at": notification.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-    }
-
-
-def summarize(notification: Notification) -> dict[str, Any]:
-    """The batch at a glance, from the batch summary when there is one, else the events."""
-    batch = notification.batch or {}
-    events = notification.events
-    last = events[-1] if events else {}
-    statistic = batch.get("statistic") or _latest(events, "statistic")
-    task_counts = batch.get("task_counts") or dict(Counter(_task_statuses(events)))
-    failures = [_failure(event) for event in events if _is_failure(event)]
-    batch_key = batch.get("batch_key") or last.get("batch_key")
-    summary = {
-        "batch_key": batch_key,
-        "project": batch.get("project") or last.get("project"),
-        "kind": batch.get("kind") or last.get("kind") or "unknown",
-        "state": batch.get("state") or last.get("status") or "unknown",
-        "raw_state": batch.get("raw_state") or last.get("raw_status") or "",
-        "source": batch.get("source") or last.get("source") or "",
-        "statistic": statistic,
-        "task_counts": task_counts,
-        "failure_ratio": failure_ratio(statistic, task_counts),
-        "failures": failures,
-        "failure_groups": wording.failure_groups(failures),
-        "error_codes": batch.get("error_codes") or dict(Counter(f["code"] for f in failures)),
-        "duration": _duration(batch),
-        "updated": batch.get("update_time") or last.get("time"),
-        "error": batch.get("error") or "",
-        **wording.links(notification.public_url, batch_key),
-    }
-    alerts = [event for event in events if event.get("kind") == "alert"]
-    summary["alerts"] = alerts
-    summary["completion"] = _latest(events, "completion")
-    summary["title"] = wording.title(summary, events, notification.digest)
-    return summary
-
-
-def failure_ratio(statistic: dict[str, Any] | None, task_counts: dict[str, int]) -> float | None:
-    """Failed over processed: from the batch Statistic, else from task outcomes."""
-    if statistic:
-        failed = int(statistic.get("submit_failure") or 0)
-        done = failed + int(statistic.get("submit_success") or 0)
-    else:
-        failed = int(task_counts.get("failed", 0))
-        done = failed + int(task_counts.get("succeeded", 0))
-    return failed / done if done else None
-
-
-def _latest(events: list[dict[str, Any]], key: str) -> Any:
-    return next((event[key] for event in reversed(events) if event.get(key)), None)
-
-
-def _task_statuses(events: list[dict[str, Any]]) -> Iterator[str]:
-    for event in events:
-        if event.get("kind") in ("task", "ice_job", "filemeta") and event.get("status"):
-            yield str(event["status"])
-
-
-def _is_failure(event: dict[str, Any]) -> bool:
-    if event.get("kind") in ("alert", "digest"):  # about the batch, not one of its tasks
-        return False
-    return event.get("status") == "failed" or (
-        bool(event.get("code")) and event.get("status") not in ("succeeded", "finished")
-    )
-
-
-def _failure(event: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "code": event.get("code") or "unknown",
-        "message": event.get("message") or "",
-        "object_path": event.get("object_path") or "",
-        "task_id": event.get("task_id") or "",
-        "time": event.get("time"),
-    }
-
-
-def _duration(batch: dict[str, Any]) -> float | None:
-    start = _parse_time(str(batch.get("create_time") or ""))
-    end = _parse_time(str(batch.get("finished_at") or batch.get("update_time") or ""))
-    if start is None or end is None or end < start:
-        return None
-    return (end - start).total_seconds()

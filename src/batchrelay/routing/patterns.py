@@ -40,15 +40,11 @@ errors are :class:`PatternError` naming the JSON path, e.g.
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import json
-import math
-import operator
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Final, get_args
 
-from batchrelay.errors import ConfigError
 from batchrelay.events.models import (
     ALERT_STATUSES,
     NORMALIZED_KEYS,
@@ -58,13 +54,18 @@ from batchrelay.events.models import (
     Statistic,
     Status,
 )
+from batchrelay.routing.pattern_operators import (
+    PatternError,
+    Predicate,
+    compile_operator,
+    number,
+    show,
+)
 
 __all__ = ["Pattern", "PatternError", "check_view_keys", "compile_pattern"]
 
 #: A compiled field test; receives the event's value or ``_MISSING``.
 Check = Callable[[Any], bool]
-#: A compiled operator; receives one JSON scalar (str, bool, int, float or None).
-Predicate = Callable[[Any], bool]
 
 _MISSING: Final = object()  # the field is absent from the event
 _OBJECT: Final = (dict, Mapping)  # dict first: the cheap test that views pass
@@ -78,11 +79,6 @@ VOCABULARIES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType({
     "kind": (*get_args(Kind), *NOTICE_KINDS),
     "ingress": get_args(Ingress),
 })  # fmt: skip
-_NUMERIC_BOUNDS: Final = {">": "lower", ">=": "lower", "<": "upper", "<=": "upper", "=": "equal"}
-
-
-class PatternError(ConfigError):
-    """A pattern is malformed; the message starts with the JSON path of the problem."""
 
 
 class Pattern:
@@ -115,7 +111,7 @@ def _canonical(source: Mapping[str, Any]) -> str:
 def compile_pattern(pattern: Any, path: str = "match") -> Pattern:
     """Validate ``pattern`` and compile it; an empty pattern matches every event."""
     if not isinstance(pattern, Mapping):
-        raise PatternError(f"{path}: a pattern must be an object of fields, got {_show(pattern)}")
+        raise PatternError(f"{path}: a pattern must be an object of fields, got {show(pattern)}")
     return Pattern(pattern, _compile_object(pattern, path, depth=0))
 
 
@@ -183,7 +179,7 @@ def _compile_object(obj: Mapping[Any, Any], path: str, depth: int) -> Check:
 
 def _compile_field(key: Any, value: Any, path: str, depth: int) -> tuple[str, Check]:
     if not isinstance(key, str):
-        raise PatternError(f"{path}: field names must be strings, got {_show(key)}")
+        raise PatternError(f"{path}: field names must be strings, got {show(key)}")
     here = f"{path}.{key}"
     if isinstance(value, Mapping):
         if not value:
@@ -192,8 +188,8 @@ def _compile_field(key: Any, value: Any, path: str, depth: int) -> tuple[str, Ch
     if isinstance(value, list | tuple):
         return key, _compile_leaf(value, here)
     raise PatternError(
-        f"{here}: expected a list of values (such as [{_show(value)}]) or a nested object, "
-        f"got {_show(value)}"
+        f"{here}: expected a list of values (such as [{show(value)}]) or a nested object, "
+        f"got {show(value)}"
     )
 
 
@@ -260,11 +256,11 @@ class _Leaf:
         elif isinstance(element, str):
             self.strings.add(element)
         elif isinstance(element, int | float):
-            self.numbers.add(_number(element, where))
+            self.numbers.add(number(element, where))
         elif isinstance(element, Mapping):
             self._add_operators(element, where)
         else:
-            raise PatternError(f"{where}: {_show(element)} is neither a value nor an operator")
+            raise PatternError(f"{where}: {show(element)} is neither a value nor an operator")
 
     def _add_operators(self, obj: Mapping[Any, Any], where: str) -> None:
         if not obj:
@@ -272,7 +268,7 @@ class _Leaf:
         if "exists" in obj:
             self._add_exists(obj, where)
             return
-        predicates = tuple(_operator(name, arg, where) for name, arg in obj.items())
+        predicates = tuple(compile_operator(name, arg, where) for name, arg in obj.items())
         self.predicates.append(predicates[0] if len(predicates) == 1 else _all_of(predicates))
 
     def _add_exists(self, obj: Mapping[Any, Any], where: str) -> None:
@@ -280,7 +276,7 @@ class _Leaf:
             raise PatternError(f"{where}: exists cannot be combined with other operators")
         flag = obj["exists"]
         if not isinstance(flag, bool):
-            raise PatternError(f"{where}.exists: expected true or false, got {_show(flag)}")
+            raise PatternError(f"{where}.exists: expected true or false, got {show(flag)}")
         if flag:
             self.exists_true = True
         else:
@@ -351,200 +347,3 @@ def _scalar_matcher(
 
 def _all_of(predicates: tuple[Predicate, ...]) -> Predicate:
     return lambda value: all(predicate(value) for predicate in predicates)
-
-
-# -- operators --------------------------------------------------------------------------
-
-
-def _operator(name: Any, arg: Any, where: str) -> Predicate:
-    builder = _OPERATORS.get(name) if isinstance(name, str) else None
-    if builder is None:
-        known = ", ".join(sorted([*_OPERATORS, "exists"]))
-        raise PatternError(f'{where}: unknown operator "{name}"; expected one of {known}')
-    return builder(arg, f"{where}.{name}")
-
-
-def _prefix(arg: Any, where: str) -> Predicate:
-    text, fold = _text_or_ignore_case(arg, where)
-    if fold:
-        return lambda value: isinstance(value, str) and value.casefold().startswith(text)
-    return lambda value: isinstance(value, str) and value.startswith(text)
-
-
-def _suffix(arg: Any, where: str) -> Predicate:
-    text, fold = _text_or_ignore_case(arg, where)
-    if fold:
-        return lambda value: isinstance(value, str) and value.casefold().endswith(text)
-    return lambda value: isinstance(value, str) and value.endswith(text)
-
-
-def _contains(arg: Any, where: str) -> Predicate:
-    text = _text(arg, where)
-    return lambda value: isinstance(value, str) and text in value
-
-
-def _equals_ignore_case(arg: Any, where: str) -> Predicate:
-    text = _text(arg, where).casefold()
-    return lambda value: isinstance(value, str) and value.casefold() == text
-
-
-def _numeric(arg: Any, where: str) -> Predicate:
-    lower, low, upper, high = _numeric_range(arg, where)
-    return lambda value: (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and lower(value, low)
-        and upper(value, high)
-    )
-
-
-def _cidr(arg: Any, where: str) -> Predicate:
-    try:
-        network = ipaddress.ip_network(_text(arg, where), strict=False)
-    except ValueError:
-        raise PatternError(f"{where}: {arg!r} is not an IP network such as 10.0.0.0/24") from None
-
-    def in_network(value: Any) -> bool:
-        if not isinstance(value, str):
-            return False
-        try:
-            return ipaddress.ip_address(value) in network
-        except ValueError:
-            return False
-
-    return in_network
-
-
-def _anything_but(arg: Any, where: str) -> Predicate:
-    if isinstance(arg, Mapping):
-        return _anything_but_operator(arg, where)
-    items = arg if isinstance(arg, list | tuple) else [arg]
-    if not items:
-        raise PatternError(f"{where}: an empty list excludes nothing")
-    strings: set[str] = set()
-    numbers: set[int | float] = set()
-    for index, item in enumerate(items):
-        if isinstance(item, str):
-            strings.add(item)
-        elif isinstance(item, int | float) and not isinstance(item, bool):
-            numbers.add(_number(item, f"{where}[{index}]"))
-        else:
-            raise PatternError(f"{where}: excludes strings and numbers only, got {_show(item)}")
-    return _excluding(frozenset(strings), frozenset(numbers))
-
-
-def _excluding(strings: frozenset[str], numbers: frozenset[int | float]) -> Predicate:
-    def anything_but(value: Any) -> bool:
-        if isinstance(value, str):
-            return value not in strings
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return value not in numbers
-        return True  # true, false and null are none of the excluded strings or numbers
-
-    return anything_but
-
-
-def _anything_but_operator(arg: Mapping[Any, Any], where: str) -> Predicate:
-    if len(arg) != 1 or next(iter(arg)) not in ("prefix", "suffix", "equals-ignore-case"):
-        raise PatternError(
-            f"{where}: expected one of prefix, suffix or equals-ignore-case, got {_show(arg)}"
-        )
-    [(name, value)] = arg.items()
-    texts = tuple(_texts(value, f"{where}.{name}"))
-    if name == "prefix":
-        return lambda v: not (isinstance(v, str) and v.startswith(texts))
-    if name == "suffix":
-        return lambda v: not (isinstance(v, str) and v.endswith(texts))
-    folded = frozenset(text.casefold() for text in texts)
-    return lambda v: not (isinstance(v, str) and v.casefold() in folded)
-
-
-_OPERATORS: Final[dict[str, Callable[[Any, str], Predicate]]] = {
-    "anything-but": _anything_but,
-    "cidr": _cidr,
-    "contains": _contains,
-    "equals-ignore-case": _equals_ignore_case,
-    "numeric": _numeric,
-    "prefix": _prefix,
-    "suffix": _suffix,
-}
-
-
-# -- operator arguments -----------------------------------------------------------------
-
-Compare = Callable[[Any, Any], bool]
-
-
-def _numeric_range(arg: Any, where: str) -> tuple[Compare, float, Compare, float]:
-    """``[op, n]`` or ``[op, n, op, n]`` as (lower test, lower bound, upper test, upper bound)."""
-    if not isinstance(arg, list | tuple) or len(arg) not in (2, 4):
-        raise PatternError(f'{where}: expected [op, n] or [op, n, op, n], e.g. [">=", 10]')
-    lower: tuple[Compare, float] = (operator.ge, -math.inf)
-    upper: tuple[Compare, float] = (operator.le, math.inf)
-    kinds = []
-    for index in range(0, len(arg), 2):
-        op = arg[index]
-        kind = _NUMERIC_BOUNDS.get(op) if isinstance(op, str) else None
-        if kind is None:
-            raise PatternError(
-                f"{where}[{index}]: unknown comparison {_show(op)}; use =, <, <=, >, >="
-            )
-        bound = _number(arg[index + 1], f"{where}[{index + 1}]")
-        kinds.append(kind)
-        if kind in ("lower", "equal"):
-            lower = (operator.gt if op == ">" else operator.ge, bound)
-        if kind in ("upper", "equal"):
-            upper = (operator.lt if op == "<" else operator.le, bound)
-    _check_range(kinds, lower, upper, where)
-    return lower[0], lower[1], upper[0], upper[1]
-
-
-def _check_range(
-    kinds: list[str], lower: tuple[Compare, float], upper: tuple[Compare, float], where: str
-) -> None:
-    if len(kinds) == 2 and sorted(kinds) != ["lower", "upper"]:
-        raise PatternError(f"{where}: a range needs one of >, >= and one of <, <=")
-    low, high = lower[1], upper[1]
-    inclusive = lower[0] is operator.ge and upper[0] is operator.le
-    if low > high or (low == high and not inclusive):
-        raise PatternError(f"{where}: the range is empty, so it can never match")
-
-
-def _number(value: Any, where: str) -> int | float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PatternError(f"{where}: expected a number, got {_show(value)}")
-    if not math.isfinite(value):
-        raise PatternError(f"{where}: expected a finite number, got {value!r}")
-    return value
-
-
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise PatternError(f"{where}: expected a string, got {_show(value)}")
-    return value
-
-
-def _texts(value: Any, where: str) -> list[str]:
-    items = value if isinstance(value, list | tuple) else [value]
-    if not items:
-        raise PatternError(f"{where}: an empty list")
-    return [_text(item, f"{where}[{index}]") for index, item in enumerate(items)]
-
-
-def _text_or_ignore_case(arg: Any, where: str) -> tuple[str, bool]:
-    """``"s"`` or ``{"equals-ignore-case": "s"}``; the flag says to compare casefolded."""
-    if isinstance(arg, Mapping):
-        if set(arg) != {"equals-ignore-case"}:
-            raise PatternError(f'{where}: expected a string or {{"equals-ignore-case": string}}')
-        return _text(arg["equals-ignore-case"], f"{where}.equals-ignore-case").casefold(), True
-    return _text(arg, where), False
-
-
-def _show(value: Any) -> str:
-    """A short description of a pattern value for error messages."""
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list | tuple):
-        return "a list"
-    text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 40 else text[:37] + "..."
