@@ -22,6 +22,7 @@ import apprise
 from _common import child, free_port
 
 from batchrelay import log
+from batchrelay.delivery.config import DeliveryConfig
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
@@ -67,8 +68,9 @@ async def through_batchrelay(url: str, count: int, concurrency: int, folder: Pat
         await store.commit_many([Inbound(event(n), b"{}", at) for n in range(start, start + 500)])
     async with aiohttp.ClientSession() as session:
         notifier = build_notifier("sink", receiver, session)
+        config = DeliveryConfig(tick=0.01, max_in_flight=concurrency)
         dispatcher = Dispatcher(store, tree, {"sink": receiver}, {"sink": notifier}, Metrics(),
-                                tick=0.01, max_in_flight=concurrency)  # fmt: skip
+                                config=config)  # fmt: skip
         started = time.perf_counter()
         while await count_outbox(store) < count:
             await dispatcher.tick()

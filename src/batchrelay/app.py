@@ -101,11 +101,10 @@ def dispatcher_for(
     registry: Metrics,
     active: Callable[[], bool],
 ) -> Dispatcher:
-    cfg = settings.delivery
     hold = NotificationHold(store.alerts, settings.alerts.inhibitors)
-    return Dispatcher(store, tree, settings.receivers, notifiers, registry, tick=cfg.tick,
-                      lease=cfg.lease, max_in_flight=cfg.max_in_flight, hold=hold,
-                      active=active, public_url=settings.server.public_url)  # fmt: skip
+    return Dispatcher(store, tree, settings.receivers, notifiers, registry,
+                      config=settings.delivery, hold=hold, active=active,
+                      public_url=settings.server.public_url)  # fmt: skip
 
 
 def evaluator_for(

@@ -25,6 +25,7 @@ from pydantic import (
 
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
+from batchrelay.delivery.config import DeliveryConfig
 from batchrelay.demo.config import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
@@ -70,12 +71,6 @@ class SourcesConfig(Section):
     mns_queues: list[MnsQueueConfig] = Field(default_factory=list)
     imm_api: ImmApiConfig | None = None  # reconcile IMM batches and triggers; batch actions
     ice_api: IceApiConfig | None = None  # reconcile ICE batch media producing jobs
-
-
-class DeliveryConfig(Section):
-    tick: float = Field(0.5, gt=0, le=60)  # seconds between outbox passes
-    lease: float = Field(60.0, gt=0)  # seconds a claimed delivery stays with its sender
-    max_in_flight: int = Field(8, ge=1, le=256)  # concurrent sends per receiver
 
 
 class LogConfig(Section):

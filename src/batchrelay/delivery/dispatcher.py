@@ -26,6 +26,7 @@ import structlog
 
 from batchrelay.delivery.breaker import Breaker
 from batchrelay.delivery.budget import Budget
+from batchrelay.delivery.config import DeliveryConfig
 from batchrelay.delivery.hold import Check, Hold
 from batchrelay.delivery.policy import CircuitBreaker, RetryPolicy, SendBudget
 from batchrelay.delivery.record import Record, Recorder
@@ -47,7 +48,8 @@ CLAIM_LIMIT = 512  # deliveries claimed per tick
 class Dispatcher:
     """Sends what the outbox holds; one instance per daemon.
 
-    ``hold`` gives the silence and inhibition check before each flush (``hold.py``);
+    ``config`` is the ``delivery`` section (tick, lease, ``max_in_flight``); ``hold`` gives
+    the silence and inhibition check before each flush (``hold.py``);
     ``active`` says whether this replica runs the timers now (False: another one sends).
     """
 
@@ -59,18 +61,17 @@ class Dispatcher:
         notifiers: Mapping[str, Notifier],
         metrics: Metrics,
         *,
+        config: DeliveryConfig | None = None,
         clock: Clock = time.time,
         rng: random.Random | None = None,
-        tick: float = 0.5,
-        lease: float = 60.0,
-        max_in_flight: int = 8,
         hold: Callable[[int], Awaitable[Check | None]] | None = None,
         active: Callable[[], bool] | None = None,
         public_url: str | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
-        self.tick_seconds, self.lease, self.active = tick, lease, active
+        config = config or DeliveryConfig()
+        self.tick_seconds, self.lease, self.active = config.tick, config.lease, active
         self.outbox = store.outbox
         self.hold = Hold(self.outbox, tree, receivers, hold)
         self.recorder = Recorder(self.outbox, metrics, clock)
@@ -80,7 +81,7 @@ class Dispatcher:
         self.breakers = {n: CircuitBreaker(c.breaker) for n, c in receivers.items()}
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
-        self.max_in_flight = max_in_flight
+        self.max_in_flight = config.max_in_flight
         self.public_url = public_url
         self._stopping = asyncio.Event()
 
