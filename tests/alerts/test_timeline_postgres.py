@@ -1,6 +1,6 @@
 """Timelines of ``test_timeline.py`` again, with the rig on PostgreSQL: the same notices at
 the same times, through ``PostgresAlertStore``, the PostgreSQL outbox and the PostgreSQL
-commit hooks (``Router.on_postgres``, ``postgres_alerts.mark_dirty``)."""
+store's commit hook (``store/postgres/store.commit_hook``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,2 @@
-"""Delivery: group, render, send, record. See ``templates`` (rendering) and the dispatcher.
-
-Keep this module free of imports: notifiers import ``delivery.templates``, and the
-dispatcher imports the notifiers, so importing the dispatcher here would make a cycle.
-"""
+"""Delivery: the dispatcher and its stages (``hold``, ``breaker``, ``budget``, ``send``,
+``record``, composed as in ``stages``), and the retry, budget and breaker policies."""

@@ -23,7 +23,7 @@ def routes() -> list[web.RouteDef]:
 
 
 async def _deliveries(request: web.Request, state: str | None) -> web.Response:
-    limit = max_results(request.query)  # a BadQuery becomes a 400 in api.bad_requests
+    limit = max_results(request.query)  # a BadQuery becomes a 400 in common.bad_requests
     token = request.query.get("next_token", "")
     # the store pages by "updated_at:id"; callers see an opaque token like every listing's
     before = "{at}:{id}".format(**decode_token(token, _TOKEN)) if token else ""

@@ -4,7 +4,7 @@ Callers queue their events and await a future. One writer task takes the first r
 whatever else is queued (up to ``max_group`` items), commits them all in one transaction
 (one WAL flush for the lot) and answers every caller; requests that queued meanwhile form
 the next group. Other replicas run their own writers: their transactions meet only in the
-locks of ``postgres_writes``.
+locks of ``ledger_sql``.
 
 A bad request fails only its own caller: the group first runs as one unit; if it fails,
 it is rolled back and run again at once with one SAVEPOINT per request, so only the

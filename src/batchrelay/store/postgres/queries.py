@@ -1,8 +1,8 @@
 """Read-side SQL of the PostgreSQL store: the read API's queries and the ledger snapshot.
 
-The same queries as ``sqlite_queries``, row for row: the same filters, orders, page sizes
+The same queries as ``store/sqlite/queries.py``, row for row: the same filters, orders, page sizes
 and page tokens (times are the same integer microseconds). Every function takes a
-connection inside a read-only snapshot (see ``postgres_pool.Pool.read``).
+connection inside a read-only snapshot (see ``pool.Pool.read``).
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ async def overview(conn: asyncpg.Connection, now: datetime) -> Overview:
 async def _newest_since(
     conn: asyncpg.Connection, table: str, order: str, since_us: int, scan: int
 ) -> tuple[int, bool]:
-    """As ``sqlite_queries._newest_since``."""
+    """As ``store/sqlite/queries.py``'s ``_newest_since``."""
     row = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE received_at >= $1), count(*) FROM "
         f"(SELECT received_at FROM {table} ORDER BY {order} DESC LIMIT $2) AS newest",

@@ -2,7 +2,7 @@
 
 Commits go through a :class:`~batchrelay.store.postgres.group_commit.GroupWriter` (concurrent
 callers of this process share one transaction); replicas stay consistent with each other
-through the locks taken in ``postgres_writes``. Reads use the same pool, each in one
+through the locks taken in ``ledger_sql``. Reads use the same pool, each in one
 read-only snapshot. The ledger rules live in ``store/ledger.py``, shared with SQLite, so
 both stores give the same ledger for the same events.
 """

@@ -14,7 +14,7 @@ idle thread is woken once per loop iteration that queued something, so the reque
 one burst still go in one group.
 
 A bad request fails only its own caller, optimistically: the group first runs *staged*
-(its rows written by a few multi-row statements at the end, see ``sqlite_writes``); if
+(its rows written by a few multi-row statements at the end, see ``ledger_sql``); if
 anything in it fails, the transaction is rolled back and the group runs again
 *immediately*, one SAVEPOINT per request, so only the failing requests are undone.
 Failures are rare; savepoints and per-row statements on every group are not free. So a

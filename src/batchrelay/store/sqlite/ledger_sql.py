@@ -9,7 +9,7 @@ A transaction runs *staged* (the usual case) or *immediate*:
   every row with a few multi-row statements just before COMMIT;
 * immediate: each event is journaled, and its task read and written, as it comes, so a
   request run in its own SAVEPOINT can fail alone. The writer falls back to this when a
-  staged group fails (see ``sqlite_writer``).
+  staged group fails (see ``group_commit``).
 
 In both, batch rows are written once per transaction, at flush, so a burst of events on
 one batch costs one batch write; counters are summed in memory and added in SQL

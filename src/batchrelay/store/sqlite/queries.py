@@ -1,7 +1,7 @@
 """Read-side SQL of the SQLite store: the read API's queries and the ledger snapshot.
 
 Every function takes a read-only connection already inside a read transaction
-(see ``sqlite_pool``), so the several SELECTs of one call see one state.
+(see ``pool``), so the several SELECTs of one call see one state.
 """
 
 from __future__ import annotations
