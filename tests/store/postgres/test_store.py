@@ -27,7 +27,7 @@ from ..factories import RECEIVED, event_stream, imm_batch, imm_task, inbound
 from ..pg_replica import BATCHES, TASKS, share
 
 COMMITTED, DUPLICATE = CommitOutcome.COMMITTED, CommitOutcome.DUPLICATE
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 async def fetch(dsn: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
