@@ -4,6 +4,7 @@ mute, the breaker, the budget, render and send, record; and how stages compose."
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import threading
 from collections.abc import AsyncIterator
@@ -74,7 +75,7 @@ async def box(tmp_path: Path) -> AsyncIterator[Outboxed]:
 
 
 def pending(n: int, kind: str = "task") -> Pending:
-    return Pending(n, "B", {"kind": kind, "task_id": f"t{n}", "status": "failed"})
+    return Pending(n, "B", json.dumps({"kind": kind, "task_id": f"t{n}", "status": "failed"}))
 
 
 def test_plan_cuts_a_group_by_max_events_and_keeps_held_events_apart() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from batchrelay.notifiers.base import SendError
 from batchrelay.store.contracts import Delivery
@@ -36,7 +36,7 @@ class Round:
 
     def passing(self, deliveries: Sequence[Delivery]) -> Round:
         """This round with only ``deliveries`` going on."""
-        return replace(self, deliveries=list(deliveries))
+        return Round(self.receiver, self.now, deliveries, self.sent)
 
 
 Stage = Callable[[Round], Awaitable[Round]]
@@ -72,4 +72,4 @@ class Fanout:
         sent = dict(work.sent)
         for each in done:
             sent.update(each.sent)
-        return replace(work, sent=sent)
+        return Round(work.receiver, work.now, work.deliveries, sent)

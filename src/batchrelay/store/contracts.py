@@ -23,6 +23,7 @@ a shared store, always held on a single-process one.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,11 +70,17 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """An event waiting in a notification group: its outbox row and normalized view."""
+    """An event waiting in a notification group: its outbox row and normalized view (kept
+    as the JSON text the row holds, and decoded only when a decision needs to look)."""
 
     outbox_id: int
     batch_key: str | None
-    view: dict[str, Any]
+    text: str
+
+    @property
+    def view(self) -> dict[str, Any]:
+        view: dict[str, Any] = json.loads(self.text)
+        return view
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,20 @@ class DueGroup:
     route: str
     group_key: str
     events: list[Pending]
+
+
+def due_groups_of(rows: Iterable[Sequence[Any]]) -> list[DueGroup]:
+    """Due groups from rows of (receiver, route, group_key, outbox id, batch_key, view
+    text), ordered by group then id; a group with no pending event has a null id."""
+    groups: list[DueGroup] = []
+    for receiver, route, group_key, outbox_id, batch_key, view in rows:
+        if not groups or (groups[-1].receiver, groups[-1].route, groups[-1].group_key) != (
+            receiver, route, group_key,
+        ):  # fmt: skip
+            groups.append(DueGroup(receiver, route, group_key, []))
+        if outbox_id is not None:
+            groups[-1].events.append(Pending(outbox_id, batch_key, view))
+    return groups
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, Pending
+from batchrelay.store.contracts import (
+    SECOND,
+    Delivery,
+    DueGroup,
+    GroupFlush,
+    NewDelivery,
+    due_groups_of,
+)
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.postgres.store import PostgresStore
@@ -86,21 +93,14 @@ async def add_obligations(
 
 async def due_groups(conn: asyncpg.Connection, now: int) -> list[DueGroup]:
     """Every group due at ``now``, with its pending events (see ``Outbox.due_groups``)."""
-    due = await conn.fetch(
-        "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= $1"
-        " ORDER BY receiver, route, group_key",
+    rows = await conn.fetch(
+        "SELECT g.receiver, g.route, g.group_key, o.id, o.batch_key, o.view"
+        " FROM notify_groups g LEFT JOIN outbox o ON o.receiver = g.receiver"
+        " AND o.route = g.route AND o.group_key = g.group_key AND o.delivery_id IS NULL"
+        " WHERE g.flush_at <= $1 ORDER BY g.receiver, g.route, g.group_key, o.id",
         now,
     )
-    groups = []
-    for receiver, route, group_key in due:
-        rows = await conn.fetch(
-            "SELECT id, batch_key, view FROM outbox WHERE receiver = $1 AND route = $2"
-            " AND group_key = $3 AND delivery_id IS NULL ORDER BY id",
-            receiver, route, group_key,
-        )  # fmt: skip
-        events = [Pending(outbox_id, key, json.loads(view)) for outbox_id, key, view in rows]
-        groups.append(DueGroup(receiver, route, group_key, events))
-    return groups
+    return due_groups_of(rows)
 
 
 async def flush(conn: asyncpg.Connection, flushes: Sequence[GroupFlush], now: int) -> int:
@@ -120,14 +120,7 @@ async def flush(conn: asyncpg.Connection, flushes: Sequence[GroupFlush], now: in
             if locked is None:
                 continue
             for new in decided.deliveries:
-                rows = await conn.fetch(
-                    "SELECT id, batch_key FROM outbox WHERE id = ANY($1::bigint[])"
-                    " AND delivery_id IS NULL ORDER BY id",
-                    [event.outbox_id for event in new.events],
-                )
-                if rows:
-                    await _new_delivery(conn, *key, rows, new.state, now)
-                    made += 1
+                made += await _flushed(conn, key, new, now)
             await conn.execute(
                 "UPDATE notify_groups SET last_flush = $1, flush_at = CASE WHEN EXISTS"
                 " (SELECT 1 FROM outbox o WHERE o.receiver = $2 AND o.route = $3"
@@ -136,6 +129,28 @@ async def flush(conn: asyncpg.Connection, flushes: Sequence[GroupFlush], now: in
                 now, *key,
             )  # fmt: skip
     return made
+
+
+async def _flushed(
+    conn: asyncpg.Connection, key: tuple[str, str, str], new: NewDelivery, now: int
+) -> int:
+    """One decided delivery made of the events still pending: 1, or 0 when none is."""
+    delivery_id = uuid.uuid4().hex
+    taken = await conn.fetch(  # only events still pending: a flush never takes one twice
+        "UPDATE outbox SET delivery_id = $1 WHERE id = ANY($2::bigint[])"
+        " AND delivery_id IS NULL RETURNING batch_key",
+        delivery_id, [event.outbox_id for event in new.events],
+    )  # fmt: skip
+    if not taken:
+        return 0
+    keys = {row[0] for row in taken}
+    await conn.execute(
+        "INSERT INTO deliveries (id, receiver, route, group_key, batch_key, state, digest,"
+        " events, next_attempt_at, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, false, $7, $8, $8, $8)",
+        delivery_id, *key, keys.pop() if len(keys) == 1 else None, new.state, len(taken), now,
+    )  # fmt: skip
+    return 1
 
 
 async def _new_delivery(

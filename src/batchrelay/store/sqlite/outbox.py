@@ -16,7 +16,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, Pending
+from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, due_groups_of
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.sqlite.store import SQLiteStore
@@ -48,19 +48,14 @@ def add_obligations(
 
 def due_groups(conn: sqlite3.Connection, now: int) -> list[DueGroup]:
     """Every group due at ``now``, with its pending events (see ``Outbox.due_groups``)."""
-    due = conn.execute(
-        "SELECT receiver, route, group_key FROM notify_groups WHERE flush_at <= ?", (now,)
+    rows = conn.execute(
+        "SELECT g.receiver, g.route, g.group_key, o.id, o.batch_key, o.view"
+        " FROM notify_groups g LEFT JOIN outbox o ON o.receiver = g.receiver"
+        " AND o.route = g.route AND o.group_key = g.group_key AND o.delivery_id IS NULL"
+        " WHERE g.flush_at <= ? ORDER BY g.receiver, g.route, g.group_key, o.id",
+        (now,),
     ).fetchall()
-    groups = []
-    for receiver, route, group_key in due:
-        rows = conn.execute(
-            "SELECT id, batch_key, view FROM outbox WHERE receiver = ? AND route = ?"
-            " AND group_key = ? AND delivery_id IS NULL ORDER BY id",
-            (receiver, route, group_key),
-        ).fetchall()
-        events = [Pending(outbox_id, key, json.loads(view)) for outbox_id, key, view in rows]
-        groups.append(DueGroup(receiver, route, group_key, events))
-    return groups
+    return due_groups_of(rows)
 
 
 def flush(conn: sqlite3.Connection, flushes: Sequence[GroupFlush], now: int) -> int:
@@ -69,16 +64,23 @@ def flush(conn: sqlite3.Connection, flushes: Sequence[GroupFlush], now: int) -> 
     for decided in flushes:
         group = decided.group
         for new in decided.deliveries:
-            ids = [event.outbox_id for event in new.events]
-            marks = ", ".join("?" * len(ids))
-            rows = conn.execute(
-                f"SELECT id, batch_key FROM outbox WHERE id IN ({marks})"
-                " AND delivery_id IS NULL ORDER BY id",
-                ids,
+            delivery_id = uuid.uuid4().hex
+            marks = ", ".join("?" * len(new.events))
+            taken = conn.execute(  # only events still pending: a flush never takes one twice
+                f"UPDATE outbox SET delivery_id = ? WHERE id IN ({marks})"
+                " AND delivery_id IS NULL RETURNING batch_key",
+                [delivery_id, *(event.outbox_id for event in new.events)],
             ).fetchall()
-            if rows:
-                _new_delivery(conn, group.receiver, group.route, group.group_key, rows,
-                              new.state, now)  # fmt: skip
+            if taken:
+                keys = {batch_key for (batch_key,) in taken}
+                conn.execute(
+                    "INSERT INTO deliveries (id, receiver, route, group_key, batch_key, state,"
+                    " digest, events, next_attempt_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+                    (delivery_id, group.receiver, group.route, group.group_key,
+                     keys.pop() if len(keys) == 1 else None, new.state, len(taken), now, now,
+                     now),
+                )  # fmt: skip
                 made += 1
         conn.execute(
             "UPDATE notify_groups SET last_flush = ?, flush_at = CASE WHEN EXISTS (SELECT 1"
