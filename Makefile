@@ -17,7 +17,7 @@ run: install
 	$(BIN)/batchrelay run -c $(CONFIG)
 
 test: install
-	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium: installed as root, else named
+	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium, promtool: installed as root, else named
 	$(BIN)/pytest -q
 
 lint: install
