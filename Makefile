@@ -24,6 +24,7 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 bench: install
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
