@@ -49,6 +49,21 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     assert doc["info"]["version"] == __version__
 
 
+def test_every_key_is_a_name_and_no_value_is_missing() -> None:
+    """A comma in an unquoted YAML flow mapping splits a description into a stray key."""
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                assert " " not in key and value is not None, f"{where}/{key}"
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for n, value in enumerate(node):
+                walk(value, f"{where}/{n}")
+
+    walk(document(), "")
+
+
 def described(doc: dict[str, Any]) -> set[tuple[str, str]]:
     methods = {"get", "post", "put", "patch", "delete"}
     return {(m.upper(), path) for path, item in doc["paths"].items() for m in item if m in methods}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
@@ -92,23 +92,25 @@ def limits(schema: Mapping[str, Any]) -> str:
 
 @dataclass
 class Field:
-    name: str
+    name: str  # a nested field's path: ``codes[].code``, ``ingest.events``
     type: Markup
     required: bool
     description: Markup
     bounds: str
-    fields: list[Field] = field(default_factory=list)  # an inline object's own
 
 
-def fields_of(schema: Mapping[str, Any], depth: int = 0) -> list[Field]:
-    """The properties of an object schema; inline objects are opened up to a few levels."""
+def fields_of(schema: Mapping[str, Any], prefix: str = "", depth: int = 0) -> list[Field]:
+    """The properties of an object schema, each inline object's own after it (one table,
+    the nested ones named by their path, so it reads the same on a phone)."""
     required = set(schema.get("required", ()))
     found = []
     for name, prop in schema.get("properties", {}).items():
-        nested = prop if prop.get("properties") else (prop.get("items") or {})
-        inner = fields_of(nested, depth + 1) if depth < 3 and nested.get("properties") else []
-        found.append(Field(name, type_of(prop), name in required,
-                           inline(prop.get("description")), limits(prop), inner))  # fmt: skip
+        found.append(Field(prefix + name, type_of(prop), name in required,
+                           inline(prop.get("description")), limits(prop)))  # fmt: skip
+        if depth < 3 and prop.get("properties"):
+            found += fields_of(prop, f"{prefix}{name}.", depth + 1)
+        elif depth < 3 and (prop.get("items") or {}).get("properties"):
+            found += fields_of(prop["items"], f"{prefix}{name}[].", depth + 1)
     return found
 
 
