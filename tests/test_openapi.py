@@ -3,8 +3,9 @@
 The document is a valid OpenAPI 3.1 document (``openapi-spec-validator``), it names exactly
 the routes the daemon registers under ``/api/v1``, its schemas have the view models'
 fields, and a live daemon with data in every listing answers as it says: ``schemathesis``
-runs every operation (reads, and writes with the token) through its coverage, fuzzing and
-stateful phases and checks every answer against the document, and that none is a 5xx.
+runs every operation (reads, and writes with the token) through its examples, coverage,
+fuzzing and stateful phases and checks every answer against the document, and that none
+is a 5xx. Its IMM batches live in the emulator, so batch actions reach IMM's rules and API.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,12 @@ from batchrelay import __version__
 from batchrelay.apidoc import document
 from batchrelay.app import build
 from batchrelay.dashboard.pages import CSP
+from batchrelay.emulator import EmulatorConfig, Signer, running_emulator
+from batchrelay.simulate import SimulateOptions, generate
+from batchrelay.simulate.runner import simulate
 from batchrelay.store import base
 
+from .cloudapi.support import QUEUE, api_sections, queue_source
 from .conftest import SAMPLES, SettingsFactory
 from .livedaemon import Live, live_daemon
 from .processes import free_port
@@ -141,9 +147,15 @@ async def test_the_stream_answers_as_described(
 # ---------------------------------------------------------------- schemathesis, live
 
 
-async def seed(live: Live) -> None:
-    """Something in every listing: batches with tasks and events, a quarantined body, a
-    firing alert and a dead letter (a webhook nobody listens to)."""
+START = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+IMM_BATCHES = dict(target="mns-queue", queue=QUEUE, kind="imm-batch", batches=3, tasks=5,
+                   failure_ratio=0.5, fast_fail_ratio=0.5, seed=3, start_time=START)  # fmt: skip
+
+
+async def seed(live: Live, imm_batches: set[str]) -> None:
+    """Something in every listing: batches with tasks and events (IMM ones from the emulator,
+    an ICE one), a quarantined body, a firing alert, a dead letter (a webhook nobody
+    listens to)."""
     async with aiohttp.ClientSession(live.url) as http:
         for name, path in [("imm-task-eventbridge.json", "/ingest/eventbridge"),
                            ("ice-batch-produce-media-complete.json", "/ingest/ice"),
@@ -152,16 +164,31 @@ async def seed(live: Live) -> None:
                 assert resp.status == 200, await resp.text()
         async with http.post("/ingest/eventbridge", data=b"{not json") as resp:
             assert resp.status == 400
-        async with asyncio.timeout(30):
-            while not await _listed(http, "/api/v1/deadletters", "deliveries"):
+        async with asyncio.timeout(60):
+            while not imm_batches <= {
+                b["batch_key"] for b in await _items(http, "/api/v1/batches", "batches")
+            }:
                 await asyncio.sleep(0.2)
-            while not await _listed(http, "/api/v1/alerts?state=firing", "alerts"):
+            while not await _items(http, "/api/v1/deadletters", "deliveries"):
+                await asyncio.sleep(0.2)
+            while not await _items(http, "/api/v1/alerts?state=firing", "alerts"):
                 await asyncio.sleep(0.2)
 
 
-async def _listed(http: aiohttp.ClientSession, path: str, key: str) -> bool:
+async def _items(http: aiohttp.ClientSession, path: str, key: str) -> list[Any]:
     async with http.get(path) as resp:
-        return bool((await resp.json())[key])
+        items: list[Any] = (await resp.json())[key]
+        return items
+
+
+async def action_outcomes(live: Live, keys: set[str]) -> set[str]:
+    """The outcomes of the actions schemathesis made on these batches (done, refused…)."""
+    found: set[str] = set()
+    async with aiohttp.ClientSession(live.url) as http:
+        for key in keys:
+            found |= {a["outcome"] for a in await _items(http, f"/api/v1/batches/{key}/actions",
+                                                         "actions")}  # fmt: skip
+    return found
 
 
 def schemathesis(live: Live, report: Path) -> subprocess.CompletedProcess[str]:
@@ -181,22 +208,33 @@ def schemathesis(live: Live, report: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(420)
 async def test_schemathesis_finds_every_answer_as_described(tmp_path: Path) -> None:
     dead_end = free_port()  # nothing listens there: deliveries die at once
-    async with live_daemon(
-        tmp_path,
-        api={"token": TOKEN},
-        receivers={"hook": {"type": "webhook", "url": f"http://127.0.0.1:{dead_end}/hook",
-                            "retry": {"max_attempts": 1}}},
-        routing={"route": {"receiver": "hook", "group_wait": "0s", "group_by": ["batch_key"]}},
-        alerts={"evaluation_interval": "1s",
-                "rules": [{"name": "any-failure", "condition": "tasks_failed >= 1"}]},
-    ) as live:  # fmt: skip
-        await seed(live)
-        run = await asyncio.to_thread(schemathesis, live, tmp_path / "schemathesis.xml")
-        output = run.stdout + run.stderr
-        assert run.returncode == 0, output
-        log = live.output()
+    async with running_emulator(EmulatorConfig(port=0, queues=(QUEUE,)),
+                                signer=Signer.generate()) as emu:  # fmt: skip
+        # IMM batches in the emulator, notified through its queue: the actions call IMM.
+        options = SimulateOptions(endpoint=emu.url, emulator=emu.url, **IMM_BATCHES)  # type: ignore[arg-type]
+        expected = generate(options.spec(START)).expected
+        projects = sorted({b.project for b in expected})
+        async with live_daemon(
+            tmp_path,
+            api={"token": TOKEN},
+            sources={"mns_queues": [queue_source(emu)], **api_sections(emu, projects, 3600)},
+            receivers={"hook": {"type": "webhook", "url": f"http://127.0.0.1:{dead_end}/hook",
+                                "retry": {"max_attempts": 1}}},
+            routing={"route": {"receiver": "hook", "group_wait": "0s",
+                               "group_by": ["batch_key"]}},
+            alerts={"evaluation_interval": "1s",
+                    "rules": [{"name": "any-failure", "condition": "tasks_failed >= 1"}]},
+        ) as live:  # fmt: skip
+            await simulate(options)
+            await seed(live, {b.batch_key for b in expected})
+            run = await asyncio.to_thread(schemathesis, live, tmp_path / "schemathesis.xml")
+            outcomes = await action_outcomes(live, {b.batch_key for b in expected})
+            log = live.output()
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output
     assert "http.unexpected_error" not in log
     assert "Traceback" not in log
+    assert outcomes & {"done", "refused"}  # the actions reached IMM's rules and API
