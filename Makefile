@@ -17,13 +17,14 @@ run: install
 	$(BIN)/batchrelay run -c $(CONFIG)
 
 test: install
-	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium: installed as root, else named
+	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium, promtool: installed as root, else named
 	$(BIN)/pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 bench: install
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency

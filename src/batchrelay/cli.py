@@ -200,6 +200,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("batch_key", nargs="?")
     json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    command("completion", cmd_completion, "print the shell completion script for SHELL",
+            "batchrelay completion bash > /etc/bash_completion.d/batchrelay").add_argument(
+        "shell", choices=["bash", "zsh", "tcsh"]
+    )  # fmt: skip
     return parser
 
 
@@ -241,6 +245,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from batchrelay.app import run
 
     run(_settings(args), args.config)
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from batchrelay.completion import script
+
+    print(script(_parser(), args.shell))
     return EXIT_OK
 
 

@@ -7,13 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from batchrelay import access, api, dashboard, deadletters
+from batchrelay import access, api, apidoc, dashboard, deadletters
 from batchrelay.access import AccessConfig
 from batchrelay.delivery.outboxes import outbox_for
 from batchrelay.errors import StoreError
+from batchrelay.exposition import exposition
 from batchrelay.limits import BODY_LIMITS, BodyLimits, bodies, last_resort
 from batchrelay.listener import track
-from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
+from batchrelay.metrics import Metrics
 from batchrelay.sources.http import Gate
 from batchrelay.store.base import Store
 
@@ -50,7 +51,8 @@ async def metrics(request: web.Request) -> web.Response:
     # the store down: /readyz says so, and the other metrics are still worth serving
     with contextlib.suppress(StoreError):
         registry.set_batch_states(await request.app[api.STORE].batch_state_counts())
-    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = exposition(registry.registry, request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def create_app(
@@ -79,7 +81,10 @@ def create_app(
     app.add_routes(
         [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
     )
+    # the same probes under the names Prometheus and Alertmanager use
+    app.add_routes([web.get("/-/healthy", healthz), web.get("/-/ready", readyz)])
     app.add_routes(api.routes())
     app.add_routes(deadletters.routes())
+    app.add_routes(apidoc.routes())  # the API's description, as a document and a page
     dashboard.setup(app)  # the dashboard at /, its reads and live stream
     return app
