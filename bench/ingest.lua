@@ -64,11 +64,13 @@ function done(summary, latency, requests)
     errors.status, errors.timeout, latency:percentile(50), latency:percentile(99),
     latency:percentile(99.9), latency.max
   ))
-  if RATE then -- paced: every request's latency from its due time, and how late it went out
+  if RATE then
+    -- paced: each request's latency from its due time, how late it went out, and that due
+    -- time (CLOCK_MONOTONIC), all in microseconds
     for _, thread in ipairs(threads) do
-      local due, late = thread:get("due_latency"), thread:get("late")
+      local due, late, at = thread:get("due_latency"), thread:get("late"), thread:get("due_at")
       for i = 1, #due do
-        out:write(string.format("%d %d\n", due[i], late[i]))
+        out:write(string.format("%d %d %d\n", due[i], late[i], at[i]))
       end
     end
   end
@@ -93,31 +95,33 @@ if not RATE then
     return wrk.format("POST", nil, HEADERS, event())
   end
 else
-  local interval, due_at, started, lateness
-  due_latency, late = {}, {}
+  local interval, next_due, started, lateness, due
+  due_latency, late, due_at = {}, {}, {}
 
   function init(args)
     local n = assert(tonumber(os.getenv("BENCH_CONNECTIONS")), "BENCH_CONNECTIONS is not set")
     interval = 1e6 * n / RATE
-    due_at = epoch + interval * index / n -- connection i starts i/N of an interval late
+    next_due = epoch + interval * index / n -- connection i starts i/N of an interval late
   end
 
   function delay()
-    local wait = (due_at - now_us()) / 1000
+    local wait = (next_due - now_us()) / 1000
     return wait > 0 and math.floor(wait) or 0 -- wrk's timers count whole milliseconds
   end
 
   function request()
     local now = now_us()
     -- woken up to a millisecond early (the timer's rounding): count from the send then
-    started = math.min(due_at, now)
-    lateness = math.max(0, math.floor(now - due_at))
-    due_at = due_at + interval
+    due = next_due
+    started = math.min(next_due, now)
+    lateness = math.max(0, math.floor(now - next_due))
+    next_due = next_due + interval
     return wrk.format("POST", nil, HEADERS, event())
   end
 
   function response(status, headers, body)
     due_latency[#due_latency + 1] = math.floor(now_us() - started)
     late[#late + 1] = lateness
+    due_at[#due_at + 1] = math.floor(due)
   end
 end
