@@ -42,7 +42,7 @@ from pathlib import Path
 
 import aiohttp
 import yaml
-from _common import child, free_port, percentile
+from _common import CpuPressure, child, free_port, machine_load, percentile
 from prometheus_client.parser import text_string_to_metric_families
 
 PATH = "/ingest/eventbridge"
@@ -347,11 +347,15 @@ def main() -> None:
             print("ingest: wrk is not installed (apt-get install wrk): using the Python client")
     args.seconds = args.seconds or (10 if args.rate else 5)
     levels = [args.connections] if args.rate else [int(c) for c in args.clients.split(",")]
-    results, histogram = run(args, levels)
+    before = machine_load()
+    with CpuPressure("during the run (the servers, the load and others' work)") as during:
+        results, histogram = run(args, levels)
     if args.rate:
         print_steady(args, results, histogram)
     else:
         print_throughput(args, results)
+    print(before)
+    print(during)
 
 
 if __name__ == "__main__":

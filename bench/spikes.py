@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import ROOT, free_port, percentile, wait_http
+from _common import ROOT, cpu_pressure_us, free_port, percentile, wait_http
 from ingest import LUA, PATH, write_config
 
 SAMPLE_EVERY = 0.02
@@ -81,13 +81,6 @@ def schedstat(pid: int) -> dict[int, tuple[int, int]]:
     return stats
 
 
-def cpu_pressure() -> int:
-    with contextlib.suppress(OSError):
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-        return int(some.rsplit("total=", 1)[1])
-    return 0
-
-
 class Sampler(threading.Thread):
     def __init__(self, pid: int, shm: Path) -> None:
         super().__init__(daemon=True)
@@ -99,7 +92,7 @@ class Sampler(threading.Thread):
         while not self.stopping.wait(SAMPLE_EVERY):
             frames, backfilled = wal_index(self.shm)
             sample = Sample(time.monotonic(), frames, backfilled, schedstat(self.pid),
-                            cpu_pressure())  # fmt: skip
+                            cpu_pressure_us() or 0)  # fmt: skip
             self.samples.append(sample)
 
 
