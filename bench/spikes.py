@@ -13,6 +13,11 @@ request's due time). Meanwhile, every 20 ms, it samples from outside the daemon:
 * the machine's CPU pressure (``/proc/pressure/cpu``, "some": time in which a runnable
   task had no CPU).
 
+The daemon runs under bench/traced.py, which logs every full garbage collection (and any
+other over a millisecond) and every moment no thread of the daemon could run for over
+5 ms (a thread that wakes every 5 ms woke late: the GIL was held, or the process had no
+CPU).
+
 ``--strace`` also runs the daemon under strace, tracing only fsync/fdatasync (seccomp
 filter; other system calls run untouched), which times every commit's WAL sync and every
 checkpoint's database sync.
@@ -39,7 +44,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from _common import ROOT, cpu_pressure_us, free_port, percentile, wait_http
@@ -111,7 +116,8 @@ def thread_names(pid: int) -> dict[int, str]:
 def daemon(folder: Path, port: int, strace: bool) -> Iterator[int]:
     """The daemon's PID, under strace if asked."""
     config = write_config(folder, port)
-    argv = [sys.executable, "-m", "batchrelay", "run", "-c", str(config)]
+    traced = Path(__file__).with_name("traced.py")
+    argv = [sys.executable, str(traced), str(folder / "trace"), "run", "-c", str(config)]
     if strace:
         trace = ["strace", "-f", "--seccomp-bpf", "-e", "trace=fsync,fdatasync", "-y", "-T"]
         trace += ["--absolute-timestamps=format:unix,precision:us", "-o", str(folder / "strace")]
@@ -164,6 +170,41 @@ def fsyncs(path: Path, clock_offset: float) -> list[tuple[float, str, float]]:
             at, name, took = match.groups()
             found.append((float(at) - clock_offset, Path(name).name, float(took)))
     return found
+
+
+@dataclass
+class Trace:
+    """What bench/traced.py logged: garbage collections and stalls (start, seconds)."""
+
+    probe: int = 0  # the stall probe's thread id
+    full_gcs: list[tuple[float, float]] = field(default_factory=list)
+    other_gcs: list[tuple[float, float]] = field(default_factory=list)
+    stalls: list[tuple[float, float]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> Trace:
+        trace = cls()
+        for line in path.read_text().splitlines():
+            kind, *fields = line.split()
+            if kind == "tid":
+                trace.probe = int(fields[0])
+            elif kind == "gc":
+                gcs = trace.full_gcs if fields[2] == "2" else trace.other_gcs
+                gcs.append((float(fields[0]), float(fields[1])))
+            elif kind == "stall":
+                trace.stalls.append((float(fields[0]), float(fields[1])))
+        return trace
+
+    def within(self, start: float, end: float) -> str:
+        def inside(spans: list[tuple[float, float]]) -> list[float]:
+            return [took for at, took in spans if start <= at <= end]
+
+        full, other, stalls = inside(self.full_gcs), inside(self.other_gcs), inside(self.stalls)
+        return (
+            f"{len(full)} full GC ({sum(full) * 1000:.0f} ms), {len(other)} other GC over 1 ms"
+            f" ({sum(other) * 1000:.0f} ms); stalls over 5 ms: {len(stalls)}, longest "
+            f"{max(stalls, default=0) * 1000:.0f} ms"
+        )
 
 
 @dataclass
@@ -231,6 +272,7 @@ def report(
     samples: list[Sample],
     names: dict[int, str],
     threshold: float,
+    trace: Trace,
     synced: list[tuple[float, str, float]] | None,
 ) -> None:
     latencies = [r.latency for r in requests]
@@ -250,12 +292,21 @@ def report(
             f"  t={start - t0:6.2f}s {len(cluster):4} requests, worst {worst.latency * 1000:6.1f}"
             f" ms: {describe(w, names, end - start)}"
         )
+        print(f"          {trace.within(start, end)}")
         if synced is not None:
             near = [f for f in synced if start - 0.05 <= f[0] <= end]
             slow = sorted(near, key=lambda f: -f[2])[:3]
             syncs = ", ".join(f"{name} {took * 1000:.1f} ms" for _, name, took in slow)
             print(f"          {len(near)} fsyncs in it, the slowest: {syncs or '-'}")
-    compare(requests, samples, names)
+    compare(requests, samples, trace)
+    for label, spans in (("full GCs", trace.full_gcs), ("other GCs over 1 ms", trace.other_gcs),
+                         ("stalls over 5 ms", trace.stalls)):  # fmt: skip
+        took = [t for _, t in spans]
+        figures = f"p50 {percentile(took, 50) * 1000:.1f} ms, max {max(took) * 1000:.1f} ms"
+        print(f"{label}: {len(took)}" + (f", {figures}" if took else ""))
+        if label == "full GCs" and spans:
+            at = ", ".join(f"{start - t0:.1f}" for start, _ in spans)
+            print(f"  at t (s): {at}")
     if synced:
         for suffix in ("-wal", ".db"):
             took = [f[2] for f in synced if f[1].endswith(suffix)]
@@ -265,21 +316,24 @@ def report(
             )
 
 
-def compare(requests: list[Request], samples: list[Sample], names: dict[int, str]) -> None:
+def compare(requests: list[Request], samples: list[Sample], trace: Trace) -> None:
     """Latency in 100 ms windows where a checkpoint ran against windows where none did,
-    and in windows of high against low CPU pressure."""
+    with and without a full garbage collection, and of high against low CPU pressure."""
     step, start = 0.1, requests[0].due
     rows = []
     while start < requests[-1].due:
         inside = [r.latency for r in requests if start <= r.due < start + step]
         if inside:
-            rows.append((window(samples, start, start + step), max(inside)))
+            full_gc = any(start <= at < start + step for at, _ in trace.full_gcs)
+            rows.append((window(samples, start, start + step), full_gc, max(inside)))
         start += step
     groups = {
-        "with a checkpoint": [m for w, m in rows if w.checkpointed or w.restarts],
-        "without": [m for w, m in rows if not (w.checkpointed or w.restarts)],
-        "CPU pressure >= 50%": [m for w, m in rows if w.pressure >= 0.5],
-        "CPU pressure < 20%": [m for w, m in rows if w.pressure < 0.2],
+        "with a checkpoint": [m for w, _, m in rows if w.checkpointed or w.restarts],
+        "without a checkpoint": [m for w, _, m in rows if not (w.checkpointed or w.restarts)],
+        "with a full GC": [m for _, gc, m in rows if gc],
+        "without a full GC": [m for _, gc, m in rows if not gc],
+        "CPU pressure >= 50%": [m for w, _, m in rows if w.pressure >= 0.5],
+        "CPU pressure < 20%": [m for w, _, m in rows if w.pressure < 0.2],
     }
     print("100 ms windows: worst latency in the window, median / p90 / max ms")
     for label, worst in groups.items():
@@ -300,14 +354,16 @@ def main() -> None:
         folder, port = Path(tmp), free_port()
         clock_offset = time.time() - time.monotonic()
         with daemon(folder, port, args.strace) as pid:
-            names = thread_names(pid)
             sampler = Sampler(pid, folder / "bench.db-shm")
             sampler.start()
             requests = load(port, args.rate, args.seconds, args.connections, folder)
             sampler.stopping.set()
             sampler.join()
+            names = thread_names(pid)  # now: some threads start on first use
         synced = fsyncs(folder / "strace", clock_offset) if args.strace else None
-    report(requests, sampler.samples, names, args.threshold / 1000, synced)
+        trace = Trace.read(folder / "trace")
+    names[trace.probe] = "stall probe"
+    report(requests, sampler.samples, names, args.threshold / 1000, trace, synced)
 
 
 if __name__ == "__main__":
