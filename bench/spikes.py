@@ -307,13 +307,37 @@ def report(
         if label == "full GCs" and spans:
             at = ", ".join(f"{start - t0:.1f}" for start, _ in spans)
             print(f"  at t (s): {at}")
+    frames = window(samples, requests[0].due, requests[-1].due).frames
+    print(f"WAL frames (pages) written: {frames}, {frames / len(requests):.1f} per event")
     if synced:
         for suffix in ("-wal", ".db"):
             took = [f[2] for f in synced if f[1].endswith(suffix)]
-            print(
-                f"fdatasync of *{suffix}: {len(took)}, p50 {percentile(took, 50) * 1000:.2f} ms"
-                f", p99 {percentile(took, 99) * 1000:.2f} ms, max {max(took) * 1000:.1f} ms"
-            )
+            print(f"fdatasync of *{suffix}: {len(took)}, {ms_pcts(took)}")
+        cost = checkpoint_costs(synced)
+        every = (requests[-1].due - t0) / len(cost) if cost else float("nan")
+        print(f"checkpoints: {len(cost)}, one every {every:.2f} s; each one's time in the "
+              f"writer's commit: {ms_pcts(cost)}")  # fmt: skip
+
+
+def ms_pcts(seconds: list[float]) -> str:
+    return (
+        f"p50 {percentile(seconds, 50) * 1000:.2f} ms, p99 {percentile(seconds, 99) * 1000:.2f}"
+        f" ms, max {max(seconds, default=float('nan')) * 1000:.1f} ms"
+    )
+
+
+def checkpoint_costs(synced: list[tuple[float, str, float]]) -> list[float]:
+    """How long each checkpoint held up the commit it ran in: from the end of that
+    commit's WAL sync to the end of the database sync, which closes the checkpoint (SQLite
+    checkpoints in the committing connection once the WAL passes wal_autocheckpoint;
+    between the two it copies the frames into the database file)."""
+    costs, wal_synced = [], None
+    for at, name, took in synced:
+        if name.endswith("-wal"):
+            wal_synced = at + took
+        elif name.endswith(".db") and wal_synced is not None:
+            costs.append(at + took - wal_synced)
+    return costs
 
 
 def compare(requests: list[Request], samples: list[Sample], trace: Trace) -> None:
