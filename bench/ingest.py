@@ -313,8 +313,12 @@ def print_steady(
 ) -> None:
     (clients, (bare_side, relay_side)), *_ = results.items()
     print(f"ingest at a steady {args.rate:g} events/s: POST {PATH}, durable commit (SQLite FULL)")
-    print(f"load: {clients} connections, each on its own schedule; latency from the time each")
-    print(f"request was due; {args.rounds} alternating rounds of {args.seconds:g} s, pooled")
+    if args.client == "wrk":
+        print(f"load: wrk, {clients} connections, each on its own schedule; latency from the")
+    else:
+        print(f"load: Python aiohttp client, {clients} workers on one schedule; latency from the")
+    print(f"time each request was due; {args.rounds} alternating rounds of {args.seconds:g} s,")
+    print("pooled")
     print("server     | sent ev/s | p50 ms | p99 ms | p99.9 ms | max ms | late > 1 ms | errors")
     for name, side in (("bare", bare_side), ("batchrelay", relay_side)):
         r = side.pooled()
