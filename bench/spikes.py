@@ -101,17 +101,6 @@ class Sampler(threading.Thread):
             self.samples.append(sample)
 
 
-def thread_names(pid: int) -> dict[int, str]:
-    """OS thread id → Python thread name, from py-spy where it is installed."""
-    names = {pid: "MainThread"}
-    spy = Path(sys.executable).with_name("py-spy")
-    if spy.exists():
-        out = subprocess.run([spy, "dump", "-p", str(pid)], capture_output=True, text=True)
-        for tid, name in re.findall(r'^Thread (\d+) \([^)]*\): "([^"]+)"', out.stdout, re.M):
-            names[int(tid)] = name
-    return names
-
-
 @contextlib.contextmanager
 def daemon(folder: Path, port: int, strace: bool) -> Iterator[int]:
     """The daemon's PID, under strace if asked."""
@@ -176,7 +165,7 @@ def fsyncs(path: Path, clock_offset: float) -> list[tuple[float, str, float]]:
 class Trace:
     """What bench/traced.py logged: garbage collections and stalls (start, seconds)."""
 
-    probe: int = 0  # the stall probe's thread id
+    names: dict[int, str] = field(default_factory=dict)  # thread id: Python name
     full_gcs: list[tuple[float, float]] = field(default_factory=list)
     other_gcs: list[tuple[float, float]] = field(default_factory=list)
     stalls: list[tuple[float, float]] = field(default_factory=list)
@@ -186,8 +175,8 @@ class Trace:
         trace = cls()
         for line in path.read_text().splitlines():
             kind, *fields = line.split()
-            if kind == "tid":
-                trace.probe = int(fields[0])
+            if kind == "thread":
+                trace.names[int(fields[0])] = " ".join(fields[1:])
             elif kind == "gc":
                 gcs = trace.full_gcs if fields[2] == "2" else trace.other_gcs
                 gcs.append((float(fields[0]), float(fields[1])))
@@ -262,7 +251,7 @@ def describe(w: Window, names: dict[int, str], seconds: float) -> str:
         for t in threads
     )
     return (
-        f"WAL +{w.frames} frames, checkpointed {w.checkpointed} ({w.restarts} restarts); "
+        f"WAL +{w.frames} frames, {w.restarts} checkpoints completed (WAL restarts); "
         f"CPU pressure {w.pressure:.0%}; {cpu}"
     )
 
@@ -383,11 +372,9 @@ def main() -> None:
             requests = load(port, args.rate, args.seconds, args.connections, folder)
             sampler.stopping.set()
             sampler.join()
-            names = thread_names(pid)  # now: some threads start on first use
         synced = fsyncs(folder / "strace", clock_offset) if args.strace else None
         trace = Trace.read(folder / "trace")
-    names[trace.probe] = "stall probe"
-    report(requests, sampler.samples, names, args.threshold / 1000, trace, synced)
+    report(requests, sampler.samples, trace.names, args.threshold / 1000, trace, synced)
 
 
 if __name__ == "__main__":

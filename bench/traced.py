@@ -9,8 +9,9 @@ Appended to OUT, one line each, monotonic clock in seconds:
   GIL: no thread of the daemon runs meanwhile;
 * ``stall START SECONDS``: a thread that asks to wake every 5 ms woke over 5 ms late: for
   that long no thread of this process could take the GIL from whoever held it, or the
-  process had no CPU (the tracer's own thread id is the first line, ``tid TID``, so that
-  its run-queue time can tell which).
+  process had no CPU;
+* ``thread TID NAME``: each thread's OS id and Python name, once it is seen (checked every
+  second), so that its CPU and run-queue times can be told apart.
 
 Nothing of batchrelay is changed or imported here but its command line.
 """
@@ -18,6 +19,7 @@ Nothing of batchrelay is changed or imported here but its command line.
 from __future__ import annotations
 
 import gc
+import itertools
 import runpy
 import sys
 import threading
@@ -40,8 +42,13 @@ def main() -> None:
             out.write(f"gc {began[0]:.6f} {took:.6f} {info['generation']} {info['collected']}\n")
 
     def probe() -> None:
-        out.write(f"tid {threading.get_native_id()}\n")
-        while True:
+        named: set[int | None] = set()
+        for n in itertools.count():
+            if n % int(1 / PERIOD) == 0:
+                for thread in threading.enumerate():
+                    if thread.native_id not in named:
+                        named.add(thread.native_id)
+                        out.write(f"thread {thread.native_id} {thread.name}\n")
             due = time.monotonic() + PERIOD
             time.sleep(PERIOD)
             late = time.monotonic() - due
