@@ -18,6 +18,11 @@ other over a millisecond) and every moment no thread of the daemon could run for
 5 ms (a thread that wakes every 5 ms woke late: the GIL was held, or the process had no
 CPU).
 
+``--checkpointer 0.1`` tries a remedy from outside, without changing the daemon: a thread
+of this process checkpoints the database every 0.1 s (PASSIVE, on a connection of its own,
+synchronous=FULL), so that the WAL never grows to the daemon's autocheckpoint threshold
+and the daemon's writer never checkpoints inside a commit.
+
 ``--strace`` also runs the daemon under strace, tracing only fsync/fdatasync (seccomp
 filter; other system calls run untouched), which times every commit's WAL sync and every
 checkpoint's database sync.
@@ -37,6 +42,7 @@ import itertools
 import os
 import re
 import signal
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -99,6 +105,26 @@ class Sampler(threading.Thread):
             sample = Sample(time.monotonic(), frames, backfilled, schedstat(self.pid),
                             cpu_pressure_us() or 0)  # fmt: skip
             self.samples.append(sample)
+
+
+class Checkpointer(threading.Thread):
+    """PASSIVE checkpoints every ``every`` seconds from a connection of its own."""
+
+    def __init__(self, db: Path, every: float) -> None:
+        super().__init__(daemon=True)
+        self.db, self.every = db, every
+        self.took: list[float] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self.db, isolation_level=None)
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        while not self.stopping.wait(self.every):
+            began = time.monotonic()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.took.append(time.monotonic() - began)
+        conn.close()
 
 
 @contextlib.contextmanager
@@ -361,6 +387,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threshold", type=float, default=50, help="ms: a spike")
+    parser.add_argument("--checkpointer", type=float, help="s between outside checkpoints")
     parser.add_argument("--strace", action="store_true", help="time every fsync (strace)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -369,12 +396,20 @@ def main() -> None:
         with daemon(folder, port, args.strace) as pid:
             sampler = Sampler(pid, folder / "bench.db-shm")
             sampler.start()
+            checkpointer = Checkpointer(folder / "bench.db", args.checkpointer or 0)
+            if args.checkpointer:
+                checkpointer.start()
             requests = load(port, args.rate, args.seconds, args.connections, folder)
-            sampler.stopping.set()
-            sampler.join()
+            for thread in (sampler, checkpointer):
+                thread.stopping.set()
+                if thread.is_alive():
+                    thread.join()
         synced = fsyncs(folder / "strace", clock_offset) if args.strace else None
         trace = Trace.read(folder / "trace")
     report(requests, sampler.samples, trace.names, args.threshold / 1000, trace, synced)
+    if args.checkpointer:
+        print(f"outside checkpoints (every {args.checkpointer:g} s): {len(checkpointer.took)}, "
+              f"{ms_pcts(checkpointer.took)}")  # fmt: skip
 
 
 if __name__ == "__main__":
