@@ -27,9 +27,11 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 bench: install
+	./bench/deps  # wrk: installed as root, else named (ingest falls back to Python)
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/ingest.py --clients 64 --alerts
+	$(BIN)/python bench/ingest.py --rate 1000
+	$(BIN)/python bench/ingest.py --alerts
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/mns_consume.py
 	$(BIN)/python bench/deliver.py
