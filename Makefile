@@ -17,7 +17,7 @@ run: install
 	$(BIN)/batchrelay run -c $(CONFIG)
 
 test: install
-	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium: installed as root, else named
+	./scripts/test-deps   # PostgreSQL, Alertmanager, Chromium, promtool: installed as root, else named
 	$(BIN)/pytest -q
 
 lint: install
@@ -25,11 +25,14 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile
 
 bench: install
+	./bench/deps  # wrk: installed as root, else named (ingest falls back to Python)
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/ingest.py --clients 64 --alerts
+	$(BIN)/python bench/ingest.py --rate 1000
+	$(BIN)/python bench/ingest.py --alerts
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/mns_consume.py
 	$(BIN)/python bench/deliver.py

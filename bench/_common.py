@@ -73,3 +73,44 @@ def percentile(samples: list[float], pct: float) -> float:
 
 def median(samples: list[float]) -> float:
     return statistics.median(samples) if samples else float("nan")
+
+
+def cpu_pressure_us() -> int | None:
+    """The machine's CPU pressure so far (``/proc/pressure/cpu``, "some": microseconds in
+    which a runnable task waited for a CPU); ``None`` where the kernel does not report it."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return None
+    return int(some.rsplit("total=", 1)[1])
+
+
+class CpuPressure:
+    """The share of a block's time in which some runnable task waited for a CPU: what
+    others' work (before a run) or the run itself (during it) asked of the cores beyond
+    what they had. Printed beside figures measured on a machine that others may use."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.share: float | None = None
+
+    def __enter__(self) -> CpuPressure:
+        self._start, self._began = cpu_pressure_us(), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end, elapsed = cpu_pressure_us(), time.monotonic() - self._began
+        if self._start is not None and end is not None and elapsed > 0:
+            self.share = (end - self._start) / 1e6 / elapsed
+
+    def __str__(self) -> str:
+        share = "not reported by this kernel" if self.share is None else f"{self.share:.0%}"
+        return f"CPU pressure {self.label}: {share}"
+
+
+def machine_load(seconds: float = 3.0) -> CpuPressure:
+    """CPU pressure over a few seconds before a run: others' load on the machine (0% when
+    nothing else runs)."""
+    with CpuPressure("from other work before the run") as pressure:
+        time.sleep(seconds)
+    return pressure

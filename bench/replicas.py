@@ -18,7 +18,7 @@ round per configuration, and its ratio to SQLite, measured side by side in the s
 
 CPUs: by default nothing is pinned. On a small machine PostgreSQL, the daemons and the load
 generator share every core, and no split is neutral: giving the daemons one core of their
-own (as bench/ingest.py does) would put three replicas on one core and leave PostgreSQL to
+own would put three replicas on one core and leave PostgreSQL to
 fight the load generator for the other. Unpinned, every configuration gets the same whole
 machine and the scheduler shares it. ``--pin`` instead puts the load generator on the
 first core and the daemons on the others (PostgreSQL stays unpinned), for comparison.

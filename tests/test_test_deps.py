@@ -52,13 +52,13 @@ def test_as_root_installs_only_what_is_missing(sysroot: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (sysroot / "apt.log").read_text().splitlines() == [
         "update -qq",
-        "install -y -qq --no-install-recommends postgresql-15 prometheus-alertmanager",
+        "install -y -qq --no-install-recommends postgresql-15 prometheus-alertmanager prometheus",
     ]
 
 
 def test_as_root_with_everything_installed_does_nothing(sysroot: Path) -> None:
     for path in ("/usr/lib/postgresql/15/bin/initdb", "/usr/bin/prometheus-alertmanager",
-                 "/usr/bin/chromium"):  # fmt: skip
+                 "/usr/bin/chromium", "/usr/bin/promtool"):  # fmt: skip
         install(sysroot, path)
     done = run(sysroot)
     assert (done.returncode, done.stderr) == (0, "")
@@ -71,5 +71,5 @@ def test_not_root_prints_one_line_naming_the_packages_and_the_command(sysroot: P
     assert not (sysroot / "apt.log").exists()
     lines = done.stderr.splitlines()
     assert len(lines) == 1, lines
-    assert "postgresql-15 prometheus-alertmanager chromium" in lines[0]
+    assert "postgresql-15 prometheus-alertmanager chromium prometheus" in lines[0]
     assert "apt-get install -y --no-install-recommends postgresql-15" in lines[0]

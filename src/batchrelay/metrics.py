@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.metrics import MetricWrapperBase
 
+from batchrelay.exposition import add_runtime_collectors
+
 __all__ = ["CONTENT_TYPE_LATEST", "Children", "Metrics"]
 
 M = TypeVar("M", bound=MetricWrapperBase)
@@ -37,6 +39,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        add_runtime_collectors(r)  # process, platform, batchrelay_build_info
         self.inputs = Counter(
             "batchrelay_inputs_total",
             "Inputs by ingress and outcome (committed, duplicate, quarantined, rejected, "

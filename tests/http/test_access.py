@@ -22,7 +22,7 @@ from tests.rawhttp import request, send
 TOKEN = "write-token-0123"
 READ = "read-token-4567"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-OPEN_PATHS = {"/healthz", "/readyz", "/-/login"}
+OPEN_PATHS = {"/healthz", "/readyz", "/-/healthy", "/-/ready", "/-/login"}
 SAFE = {"GET", "HEAD", "OPTIONS"}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from batchrelay import __version__
 from batchrelay.cli.common import (
     DEFAULT_CONFIG_HELP,
+    EXIT_OK,
     login_name,
 )
 from batchrelay.cli.events import add_simulate_arguments, cmd_ingest, cmd_parse, cmd_simulate
@@ -34,7 +35,18 @@ def build_parser() -> argparse.ArgumentParser:
     _operations(sub)
     _batches(sub)
     _ledger(sub)
+    _command(sub, "completion", cmd_completion, "print the shell completion script for SHELL",
+             "batchrelay completion bash > /etc/bash_completion.d/batchrelay").add_argument(
+        "shell", choices=["bash", "zsh", "tcsh"]
+    )  # fmt: skip
     return parser
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from batchrelay.cli.completion import script
+
+    print(script(build_parser(), args.shell))
+    return EXIT_OK
 
 
 def _command(

@@ -3,7 +3,8 @@
 Each request falls in one class, decided here once, so a route added later is covered by
 being registered, not by its handler remembering a check:
 
-* probes (``/healthz``, ``/readyz``): always open, for load balancers and orchestrators;
+* probes (``/healthz``, ``/readyz`` and their Prometheus-style names ``/-/healthy``,
+  ``/-/ready``): always open, for load balancers and orchestrators;
 * ingress (``/ingest/...``): proven by their own signatures and tokens (``sources/``);
 * the login form (``/-/login``) and the few files it shows: open;
 * writes (any other request whose method is not GET, HEAD or OPTIONS):
@@ -45,7 +46,7 @@ from batchrelay.http.dashboard import SECURITY_HEADERS
 
 ReadSurface = Literal["api", "dashboard", "stream", "metrics"]
 
-PROBES = frozenset({"/healthz", "/readyz"})
+PROBES = frozenset({"/healthz", "/readyz", "/-/healthy", "/-/ready"})
 LOGIN_PATH = "/-/login"
 #: Files the login form needs; nothing in them is data.
 PUBLIC_FILES = frozenset({"/static/dashboard/app.css", "/static/dashboard/favicon.svg"})

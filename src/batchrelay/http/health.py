@@ -1,5 +1,6 @@
 """The daemon's own health over HTTP: ``/healthz`` (alive), ``/readyz`` (taking input, the
-store answering) and ``/metrics`` (Prometheus text)."""
+store answering), the same two under the names Prometheus and Alertmanager use
+(``/-/healthy``, ``/-/ready``), and ``/metrics`` (Prometheus text or OpenMetrics)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,20 @@ from typing import Any
 from aiohttp import web
 
 from batchrelay.errors import StoreError
+from batchrelay.exposition import exposition
 from batchrelay.http.common import STORE
 from batchrelay.http.ingest import Gate
-from batchrelay.metrics import CONTENT_TYPE_LATEST, Metrics
+from batchrelay.metrics import Metrics
 
 
 def routes() -> list[web.RouteDef]:
-    return [web.get("/healthz", healthz), web.get("/readyz", readyz), web.get("/metrics", metrics)]
+    return [
+        web.get("/healthz", healthz),
+        web.get("/readyz", readyz),
+        web.get("/-/healthy", healthz),
+        web.get("/-/ready", readyz),
+        web.get("/metrics", metrics),
+    ]
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
@@ -51,4 +59,5 @@ async def metrics(request: web.Request) -> web.Response:
     # the store down: /readyz says so, and the other metrics are still worth serving
     with contextlib.suppress(StoreError):
         registry.set_batch_states(await request.app[STORE].batch_state_counts())
-    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body, content_type = exposition(registry.registry, request.headers.get("Accept"))
+    return web.Response(body=body, headers={"Content-Type": content_type})

@@ -30,6 +30,7 @@ from aiohttp.web_protocol import RequestHandler
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from batchrelay.errors import ConfigError
+from batchrelay.http.protocol_errors import handler_for
 
 log = structlog.get_logger(__name__)
 
@@ -216,7 +217,7 @@ class GuardedSite(web.TCPSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: self.guard.wrap(server()),
+            lambda: self.guard.wrap(handler_for(server)),  # protocol errors as JSON
             self._host,
             self._port,
             ssl=self._ssl_context,

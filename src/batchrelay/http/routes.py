@@ -19,6 +19,7 @@ from batchrelay.http import (
     access,
     actions,
     alerts,
+    apidoc,
     batch_failures,
     batches,
     dashboard,
@@ -85,7 +86,7 @@ def create_app(surface: Surface) -> web.Application:
     app[overview.LATEST] = overview.Latest()
     app.on_shutdown.append(stream.end_streams)
     for resource in (health, batches, quarantine, deliveries, alerts, actions, overview,
-                     batch_failures, task_export, stream, dashboard, access):  # fmt: skip
+                     batch_failures, task_export, stream, dashboard, apidoc, access):  # fmt: skip
         app.add_routes(resource.routes())
     if surface.pipeline is not None:
         app.add_routes(ingest.ingest_routes(list(surface.endpoints), surface.pipeline,
