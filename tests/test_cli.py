@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import pytest
 from batchrelay.cli import main
 
 from .conftest import SAMPLES, sample
+from .fakes import WebhookSink, running_sink
+from .processes import Child, children, free_port, wait_ready, write_config
 
 
 def config_file(tmp_path: Path, extra: str = "") -> Path:
@@ -160,3 +163,27 @@ def test_deadletters_cli(tmp_path: Path, capsys: Any) -> None:
     assert capsys.readouterr().out == ""
     assert main(["deadletters", "replay", "nope", "-c", config]) == 1
     assert "no dead letter" in capsys.readouterr().err
+
+
+async def test_ingested_events_are_sent_by_the_daemon(tmp_path: Path) -> None:
+    """What ``batchrelay ingest`` commits is routed like any other input: its notifications
+    wait in the outbox and the daemon, started afterwards, sends them."""
+    events = tmp_path / "inputs.jsonl"
+    events.write_text(json.dumps(json.loads(sample("imm-task-mns-queue.json"))) + "\n")
+    async with running_sink(WebhookSink()) as sink:
+        port = free_port()
+        config = write_config(
+            tmp_path, port,
+            receivers={"hook": {"type": "webhook", "url": sink.url}},
+            routing={"route": {"receiver": "hook", "group_wait": "1ms"}},
+            alerts={"rules": [], "digest": {"enabled": False}},
+        )  # fmt: skip
+        assert await asyncio.to_thread(main, ["ingest", str(events), "-c", str(config)]) == 0
+        daemon = Child(["run", "-c", str(config)], tmp_path / "daemon.log")
+        with children(daemon):
+            daemon.start()
+            await wait_ready(f"http://127.0.0.1:{port}/readyz")
+            async with asyncio.timeout(30):
+                while not sink.owners():
+                    await asyncio.sleep(0.05)
+    assert len(sink.owners()) == 1  # the one task event, sent once

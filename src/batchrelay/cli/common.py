@@ -55,6 +55,16 @@ def open_store(settings: Settings) -> Store:
     return store.open(settings.store, store.CommitHooks(mark_dirty=settings.alerting))
 
 
+def open_routed(settings: Settings) -> Store:
+    """The store as the daemon opens it, for commands that commit events: each commit
+    also writes the route tree's notifications to the outbox (the running daemon sends
+    them) and marks its batches for the alert evaluator."""
+    from batchrelay import app
+    from batchrelay.metrics import Metrics
+
+    return app.open_store(settings, Metrics(), app.route_tree(settings))
+
+
 def open_existing(settings: Settings) -> Store:
     """The configured store, refusing a SQLite file that is not there: opening would
     create an empty one, and the command would report on nothing."""

@@ -13,7 +13,7 @@ from batchrelay.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
     fail,
-    open_store,
+    open_routed,
     read_file,
     settings_of,
 )
@@ -65,7 +65,7 @@ async def _ingest(settings: Settings, path: str, inputs: list[tuple[int, bytes]]
     from batchrelay.metrics import Metrics
     from batchrelay.sources.pipeline import Pipeline
 
-    store = open_store(settings)
+    store = open_routed(settings)
     await store.start()
     try:
         pipeline = Pipeline(store, Metrics(), settings.batch_key)

@@ -15,7 +15,7 @@ from batchrelay.cli.common import (
     EXIT_USAGE,
     fail,
     open_existing,
-    open_store,
+    open_routed,
     settings_of,
 )
 from batchrelay.config import Settings
@@ -154,7 +154,7 @@ async def _batch(settings: Settings, args: argparse.Namespace, changes: dict[str
 
     if settings.sources.imm_api is None:  # checked by the caller; for the type checker
         return EXIT_USAGE
-    store = open_store(settings)
+    store = open_routed(settings)
     await store.start()
     try:
         registry = Metrics()
