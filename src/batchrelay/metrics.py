@@ -154,8 +154,9 @@ class Metrics:
         )
         self.breaker_state = Gauge(
             "batchrelay_breaker_state",
-            "Circuit breaker per receiver: 0 closed, 1 half-open, 2 open.",
-            ["receiver"],
+            "Circuit breaker per receiver: 1 for its current state (closed, half_open, open),"
+            " 0 for the others.",
+            ["receiver", "state"],
             registry=r,
         )
 
