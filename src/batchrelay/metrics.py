@@ -88,6 +88,7 @@ class Metrics:
         self._delivery(r)
         self._timers(r)
         self._cloud_apis(r)
+        self._config(r)
 
     def _sources(self, r: CollectorRegistry) -> None:
         """The MNS queue pollers: receive latency, batch sizes, deletes, failures."""
@@ -214,6 +215,19 @@ class Metrics:
             "batchrelay_batch_actions_total",
             "Batch actions (suspend, resume, update) by outcome (done, refused, failed).",
             ["action", "outcome"],
+            registry=r,
+        )
+
+    def _config(self, r: CollectorRegistry) -> None:
+        """Config reloads, named as Alertmanager and Prometheus name theirs."""
+        self.reload_successful = Gauge(
+            "batchrelay_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful (1) or not (0).",
+            registry=r,
+        )
+        self.reload_success_time = Gauge(
+            "batchrelay_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful configuration load (the start counts).",
             registry=r,
         )
 
