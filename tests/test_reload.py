@@ -6,7 +6,8 @@
   all in one process.
 - A broken config, on SIGHUP and on ``/-/reload``: the daemon keeps the running config,
   logs the reason at error and returns it as ``check-config`` says it.
-- A receiver removed while deliveries wait for it: they become dead letters saying why.
+- A receiver removed while deliveries wait for it: they become dead letters saying why;
+  the log level changes with the same reload.
 """
 
 from __future__ import annotations
@@ -234,7 +235,7 @@ async def test_deliveries_for_a_removed_receiver_become_dead_letters(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     before = sections(port, ops.url)
-    before["receivers"]["ops"]["retry"] = {"initial_delay": 30, "max_delay": 60}
+    before["receivers"]["ops"]["retry"] = {"initial_delay": 3, "max_delay": 5}
     config = write_config(tmp_path, port, **before)
     daemon = Child(["run", "-c", str(config)], tmp_path / "daemon.log")
     with children(daemon):
@@ -246,9 +247,11 @@ async def test_deliveries_for_a_removed_receiver_become_dead_letters(
         after["receivers"] = {"oncall": {"type": "webhook", "url": oncall.url}}
         after["routing"]["route"]["receiver"] = "oncall"
         after["alerts"]["rules"][0]["receiver"] = "oncall"
+        after["log"]["level"] = "debug"
         rewrite(config, after)
         status, _ = await post_reload(base)
         assert status == 200
+        logged = len(log_lines(tmp_path / "daemon.log"))
 
         async def dead() -> list[dict[str, Any]]:
             async with aiohttp.ClientSession() as s, s.get(f"{base}/api/v1/deadletters") as r:
@@ -261,6 +264,8 @@ async def test_deliveries_for_a_removed_receiver_become_dead_letters(
         await push(base, batch_event("e2", "b-2", "Running", "2026-11-20T03:00:00Z"))
         await until(lambda: asyncio.sleep(0, "e2" in oncall.owners()), 20)
         assert daemon.terminate() == 0
+    after_reload = log_lines(tmp_path / "daemon.log")[logged:]
+    assert any(line["level"] == "debug" for line in after_reload)  # the new log level
 
 
 async def _nonempty(items: Any) -> bool:

@@ -76,7 +76,7 @@ def configure(
     )  # fmt: skip
     handler = StdlibBridge(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.processors.add_log_level, library_fields, stamp],
+        foreign_pre_chain=[library_fields, structlog.processors.add_log_level, stamp],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, render],
     ))  # fmt: skip
     root = logging.getLogger()  # others' handlers (a test's capture) stay
