@@ -6,8 +6,9 @@
 # environment (BATCHRELAY_<SECTION>__<KEY>) wins over the file. Reload: docker kill -s HUP.
 #
 # Stop timeout: on SIGTERM the daemon stops its MNS pollers, then the HTTP server, each
-# within server.drain_timeout (10 s in the bundled config), then commits what it holds.
-# Give it 2 × drain_timeout + 10 s: 30 s here (docker run --stop-timeout 30, Compose
+# within server.drain_timeout (10 s), then commits what it holds; all of it within
+# server.stop_timeout (25 s by default, past it the daemon exits anyway). Give it more
+# than server.stop_timeout: 30 s here (docker run --stop-timeout 30, Compose
 # stop_grace_period: 30s, Kubernetes terminationGracePeriodSeconds: 30). Docker's own
 # default of 10 s would kill it mid-drain.
 FROM python:3.11-slim

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from batchrelay.config import ServerConfig
+
 from .processes import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +108,9 @@ async def test_the_entry_point_serves_passes_its_health_check_and_stops_in_time(
     config = yaml.safe_load(bundled)
     drain = float(config["server"]["drain_timeout"])
     assert documented_stop_timeout() >= 2 * drain + 10  # both drain stages and the close
+    # The daemon's own bound on its whole stop, which the documented timeout covers.
+    assert documented_stop_timeout() > float(config["server"]["stop_timeout"])
+    assert documented_stop_timeout() > ServerConfig().stop_timeout  # the default too
     # Mounted over it here with a free port; the tests listen on loopback, and /data is
     # this test's folder.
     port = free_port()

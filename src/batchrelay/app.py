@@ -2,10 +2,11 @@
 
 Start: open the store (migrations), start the certificate caches, the optional demo
 (emulator + simulator) and the MNS queue pollers, then open the gate. Stop (SIGTERM or
-SIGINT, handled by ``web.run_app``): close the gate so pushes get 503 and stop the pollers
-(batches in hand are committed and deleted, or left to become visible again), let
+SIGINT, handled by ``http/listener.serve``): close the gate so pushes get 503 and stop the
+pollers (batches in hand are committed and deleted, or left to become visible again), let
 in-flight requests finish within ``server.drain_timeout``, then close the store, which
-commits everything already queued. Exit status 0.
+commits everything already queued; all of it within ``server.stop_timeout``. Exit status 0.
+Reload (SIGHUP, ``POST /-/reload``): ``reload.py`` decides, :meth:`Daemon.apply` swaps.
 """
 
 from __future__ import annotations
@@ -273,8 +274,8 @@ class Daemon:
     async def stop_taking_input(self) -> None:
         self.gate.open = False
         log.info("daemon.draining")
-        for source in self.sources:
-            await source.stop(grace=self.settings.server.drain_timeout)
+        grace = self.settings.server.drain_timeout  # all at once: one drain_timeout in all
+        await asyncio.gather(*(source.stop(grace=grace) for source in self.sources))
 
 
 def daemon(settings: Settings, console: Console | None = None) -> Daemon:
@@ -357,4 +358,5 @@ def run(
     tune_runtime()
     server = settings.server
     reload = app.get(reload_routes.RELOAD)
-    asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout, reload))
+    asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout, reload,
+                      server.stop_timeout))  # fmt: skip

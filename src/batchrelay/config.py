@@ -28,6 +28,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from batchrelay.alerts.rules import AlertsConfig
@@ -56,9 +57,19 @@ class ServerConfig(ListenerConfig):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     max_events_per_body: int = Field(1000, ge=1, le=100_000)  # more: 413, quarantined whole
     drain_timeout: float = Field(10.0, gt=0, le=300)
+    # The whole stop after SIGTERM: pollers, then requests in flight (each stage within
+    # drain_timeout), then the timers and the store. Past it the daemon exits anyway; what
+    # was not committed was not acknowledged either, and comes again.
+    stop_timeout: float = Field(25.0, gt=0, le=900)
     # The dashboard's address as people reach it (https://batchrelay.example.com): links
     # in chat and email messages point there. None: messages carry no links.
     public_url: str | None = None
+
+    @model_validator(mode="after")
+    def _stop_covers_drain(self) -> ServerConfig:
+        if self.stop_timeout < self.drain_timeout:
+            raise ValueError("stop_timeout must be at least drain_timeout")
+        return self
 
     @field_validator("public_url")
     @classmethod

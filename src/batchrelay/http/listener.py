@@ -272,9 +272,11 @@ async def serve(
     config: ListenerConfig,
     drain_timeout: float,
     reload: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+    stop_timeout: float | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM or SIGINT, then stop gracefully (see ``app.py``);
-    SIGHUP runs ``reload`` (the config read again, ``reload.py``) when given."""
+    SIGHUP runs ``reload`` (the config read again, ``reload.py``) when given. The whole
+    stop (the app's shutdown and cleanup) is cut off after ``stop_timeout`` seconds."""
     guard = Guard(config)
     app[GUARD] = guard
     context = tls_context(config.tls) if config.tls is not None else None
@@ -311,4 +313,8 @@ async def serve(
     finally:
         if reloader is not None:
             reloader.cancel()
-        await runner.cleanup()
+        try:
+            await asyncio.wait_for(runner.cleanup(), stop_timeout)
+        except TimeoutError:
+            # What was not committed was not acknowledged either: it comes again.
+            log.error("daemon.stop_timeout", seconds=stop_timeout)
