@@ -230,6 +230,8 @@ class Metrics:
             "Time of the last successful configuration load (the start counts).",
             registry=r,
         )
+        self.reload_successful.set(1)  # a daemon starts on a config that loaded
+        self.reload_success_time.set_to_current_time()
 
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)

@@ -88,13 +88,12 @@ class Reloader:
     ) -> None:
         self.daemon, self.load, self.metrics, self.clock = daemon, load, metrics, clock
         self.lock = asyncio.Lock()
-        metrics.reload_successful.set(1)  # the config the daemon started with loaded
-        metrics.reload_success_time.set(clock())
 
     async def __call__(self) -> ReloadOutcome:
         async with self.lock:
-            if not self.daemon.running:
-                return self._failed("the daemon is starting or stopping: not reloaded")
+            if not self.daemon.running:  # the config is not at fault: the metric stays
+                log.warning("config.reload_refused", reason="starting or stopping")
+                return ReloadOutcome(errors=["the daemon is starting or stopping"], busy=True)
             try:
                 new = await asyncio.to_thread(self.load)  # reads files: off the event loop
             except ConfigError as exc:

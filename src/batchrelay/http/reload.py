@@ -2,9 +2,10 @@
 
 It is a write (``access.py``): ``Authorization: Bearer <api.token>``. The answer is 200 with
 the settings that changed but need a restart (the rest applied), or 400 with the messages
-``batchrelay check-config`` prints for the file, the running config kept. What a reload
-swaps is decided above the HTTP layer (``reload.py``); this module only asks for it, and
-lets the routes read what a reload replaced (:func:`swap`).
+``batchrelay check-config`` prints for the file, the running config kept (503 while the
+daemon starts or stops). What a reload swaps is decided above the HTTP layer
+(``reload.py``); this module only asks for it, and lets the routes read what a reload
+replaced (:func:`swap`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class ReloadOutcome:
 
     errors: Sequence[str] = ()
     needs_restart: Sequence[str] = ()
+    busy: bool = False  # refused for now (starting or stopping), not for the config
 
     @property
     def ok(self) -> bool:
@@ -49,6 +51,8 @@ async def reload(request: web.Request) -> web.Response:
         return error_response(404, "not_configured", "this server has no config to reload")
     # A client that hangs up must not leave a reload half applied.
     outcome = await asyncio.shield(run())
+    if outcome.busy:
+        return error_response(503, "not_ready", "; ".join(outcome.errors))
     if not outcome.ok:
         return web.json_response(
             {"error": "invalid_config", "detail": "; ".join(outcome.errors),
