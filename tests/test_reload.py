@@ -270,3 +270,39 @@ async def test_deliveries_for_a_removed_receiver_become_dead_letters(
 
 async def _nonempty(items: Any) -> bool:
     return bool(await items)
+
+
+async def status_of(base: str, method: str, path: str, body: bytes, token: str) -> int:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, f"{base}{path}", data=body, headers=headers) as resp,
+    ):
+        return resp.status
+
+
+async def test_tokens_and_ingress_verification_change_with_a_reload(
+    tmp_path: Path, sinks: tuple[WebhookSink, WebhookSink]
+) -> None:
+    ops, _ = sinks
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    before = sections(port, ops.url, ingress={"eventbridge": {"token": "push-1"}})
+    config = write_config(tmp_path, port, **before)
+    daemon = Child(["run", "-c", str(config)], tmp_path / "daemon.log")
+    event = batch_event("e1", "b-1", "Running", "2026-11-20T03:00:00Z")
+    with children(daemon):
+        daemon.start()
+        await wait_ready(f"{base}/readyz")
+        assert await status_of(base, "POST", "/ingest/eventbridge", event, "push-1") == 200
+        after = sections(port, ops.url, ingress={"eventbridge": {"token": "push-2"}},
+                         api={"token": "api-2", "read_token": "read-2"})  # fmt: skip
+        rewrite(config, after)
+        assert (await post_reload(base))[0] == 200
+        assert await status_of(base, "POST", "/ingest/eventbridge", event, "push-1") == 403
+        assert await status_of(base, "POST", "/ingest/eventbridge", event, "push-2") == 200
+        assert (await post_reload(base))[0] == 403  # the old API token is no longer it
+        assert (await post_reload(base, token="api-2"))[0] == 200
+        assert await status_of(base, "GET", "/api/v1/batches", b"", "nope") == 401
+        assert await status_of(base, "GET", "/api/v1/batches", b"", "read-2") == 200
+        assert daemon.terminate() == 0
