@@ -92,6 +92,7 @@ async def test_sighup_applies_a_new_route_and_rule_while_a_queue_is_consumed(
     tmp_path: Path, sinks: tuple[WebhookSink, WebhookSink]
 ) -> None:
     ops, oncall = sinks
+    ops.delay = 0.2  # a send takes a moment: some are in flight when the reload comes
     sent = traffic("imm-batch", batches=4, tasks=150, seed=8)
     bodies = [encode(event, "mns") for event in sent.events]
     mns_port, port = free_port(), free_port()
@@ -138,6 +139,7 @@ async def test_sighup_applies_a_new_route_and_rule_while_a_queue_is_consumed(
         [reloaded] = [line for line in lines if line["event"] == "config.reloaded"]
         assert reloaded["needs_restart"] == []
         assert [line["event"] for line in lines].count("daemon.started") == 1
+        assert [line for line in lines if line["level"] == "error"] == []
         assert await metric(base, "batchrelay_config_last_reload_successful") == 1
         sources_restarted = [line for line in lines if line["event"] == "mns_queue.started"]
         assert [line["pollers"] for line in sources_restarted] == [2, 3]
