@@ -259,9 +259,9 @@ class Daemon:
         running = {(s.config.endpoint, s.config.queue): s for s in self.sources}
         wanted = [((c.endpoint, c.queue), c) for c in settings.sources.mns_queues]
         keep = {key for key, config in wanted if key in running and running[key].config == config}
-        for key, source in running.items():
-            if key not in keep:
-                await source.stop(grace=settings.server.drain_timeout)
+        self.sources[:] = [running[key] for key in keep]  # /readyz: not those being replaced
+        grace = settings.server.drain_timeout
+        await asyncio.gather(*(s.stop(grace=grace) for k, s in running.items() if k not in keep))
         sources = []
         for key, config in wanted:
             source = running[key] if key in keep else MnsQueueSource(config, self.pipeline,
