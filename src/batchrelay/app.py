@@ -353,6 +353,7 @@ def run(
 
     settings = flagged(settings)
     on_terminal = logconf.configure(settings.log.level, settings.log.format)
+    logconf.capture_process_errors()
     console = Console(config_path, settings.log.summary_interval) if on_terminal else None
     app = build(settings, console, load=lambda: flagged(load_config(config_path)))
     tune_runtime()
