@@ -104,6 +104,9 @@ class Reloader:
                 await self.daemon.apply(applicable(old, new))
             except ConfigError as exc:  # found while building the new parts; none swapped
                 return self._failed(f"configuration error: {exc}")
+            except Exception as exc:  # a bug, not the file: say so, without its text
+                log.exception("config.apply_failed")
+                return self._failed(f"could not apply the config: {type(exc).__name__}")
             self.metrics.reload_successful.set(1)
             self.metrics.reload_success_time.set(self.clock())
             log.info("config.reloaded", needs_restart=waiting)
