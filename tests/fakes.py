@@ -83,9 +83,11 @@ class WebhookSink:
     alerts: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     notices: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # the last, by id
     requests: int = 0
+    attempts: int = 0  # requests answered, failed ones too
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
+        self.attempts += 1
         body = await request.json()
         if self.delay:
             await asyncio.sleep(self.delay)

@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from batchrelay.config import ServerConfig
 
 from .processes import free_port, wait_ready
 
@@ -105,13 +108,16 @@ async def test_the_entry_point_serves_passes_its_health_check_and_stops_in_time(
     config = yaml.safe_load(bundled)
     drain = float(config["server"]["drain_timeout"])
     assert documented_stop_timeout() >= 2 * drain + 10  # both drain stages and the close
+    # The daemon's own bound on its whole stop, which the documented timeout covers.
+    assert documented_stop_timeout() > float(config["server"]["stop_timeout"])
+    assert documented_stop_timeout() > ServerConfig().stop_timeout  # the default too
     # Mounted over it here with a free port; the tests listen on loopback, and /data is
     # this test's folder.
     port = free_port()
     mounted = tmp_path / "config.yaml"
     mounted.write_text(bundled.replace("port: 8080", f"port: {port}", 1))
-    env["BATCHRELAY_HOST"] = "127.0.0.1"
-    env["BATCHRELAY_STORE_URL"] = env["BATCHRELAY_STORE_URL"].replace("/data/", f"{tmp_path}/")
+    env["BATCHRELAY_SERVER__HOST"] = "127.0.0.1"
+    env["BATCHRELAY_STORE__URL"] = env["BATCHRELAY_STORE__URL"].replace("/data/", f"{tmp_path}/")
     argv = [*exec_form(one("ENTRYPOINT")), *exec_form(one("CMD"))]
     argv = [str(BIN / argv[0]), *(mounted if a == target else a for a in argv[1:])]
     with (tmp_path / "daemon.log").open("wb") as log:
@@ -144,3 +150,65 @@ async def test_the_entry_point_serves_passes_its_health_check_and_stops_in_time(
     assert took < documented_stop_timeout()
     assert '"event":"daemon.stopped"' in output
     assert "Traceback" not in output
+
+
+def outside_address() -> str | None:
+    """This host's address on its default route (no packet is sent), if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.255", 9))  # TEST-NET-1: only the route is looked up
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def listening(port: int) -> set[str]:
+    """The IPv4 addresses a socket of this host listens on at ``port`` (/proc/net/tcp)."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+@pytest.mark.slow
+async def test_the_entry_point_listens_on_all_addresses_with_only_the_environment(
+    tmp_path: Path,
+) -> None:
+    # Only the image's environment and a minimal mounted config that says nothing of the
+    # image (it even asks for loopback): the environment decides the host and the store.
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    for assignment in shlex.split(one("ENV")):
+        name, _, value = assignment.partition("=")
+        env[name] = value
+    port = free_port()
+    env["BATCHRELAY_SERVER__PORT"] = str(port)  # -e BATCHRELAY_SERVER__PORT=..., -p ...
+    env["BATCHRELAY_STORE__URL"] = env["BATCHRELAY_STORE__URL"].replace("/data/", f"{tmp_path}/")
+    mounted = tmp_path / "config.yaml"
+    mounted.write_text("server:\n  host: 127.0.0.1\nlog:\n  level: info\n")
+    target = next(rest.split()[1] for name, rest in instructions()
+                  if name == "COPY" and rest.endswith(".yaml"))  # fmt: skip
+    argv = [*exec_form(one("ENTRYPOINT")), *exec_form(one("CMD"))]
+    argv = [str(BIN / argv[0]), *(str(mounted) if a == target else a for a in argv[1:])]
+    with (tmp_path / "daemon.log").open("wb") as log:
+        daemon = await asyncio.create_subprocess_exec(*argv, env=env, stdout=log, stderr=log)
+    try:
+        await wait_ready(f"http://127.0.0.1:{port}/readyz")
+        assert listening(port) == {"0.0.0.0"}
+        outside = outside_address()
+        if outside is not None:  # reached from another interface than loopback
+            await wait_ready(f"http://{outside}:{port}/readyz", timeout=5)
+        assert (tmp_path / "batchrelay.db").exists()
+        daemon.send_signal(signal.SIGTERM)
+        status = await asyncio.wait_for(daemon.wait(), documented_stop_timeout())
+    finally:
+        if daemon.returncode is None:
+            daemon.kill()
+            await daemon.wait()
+    output = (tmp_path / "daemon.log").read_text()
+    assert status == 0, output
+    started = [json.loads(line) for line in output.splitlines() if '"daemon.started"' in line]
+    assert [(line["host"], line["port"]) for line in started] == [("0.0.0.0", port)]

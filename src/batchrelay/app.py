@@ -2,10 +2,11 @@
 
 Start: open the store (migrations), start the certificate caches, the optional demo
 (emulator + simulator) and the MNS queue pollers, then open the gate. Stop (SIGTERM or
-SIGINT, handled by ``web.run_app``): close the gate so pushes get 503 and stop the pollers
-(batches in hand are committed and deleted, or left to become visible again), let
+SIGINT, handled by ``http/listener.serve``): close the gate so pushes get 503 and stop the
+pollers (batches in hand are committed and deleted, or left to become visible again), let
 in-flight requests finish within ``server.drain_timeout``, then close the store, which
-commits everything already queued. Exit status 0.
+commits everything already queued; all of it within ``server.stop_timeout``. Exit status 0.
+Reload (SIGHUP, ``POST /-/reload``): ``reload.py`` decides, :meth:`Daemon.apply` swaps.
 """
 
 from __future__ import annotations
@@ -30,17 +31,21 @@ from batchrelay.cloudapi import reconciler as reconcile
 from batchrelay.cloudapi.actions import BatchActions
 from batchrelay.cloudapi.clients import IceApi, ImmApi
 from batchrelay.config import Settings
+from batchrelay.config import load as load_config
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.delivery.hold import NotificationHold
 from batchrelay.demo.run import running_demo
+from batchrelay.http import reload as reload_routes
 from batchrelay.http.ingest import Gate
 from batchrelay.http.limits import BodyLimits
 from batchrelay.http.listener import serve
+from batchrelay.http.reload import Reload
 from batchrelay.http.routes import Surface, create_app
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.config import AlertmanagerConfig
 from batchrelay.notifiers.registry import build_notifier
+from batchrelay.reload import Reloader
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree
 from batchrelay.sources.mns_queue import MnsQueueSource
@@ -85,10 +90,10 @@ async def running_task(
         await asyncio.gather(task, return_exceptions=True)
 
 
-def open_store(settings: Settings, registry: Metrics, tree: RouteTree | None) -> Store:
-    """The configured store, not yet started: its commits write the route tree's
-    obligations, and mark batches for the alert evaluator when alerting."""
-    router = Router(tree, dropped=registry.count_dropped) if tree is not None else None
+def open_store(settings: Settings, registry: Metrics, router: Router) -> Store:
+    """The configured store, not yet started: its commits write the obligations of the
+    router's tree (replaced on reload), and mark batches for the alert evaluator when
+    alerting."""
     hooks = stores.CommitHooks(route=router, mark_dirty=settings.alerting)
     return stores.open(settings.store, hooks, on_group_commit=registry.observe_group_commit)
 
@@ -140,15 +145,23 @@ class Daemon:
     gate: Gate
     pipeline: Pipeline
     verifiers: Verifiers
-    sources: list[MnsQueueSource]
+    sources: list[MnsQueueSource]  # the list /readyz watches: changed in place on reload
     imm_api: ImmApi | None
     ice_api: IceApi | None
+    router: Router
+    timers: contextlib.AsyncExitStack = dataclasses.field(default_factory=contextlib.AsyncExitStack)
+    app: web.Application | None = None  # the routes, once built: a reload swaps what they read
+
+    @property
+    def running(self) -> bool:
+        """Started and not draining: a reload may apply."""
+        return self.gate.open
 
     def active(self) -> bool:
         """Whether this replica runs the timers now (it holds the coordinator lease)."""
         return self.coordinator.held
 
-    def surface(self) -> Surface:
+    def surface(self, reload: Reload | None = None) -> Surface:
         """What the HTTP routes serve."""
         settings, server = self.settings, self.settings.server
         actions = (BatchActions(self.imm_api, self.pipeline, self.store, self.registry)
@@ -156,9 +169,9 @@ class Daemon:
         return Surface(
             store=self.store, registry=self.registry, gate=self.gate,
             body=BodyLimits(server.max_body_bytes, server.body_timeout), access=settings.api,
-            inhibit_rules=settings.alerts.inhibitors, sources=list(self.sources),
+            inhibit_rules=settings.alerts.inhibitors, sources=self.sources,
             actions=actions, pipeline=self.pipeline,
-            endpoints=endpoints(settings.ingress, self.verifiers),
+            endpoints=endpoints(settings.ingress, self.verifiers), reload=reload,
         )  # fmt: skip
 
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
@@ -176,7 +189,9 @@ class Daemon:
         await stack.enter_async_context(
             running_task("lease", self.coordinator.run(), self.coordinator.stop)
         )
-        await self._start_timers(stack)
+        notifiers = await self.timers.enter_async_context(running_receivers(settings))
+        await self._start_timers(self.timers, settings, self.tree, notifiers)
+        stack.push_async_callback(lambda: self.timers.aclose())  # the timers running then
         for source in self.sources:
             await source.start()
         self.gate.open = True
@@ -186,17 +201,22 @@ class Daemon:
             summary = Summary(self.registry, self.console.summary_interval)
             await stack.enter_async_context(running_task("summary", summary.run(), summary.stop))
 
-    async def _start_timers(self, stack: contextlib.AsyncExitStack) -> None:
+    async def _start_timers(
+        self,
+        stack: contextlib.AsyncExitStack,
+        settings: Settings,
+        tree: RouteTree | None,
+        notifiers: dict[str, Notifier],
+    ) -> None:
         """The work the lease holder runs: delivery, alert evaluation, reconciliation."""
-        settings, registry, active = self.settings, self.registry, self.active
-        notifiers = await stack.enter_async_context(running_receivers(settings))
+        registry, active = self.registry, self.active
         runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
         if notifiers:
-            dispatcher = dispatcher_for(settings, self.store, self.tree, notifiers, registry,
+            dispatcher = dispatcher_for(settings, self.store, tree, notifiers, registry,
                                         active)  # fmt: skip
             runs.append(("dispatcher", dispatcher.run(), dispatcher.stop))
         if settings.alerting:
-            evaluator = evaluator_for(settings, self.store.alerts, self.tree, notifiers,
+            evaluator = evaluator_for(settings, self.store.alerts, tree, notifiers,
                                       registry, active)  # fmt: skip
             runs.append(("alerts", evaluator.run(), evaluator.stop))
         for timer in reconcile.timers(self.imm_api, self.ice_api, self.pipeline, self.store,
@@ -205,18 +225,65 @@ class Daemon:
         for name, run, stop in runs:
             await stack.enter_async_context(running_task(name, run, stop))
 
+    async def apply(self, settings: Settings) -> None:
+        """Run on ``settings`` from now on (``reload.py`` keeps what only applies at start).
+
+        The parts that can fail are built first, so a failure changes nothing. Then the
+        timers stop (a send in flight finishes and is recorded; what waits stays in the
+        outbox) and start again on the new receivers and rules, and only then do new
+        commits take the new routes, so no obligation reaches a sender that does not know
+        its receiver. A delivery left for a removed receiver becomes a dead letter."""
+        tree = route_tree(settings)
+        timers = contextlib.AsyncExitStack()
+        notifiers = await timers.enter_async_context(running_receivers(settings))
+        try:
+            self.verifiers.replace(settings.ingress)
+        except BaseException:
+            await timers.aclose()
+            raise
+        await self.timers.aclose()
+        self.registry.breaker_state.clear()  # the new dispatcher sets its receivers' states
+        self.timers = timers
+        await self._start_timers(timers, settings, tree, notifiers)
+        self.tree = self.router.tree = tree
+        if self.app is not None:
+            reload_routes.swap(self.app, settings.api, settings.alerts.inhibitors)
+        logconf.set_level(settings.log.level)
+        self.settings = settings
+        await self._swap_sources(settings)
+
+    async def _swap_sources(self, settings: Settings) -> None:
+        """Stop the queue sources whose settings changed or went, start the new ones.
+        Messages a stopped source holds are committed and deleted within the drain
+        timeout, or become visible again and are taken again (and found duplicates)."""
+        running = {(s.config.endpoint, s.config.queue): s for s in self.sources}
+        wanted = [((c.endpoint, c.queue), c) for c in settings.sources.mns_queues]
+        keep = {key for key, config in wanted if key in running and running[key].config == config}
+        self.sources[:] = [running[key] for key in keep]  # /readyz: not those being replaced
+        grace = settings.server.drain_timeout
+        await asyncio.gather(*(s.stop(grace=grace) for k, s in running.items() if k not in keep))
+        sources = []
+        for key, config in wanted:
+            source = running[key] if key in keep else MnsQueueSource(config, self.pipeline,
+                                                                      self.registry)  # fmt: skip
+            if key not in keep:
+                await source.start()
+            sources.append(source)
+        self.sources[:] = sources
+
     async def stop_taking_input(self) -> None:
         self.gate.open = False
         log.info("daemon.draining")
-        for source in self.sources:
-            await source.stop(grace=self.settings.server.drain_timeout)
+        grace = self.settings.server.drain_timeout  # all at once: one drain_timeout in all
+        await asyncio.gather(*(source.stop(grace=grace) for source in self.sources))
 
 
 def daemon(settings: Settings, console: Console | None = None) -> Daemon:
     """Every part of the daemon ``settings`` describe, wired together, not yet started."""
     registry = Metrics()
     tree = route_tree(settings)
-    store = open_store(settings, registry, tree)
+    router = Router(tree, dropped=registry.count_dropped)
+    store = open_store(settings, registry, router)
     coordinator = LeaseKeeper(store.lease, settings.store.lease,
                               on_change=registry.coordinator.set)  # fmt: skip
     pipeline = Pipeline(store, registry, settings.batch_key,
@@ -225,14 +292,21 @@ def daemon(settings: Settings, console: Console | None = None) -> Daemon:
     sources = [MnsQueueSource(q, pipeline, registry) for q in settings.sources.mns_queues]
     imm_api, ice_api = cloud_apis(settings)
     return Daemon(settings, console, registry, tree, store, coordinator, Gate(), pipeline,
-                  Verifiers(settings.ingress), sources, imm_api, ice_api)  # fmt: skip
+                  Verifiers(settings.ingress), sources, imm_api, ice_api, router)  # fmt: skip
 
 
-def build(settings: Settings, console: Console | None = None) -> web.Application:
+def build(
+    settings: Settings,
+    console: Console | None = None,
+    load: Callable[[], Settings] | None = None,
+) -> web.Application:
     """The whole daemon as one aiohttp application (also used by tests). With ``console``
-    it also greets the person at the terminal and sums up now and then (briefing.py)."""
+    it also greets the person at the terminal and sums up now and then (briefing.py).
+    With ``load`` (the config file read again) SIGHUP and ``POST /-/reload`` apply what
+    it gives (reload.py)."""
     parts = daemon(settings, console)
-    app = create_app(parts.surface())
+    reloader = Reloader(parts, load, parts.registry) if load is not None else None
+    app = parts.app = create_app(parts.surface(reloader))
 
     async def lifecycle(_: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -263,10 +337,27 @@ def tune_runtime() -> None:
     sys.setswitchinterval(0.001)
 
 
-def run(settings: Settings, config_path: str | None = None) -> None:
+def run(
+    settings: Settings,
+    config_path: str | None = None,
+    log_level: str | None = None,
+    log_format: str | None = None,
+) -> None:
+    """Run the daemon until SIGTERM or SIGINT. ``log_level`` and ``log_format`` (``run``'s
+    flags) win over the file's ``log`` section, at start and on every reload."""
+
+    def flagged(loaded: Settings) -> Settings:
+        chosen = {"level": log_level, "format": log_format}
+        update = {key: value for key, value in chosen.items() if value is not None}
+        return loaded.model_copy(update={"log": loaded.log.model_copy(update=update)})
+
+    settings = flagged(settings)
     on_terminal = logconf.configure(settings.log.level, settings.log.format)
+    logconf.capture_process_errors()
     console = Console(config_path, settings.log.summary_interval) if on_terminal else None
-    app = build(settings, console)
+    app = build(settings, console, load=lambda: flagged(load_config(config_path)))
     tune_runtime()
     server = settings.server
-    asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout))
+    reload = app.get(reload_routes.RELOAD)
+    asyncio.run(serve(app, server.host, server.port, server, server.drain_timeout, reload,
+                      server.stop_timeout))  # fmt: skip

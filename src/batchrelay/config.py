@@ -5,12 +5,19 @@ Unknown keys are errors, and every error message names the key (``store.synchron
 out of the file; ``${ENV_VAR:-default}`` supplies a default. A value that is nothing but one
 reference resolving to an empty string becomes null, so ``token: ${TOKEN:-}`` means "no
 token" when ``TOKEN`` is unset.
+
+Then any key can be set from the environment, over the file: ``BATCHRELAY_<SECTION>__<KEY>``
+(``BATCHRELAY_SERVER__HOST=0.0.0.0``, ``BATCHRELAY_RECEIVERS__OPS__URL=...``; names are
+read case-insensitively, so receiver names are lower case), lists and mappings as JSON
+(``BATCHRELAY_SOURCES__MNS_QUEUES='[{...}]'``); an empty value counts as unset.
+pydantic-settings reads them; a ``BATCHRELAY_`` name that is no section is an error.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +28,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from batchrelay.alerts.rules import AlertsConfig
@@ -49,9 +57,19 @@ class ServerConfig(ListenerConfig):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     max_events_per_body: int = Field(1000, ge=1, le=100_000)  # more: 413, quarantined whole
     drain_timeout: float = Field(10.0, gt=0, le=300)
+    # The whole stop after SIGTERM: pollers, then requests in flight (each stage within
+    # drain_timeout), then the timers and the store. Past it the daemon exits anyway; what
+    # was not committed was not acknowledged either, and comes again.
+    stop_timeout: float = Field(25.0, gt=0, le=900)
     # The dashboard's address as people reach it (https://batchrelay.example.com): links
     # in chat and email messages point there. None: messages carry no links.
     public_url: str | None = None
+
+    @model_validator(mode="after")
+    def _stop_covers_drain(self) -> ServerConfig:
+        if self.stop_timeout < self.drain_timeout:
+            raise ValueError("stop_timeout must be at least drain_timeout")
+        return self
 
     @field_validator("public_url")
     @classmethod
@@ -133,10 +151,47 @@ def _lookup(match: re.Match[str], env: dict[str, str]) -> str:
     raise ConfigError(f"environment variable {name} is not set (referenced as ${{{name}}})")
 
 
+ENV_PREFIX = "BATCHRELAY_"
+
+
+def environment_overrides(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``BATCHRELAY_<SECTION>__<KEY>`` variables of ``env`` as a tree of sections."""
+    from pydantic_settings import EnvSettingsSource, SettingsError
+
+    env = os.environ if env is None else env
+    source = EnvSettingsSource(
+        Settings,  # type: ignore[arg-type]  # a plain model: only its fields are read
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False,
+        env_ignore_empty=True,
+    )  # fmt: skip
+    source.env_vars = {name.lower(): value for name, value in env.items() if value}
+    for name in env:
+        section, nested, _ = name[len(ENV_PREFIX) :].lower().partition("__")
+        ours = name.upper().startswith(ENV_PREFIX) and nested
+        if ours and section not in Settings.model_fields:
+            raise ConfigError(f"environment variable {name}: no section {section!r}")
+    try:
+        return source()
+    except SettingsError as exc:  # a list or mapping that is not JSON; names the variable
+        raise ConfigError(f"environment: {str(exc).partition(' from source')[0]}") from None
+
+
+def _merged(tree: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``tree`` with ``overrides`` laid over it, mapping by mapping."""
+    merged = dict(tree)
+    for key, value in overrides.items():
+        below = merged.get(key)
+        if isinstance(below, dict) and isinstance(value, dict):
+            value = _merged(below, value)
+        merged[key] = value
+    return merged
+
+
 def load(path: str | Path | None, env: dict[str, str] | None = None) -> Settings:
-    """Read and validate a config file; ``None`` gives the embedded defaults."""
+    """Read and validate a config file, the environment's ``BATCHRELAY_`` keys over it;
+    ``None`` gives the embedded defaults (and the environment's keys)."""
     if path is None:
-        return Settings()
+        return from_mapping(environment_overrides(env), source="environment")
     try:
         text = Path(path).read_text(encoding="utf-8")
         tree = yaml.safe_load(text) or {}
@@ -146,7 +201,12 @@ def load(path: str | Path | None, env: dict[str, str] | None = None) -> Settings
         raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    return from_mapping(substitute_env(tree, env), source=str(path))
+    overrides = environment_overrides(env)
+    tree = _merged(substitute_env(tree, env), overrides)
+    source = (
+        f"{path} (with environment overrides of {', '.join(overrides)})" if overrides else str(path)
+    )
+    return from_mapping(tree, source=source)
 
 
 def _check_references(settings: Settings) -> None:

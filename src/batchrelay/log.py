@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, Literal, TextIO
 
@@ -42,6 +43,9 @@ class _Current:
         return self._stream().isatty()
 
 
+_CHOSEN: dict[str, Any] = {"fmt": "auto", "stream": "stdout"}  # for set_level
+
+
 def configure(
     level: str = "info", fmt: LogFormat = "auto", stream: Literal["stdout", "stderr"] = "stdout"
 ) -> bool:
@@ -49,56 +53,93 @@ def configure(
     whether the output is for a person (the console format).
 
     The daemon logs to stdout; one-shot commands log to stderr, keeping stdout for output.
+    What libraries log through the standard library (aiohttp, asyncio, asyncpg, the MNS
+    SDK) goes through structlog's formatter to the same stream, as the same lines, at the
+    same level.
     """
+    _CHOSEN.update(fmt=fmt, stream=stream)
     out = _Current(stream)
     use_console = fmt == "console" or (fmt == "auto" and out.isatty())
-    processors: list[structlog.typing.Processor] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-    ]
-    if use_console:
-        processors += [
-            console.quiet_per_input(level),
-            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False),
-            structlog.processors.format_exc_info,
-            console.ConsoleRenderer(colors=out.isatty()),
-        ]
-    else:
-        processors += [
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(serializer=json_line),
-        ]
+    stamp = (structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=False) if use_console
+             else structlog.processors.TimeStamper(fmt="iso", utc=True))  # fmt: skip
+    render: structlog.typing.Processor = (
+        console.ConsoleRenderer(colors=out.isatty()) if use_console
+        else structlog.processors.JSONRenderer(serializer=json_line)
+    )  # fmt: skip
+    quiet = [console.quiet_per_input(level)] if use_console else []
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    *quiet, stamp, structlog.processors.format_exc_info, render],
+        wrapper_class=structlog.make_filtering_bound_logger(_number(level)),
         logger_factory=structlog.WriteLoggerFactory(file=out),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
-    )
+    )  # fmt: skip
+    handler = StdlibBridge(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[library_fields, structlog.processors.add_log_level, stamp],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, render],
+    ))  # fmt: skip
     root = logging.getLogger()  # others' handlers (a test's capture) stay
     root.handlers = [h for h in root.handlers if not isinstance(h, StdlibBridge)]
-    root.addHandler(StdlibBridge())
-    root.setLevel(logging.WARNING)
-
+    root.addHandler(handler)
+    root.setLevel(_number(level))
+    logging.captureWarnings(True)  # warnings.warn, as a py.warnings line
     return use_console
 
 
-class StdlibBridge(logging.Handler):
-    """What libraries log through the standard library (aiohttp, asyncio, asyncpg), as one
-    structlog line each: never a traceback, only the exception's type, and for aiohttp
-    never the message either, which may quote a request line or a header (a token)."""
+def set_level(level: str) -> None:
+    """One level for every logger from now on, the output format unchanged (a reload)."""
+    configure(level, _CHOSEN["fmt"], _CHOSEN["stream"])
 
-    def emit(self, record: logging.LogRecord) -> None:
-        fields: dict[str, Any] = {"logger": record.name}
-        if record.exc_info and record.exc_info[1] is not None:
-            fields["error"] = type(record.exc_info[1]).__name__
-        if not record.name.startswith("aiohttp"):
-            fields["detail"] = record.getMessage()[:300]
-        logger = structlog.get_logger(record.name)
-        method = {"DEBUG": logger.debug, "INFO": logger.info, "WARNING": logger.warning}
-        method.get(record.levelname, logger.error)("library.log", **fields)
+
+def _number(level: str) -> int:
+    return logging.getLevelNamesMapping()[level.upper()]
+
+
+class StdlibBridge(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's handler: standard-library records, formatted by structlog."""
+
+    def __init__(self, out: _Current) -> None:
+        super().__init__(out)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass  # a closed stream at exit is no reason to print a traceback
+
+
+def library_fields(
+    _: Any, __: str, event_dict: structlog.typing.EventDict
+) -> structlog.typing.EventDict:
+    """A library's record as one ``library.log`` line: never a traceback, only the
+    exception's type, and for aiohttp never the message either, which may quote a request
+    line or a header (a token)."""
+    record: logging.LogRecord = event_dict["_record"]
+    message = event_dict.pop("event")
+    exc_info = event_dict.pop("exc_info", None)
+    event_dict.pop("stack_info", None)
+    event_dict["event"], event_dict["logger"] = "library.log", record.name
+    if isinstance(exc_info, tuple) and exc_info[1] is not None:
+        event_dict["error"] = type(exc_info[1]).__name__
+    if not record.name.startswith("aiohttp"):
+        event_dict["detail"] = str(message)[:300]
+    return event_dict
+
+
+def capture_process_errors() -> None:
+    """Errors Python would print as tracebacks on stderr (a thread's uncaught exception,
+    an exception no one could raise) become log lines like every other (the daemon)."""
+    errors = logging.getLogger("batchrelay.process")
+
+    def thread_died(args: threading.ExceptHookArgs) -> None:
+        thread = args.thread.name if args.thread is not None else "?"
+        errors.error("thread %s ended by an uncaught exception", thread,
+                     exc_info=args.exc_value)  # fmt: skip
+
+    def unraisable(args: Any) -> None:
+        errors.error("unraisable exception in %s", type(args.object).__name__,
+                     exc_info=args.exc_value)  # fmt: skip
+
+    threading.excepthook = thread_died
+    sys.unraisablehook = unraisable
 
 
 def json_line(event_dict: Any, *, default: Callable[[Any], Any]) -> str:

@@ -88,6 +88,7 @@ class Metrics:
         self._delivery(r)
         self._timers(r)
         self._cloud_apis(r)
+        self._config(r)
 
     def _sources(self, r: CollectorRegistry) -> None:
         """The MNS queue pollers: receive latency, batch sizes, deletes, failures."""
@@ -154,8 +155,9 @@ class Metrics:
         )
         self.breaker_state = Gauge(
             "batchrelay_breaker_state",
-            "Circuit breaker per receiver: 0 closed, 1 half-open, 2 open.",
-            ["receiver"],
+            "Circuit breaker per receiver: 1 for its current state (closed, half_open, open),"
+            " 0 for the others.",
+            ["receiver", "state"],
             registry=r,
         )
 
@@ -215,6 +217,21 @@ class Metrics:
             ["action", "outcome"],
             registry=r,
         )
+
+    def _config(self, r: CollectorRegistry) -> None:
+        """Config reloads, named as Alertmanager and Prometheus name theirs."""
+        self.reload_successful = Gauge(
+            "batchrelay_config_last_reload_successful",
+            "Whether the last configuration reload attempt was successful (1) or not (0).",
+            registry=r,
+        )
+        self.reload_success_time = Gauge(
+            "batchrelay_config_last_reload_success_timestamp_seconds",
+            "Time of the last successful configuration load (the start counts).",
+            registry=r,
+        )
+        self.reload_successful.set(1)  # a daemon starts on a config that loaded
+        self.reload_success_time.set_to_current_time()
 
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)

@@ -196,6 +196,9 @@ async def test_breaker_opens_and_probes(rig_factory: Any) -> None:
     # The three went out together and failed, which opened it: no retry while open,
     # although each retry was due a second later.
     assert len(rig.hook.attempts) == 3
+    text = rig.dispatcher.metrics.render().decode()
+    assert 'batchrelay_breaker_state{receiver="hook",state="open"} 1.0' in text
+    assert 'batchrelay_breaker_state{receiver="hook",state="closed"} 0.0' in text
     await rig.run_for(200)
     assert len(rig.hook.sent) == 3  # probes until one succeeded, then the rest
 
@@ -256,7 +259,9 @@ async def test_metrics_follow_deliveries(rig_factory: Any) -> None:
     assert 'batchrelay_deliveries_total{outcome="delivered",reason="",receiver="hook"} 2.0' in text
     assert 'batchrelay_delivery_seconds_count{receiver="hook"} 3.0' in text
     assert 'batchrelay_outbox_depth{kind="deliveries"} 0.0' in text
-    assert 'batchrelay_breaker_state{receiver="hook"} 0.0' in text
+    assert 'batchrelay_breaker_state{receiver="hook",state="closed"} 1.0' in text
+    assert 'batchrelay_breaker_state{receiver="hook",state="open"} 0.0' in text
+    assert 'batchrelay_breaker_state{receiver="hook",state="half_open"} 0.0' in text
 
 
 async def test_a_new_sender_starts_with_the_budget_the_last_one_spent(rig_factory: Any) -> None:

@@ -61,8 +61,11 @@ def open_routed(settings: Settings) -> Store:
     them) and marks its batches for the alert evaluator."""
     from batchrelay import app
     from batchrelay.metrics import Metrics
+    from batchrelay.routing.obligations import Router
 
-    return app.open_store(settings, Metrics(), app.route_tree(settings))
+    registry = Metrics()
+    router = Router(app.route_tree(settings), dropped=registry.count_dropped)
+    return app.open_store(settings, registry, router)
 
 
 def open_existing(settings: Settings) -> Store:

@@ -65,10 +65,14 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 
 def _daemon(sub: Any) -> None:
     """The daemon itself."""
-    _command(sub, "run", cmd_run, "run the daemon",
-            "batchrelay run -c config/local.yaml").add_argument(
-        "-c", "--config", help=DEFAULT_CONFIG_HELP
-    )  # fmt: skip
+    p = _command(sub, "run", cmd_run, "run the daemon (SIGHUP reloads the config file)",
+                 "batchrelay run -c config/local.yaml --log-level debug")  # fmt: skip
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+    p.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                   help="every logger's level, over the file's log.level")  # fmt: skip
+    p.add_argument("--log-format", choices=["auto", "json", "console"],
+                   help="JSON lines, or the console renderer (auto: on a terminal),"
+                   " over the file's log.format")  # fmt: skip
     _command(sub, "check-config", cmd_check_config, "validate a config file",
             "batchrelay check-config -c config/example.yaml").add_argument(
         "-c", "--config", required=True, help="YAML config file"

@@ -13,7 +13,7 @@ from batchrelay.cli.common import (
 def cmd_run(args: argparse.Namespace) -> int:
     from batchrelay.app import run
 
-    run(settings_of(args), args.config)
+    run(settings_of(args), args.config, args.log_level, args.log_format)
     return EXIT_OK
 
 

@@ -28,7 +28,7 @@ from batchrelay.delivery.breaker import Breaker
 from batchrelay.delivery.budget import Budget
 from batchrelay.delivery.config import DeliveryConfig
 from batchrelay.delivery.hold import Check, Hold
-from batchrelay.delivery.policy import CircuitBreaker, RetryPolicy, SendBudget
+from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
 from batchrelay.delivery.record import Record, Recorder
 from batchrelay.delivery.send import BatchReads, Send
 from batchrelay.delivery.stages import Chain, Fanout, Round, Stage
@@ -183,6 +183,7 @@ class Dispatcher:
             self.metrics.outbox_depth.labels(kind=kind).set(value)
         now = self.clock()
         for name, breaker in self.breakers.items():
-            self.metrics.breaker_state.labels(receiver=name).set(
-                {"closed": 0, "half_open": 1, "open": 2}[breaker.state(now).value]
-            )
+            current = breaker.state(now)
+            for state in BreakerState:
+                gauge = self.metrics.breaker_state.labels(receiver=name, state=state.value)
+                gauge.set(1 if state is current else 0)

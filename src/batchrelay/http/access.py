@@ -223,6 +223,11 @@ class Access:
     def __post_init__(self) -> None:
         self.passwords = Passwords(dict(self.config.read_users))
 
+    def replace(self, config: AccessConfig) -> None:
+        """Apply reloaded rules to the next request (a changed read token ends sessions)."""
+        self.config = config
+        self.passwords = Passwords(dict(config.read_users))
+
     def check_write(self, request: web.Request) -> None:
         """Raise ``Refusal`` unless the request carries ``Bearer <api.token>``."""
         given = credentials(request.headers.get("Authorization"), basic=False)

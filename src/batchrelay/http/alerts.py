@@ -31,8 +31,8 @@ SILENCE_STATES = ("active", "pending", "expired")
 MAX_SILENCE = timedelta(days=365)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertsApi:
+@dataclass(slots=True)
+class AlertsApi:  # inhibit_rules is replaced on reload
     store: AlertStore
     inhibit_rules: Sequence[InhibitRule] = ()
     clock: Callable[[], float] = time.time

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -266,9 +266,17 @@ async def reload_tls(
 
 
 async def serve(
-    app: web.Application, host: str, port: int, config: ListenerConfig, drain_timeout: float
+    app: web.Application,
+    host: str,
+    port: int,
+    config: ListenerConfig,
+    drain_timeout: float,
+    reload: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+    stop_timeout: float | None = None,
 ) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, then stop gracefully (see ``app.py``)."""
+    """Serve ``app`` until SIGTERM or SIGINT, then stop gracefully (see ``app.py``);
+    SIGHUP runs ``reload`` (the config read again, ``reload.py``) when given. The whole
+    stop (the app's shutdown and cleanup) is cut off after ``stop_timeout`` seconds."""
     guard = Guard(config)
     app[GUARD] = guard
     context = tls_context(config.tls) if config.tls is not None else None
@@ -283,6 +291,15 @@ async def serve(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[Any]] = set()
+    if reload is not None:  # SIGHUP: read the config again (reload.py), never die of it
+
+        def on_hangup() -> None:
+            task = loop.create_task(reload(), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
     reloader = None
     try:
         site = GuardedSite(runner, guard, host, port, ssl_context=context)
@@ -296,4 +313,8 @@ async def serve(
     finally:
         if reloader is not None:
             reloader.cancel()
-        await runner.cleanup()
+        try:
+            await asyncio.wait_for(runner.cleanup(), stop_timeout)
+        except TimeoutError:
+            # What was not committed was not acknowledged either: it comes again.
+            log.error("daemon.stop_timeout", seconds=stop_timeout)

@@ -28,6 +28,7 @@ from batchrelay.http import (
     ingest,
     overview,
     quarantine,
+    reload,
     stream,
     task_export,
 )
@@ -47,7 +48,7 @@ class Surface:
     """What the HTTP surface serves: the store (and its outbox and alert state), the
     metrics, the gate that opens ingest, the bounds on bodies, who may read and write, the
     pull sources ``/readyz`` watches, batch actions (when ``sources.imm_api`` is set), and
-    the push endpoints feeding ``pipeline``."""
+    the push endpoints feeding ``pipeline``, and the reload ``POST /-/reload`` runs."""
 
     store: Store
     registry: Metrics
@@ -59,6 +60,7 @@ class Surface:
     actions: BatchActions | None = None
     pipeline: Pipeline | None = None
     endpoints: Sequence[Endpoint] = ()
+    reload: reload.Reload | None = None  # POST /-/reload
 
 
 def create_app(surface: Surface) -> web.Application:
@@ -84,9 +86,12 @@ def create_app(surface: Surface) -> web.Application:
     app[actions.ACTIONS_KEY] = surface.actions
     app[stream.HUB] = stream.Hub()
     app[overview.LATEST] = overview.Latest()
+    if surface.reload is not None:
+        app[reload.RELOAD] = surface.reload
     app.on_shutdown.append(stream.end_streams)
     for resource in (health, batches, quarantine, deliveries, alerts, actions, overview,
-                     batch_failures, task_export, stream, dashboard, apidoc, access):  # fmt: skip
+                     batch_failures, task_export, stream, dashboard, apidoc, access,
+                     reload):  # fmt: skip
         app.add_routes(resource.routes())
     if surface.pipeline is not None:
         app.add_routes(ingest.ingest_routes(list(surface.endpoints), surface.pipeline,

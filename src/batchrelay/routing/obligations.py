@@ -28,11 +28,14 @@ class Obligations:
 
 
 class Router:
-    """``dropped`` is told the receiver of each match discarded (a null receiver)."""
+    """``dropped`` is told the receiver of each match discarded (a null receiver).
+
+    ``tree`` may be replaced while commits run (a config reload): each event is routed
+    whole by the tree in place when its commit reaches the hook. None routes nowhere."""
 
     def __init__(
         self,
-        tree: RouteTree,
+        tree: RouteTree | None,
         clock: Callable[[], float] = time.time,
         dropped: Callable[[str], None] | None = None,
     ) -> None:
@@ -41,11 +44,11 @@ class Router:
         self.dropped = dropped
 
     def __call__(self, event: EventBase) -> Obligations:
-        now = self.clock()
+        now, tree = self.clock(), self.tree
+        if tree is None:
+            return Obligations({}, (), now)
         view = event.normalized()
-        matches, discarded = self.tree.split(
-            self.tree.match(view, datetime.fromtimestamp(now, UTC))
-        )
+        matches, discarded = tree.split(tree.match(view, datetime.fromtimestamp(now, UTC)))
         if self.dropped is not None:
             for match in discarded:
                 self.dropped(match.receiver)

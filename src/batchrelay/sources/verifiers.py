@@ -40,6 +40,23 @@ class Verifiers:
         self.eventbridge_certs = (
             _certificate_cache(eb, "ingress.eventbridge") if eb.signature != "off" else None
         )
+        self.retired: list[CertificateCache] = []  # replaced on reload, closed at the end
+
+    def replace(self, config: IngressConfig) -> None:
+        """Verify with ``config`` from the next push on (a config reload). A certificate
+        cache whose settings changed is rebuilt; the old one is closed at :meth:`close`, as
+        a push may still be fetching through it (a reload is rare, so few pile up)."""
+        mns_certs, eventbridge_certs = self.mns_certs, self.eventbridge_certs
+        if config.mns_push != self.config.mns_push:
+            mns_certs = _certificate_cache(config.mns_push, "ingress.mns_push")
+        eb = config.eventbridge
+        if eb != self.config.eventbridge:
+            on = eb.signature != "off"
+            eventbridge_certs = _certificate_cache(eb, "ingress.eventbridge") if on else None
+        for old, new in ((self.mns_certs, mns_certs), (self.eventbridge_certs, eventbridge_certs)):
+            if old is not None and old is not new:
+                self.retired.append(old)
+        self.config, self.mns_certs, self.eventbridge_certs = config, mns_certs, eventbridge_certs
 
     async def start(self) -> None:
         eb, ice = self.config.eventbridge, self.config.ice
@@ -51,6 +68,8 @@ class Verifiers:
                         hint="set ingress.ice.auth_key and callback_url")  # fmt: skip
 
     async def close(self) -> None:
+        for cache in self.retired:
+            await cache.close()
         await self.mns_certs.close()
         if self.eventbridge_certs is not None:
             await self.eventbridge_certs.close()
