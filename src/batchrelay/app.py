@@ -89,7 +89,9 @@ def open_store(settings: Settings, registry: Metrics, tree: RouteTree | None) ->
     """The configured store, not yet started: its commits write the route tree's
     obligations, and mark batches for the alert evaluator when alerting."""
     router = Router(tree, dropped=registry.count_dropped) if tree is not None else None
-    hooks = stores.CommitHooks(route=router, mark_dirty=settings.alerting)
+    hooks = stores.CommitHooks(
+        route=router, mark_dirty=settings.alerting, subscriptions=settings.subscriptions.enabled
+    )
     return stores.open(settings.store, hooks, on_group_commit=registry.observe_group_commit)
 
 
@@ -104,7 +106,8 @@ def dispatcher_for(
     hold = NotificationHold(store.alerts, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry,
                       config=settings.delivery, hold=hold, active=active,
-                      public_url=settings.server.public_url)  # fmt: skip
+                      public_url=settings.server.public_url,
+                      subscriptions=settings.subscriptions)  # fmt: skip
 
 
 def evaluator_for(
@@ -159,6 +162,7 @@ class Daemon:
             inhibit_rules=settings.alerts.inhibitors, sources=list(self.sources),
             actions=actions, pipeline=self.pipeline,
             endpoints=endpoints(settings.ingress, self.verifiers),
+            subscriptions=settings.subscriptions,
         )  # fmt: skip
 
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
@@ -191,9 +195,10 @@ class Daemon:
         settings, registry, active = self.settings, self.registry, self.active
         notifiers = await stack.enter_async_context(running_receivers(settings))
         runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
-        if notifiers:
+        if notifiers or settings.subscriptions.enabled:
             dispatcher = dispatcher_for(settings, self.store, self.tree, notifiers, registry,
                                         active)  # fmt: skip
+            stack.push_async_callback(dispatcher.close)  # after its task has ended
             runs.append(("dispatcher", dispatcher.run(), dispatcher.stop))
         if settings.alerting:
             evaluator = evaluator_for(settings, self.store.alerts, self.tree, notifiers,

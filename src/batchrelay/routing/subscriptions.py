@@ -83,11 +83,17 @@ def matches(view: Mapping[str, Any], targets: Sequence[Target]) -> list[RouteMat
         if pattern.matches(view):
             found.append(
                 RouteMatch(
-                    route=ROUTE, name=None, receiver=receiver_of(target.id),
-                    group_key=str(view.get("event_id")), group_labels=(),
-                    group_wait=0.0, group_interval=0.0, repeat_interval=0.0, muted=False,
+                    route=ROUTE,
+                    name=None,
+                    receiver=receiver_of(target.id),
+                    group_key=str(view.get("event_id")),
+                    group_labels=(),
+                    group_wait=0.0,
+                    group_interval=0.0,
+                    repeat_interval=0.0,
+                    muted=False,
                 )
-            )  # fmt: skip
+            )
     return found
 
 

@@ -53,18 +53,30 @@ class Subscription:
     def public(self) -> dict[str, Any]:
         """The API view: everything but the secrets (header values are shown by name only)."""
         return {
-            "id": self.id, "url": self.url, "description": self.description,
-            "filter": self.filter, "kinds": list(self.kinds), "headers": sorted(self.headers),
-            "rate_limit": list(self.rate_limit) if self.rate_limit else None,
-            "enabled": self.enabled, "disabled_reason": self.disabled_reason,
-            "metadata": self.metadata, "created_at": self.created_at,
-            "updated_at": self.updated_at, "failing_since": self.failing_since,
-        }  # fmt: skip
+            "id": self.id,
+            "url": self.url,
+            "description": self.description,
+            "filter": self.filter,
+            "kinds": list(self.kinds),
+            "headers": sorted(self.headers),
+            "rate_limit": {"count": self.rate_limit[0], "seconds": self.rate_limit[1]}
+            if self.rate_limit
+            else None,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "failing_since": self.failing_since,
+        }
 
     def rotated(self, new: str, expires_at: int, now: int) -> Subscription:
         """``new`` signs from now on; the current secret also signs until ``expires_at``."""
-        kept = [replace(s, expires_at=expires_at) if s.expires_at is None else s
-                for s in self.secrets if s.live(now)]  # fmt: skip
+        kept = [
+            replace(s, expires_at=expires_at) if s.expires_at is None else s
+            for s in self.secrets
+            if s.live(now)
+        ]
         return replace(self, secrets=(Secret(new), *kept), updated_at=now)
 
 
@@ -79,27 +91,57 @@ def to_row(sub: Subscription) -> tuple[Any, ...]:
     """The row of ``sub`` in :data:`COLUMNS` order (JSON text for structured values)."""
     dump = _json
     return (
-        sub.id, sub.url, sub.description, dump(sub.filter), dump(list(sub.kinds)),
-        dump(sub.headers), dump(list(sub.rate_limit)) if sub.rate_limit else None,
-        sub.enabled, sub.disabled_reason, dump(sub.metadata),
-        dump([[s.value, s.expires_at] for s in sub.secrets]), sub.created_at, sub.updated_at,
+        sub.id,
+        sub.url,
+        sub.description,
+        dump(sub.filter),
+        dump(list(sub.kinds)),
+        dump(sub.headers),
+        dump(list(sub.rate_limit)) if sub.rate_limit else None,
+        sub.enabled,
+        sub.disabled_reason,
+        dump(sub.metadata),
+        dump([[s.value, s.expires_at] for s in sub.secrets]),
+        sub.created_at,
+        sub.updated_at,
         sub.failing_since,
-    )  # fmt: skip
+    )
 
 
 def from_row(row: Sequence[Any]) -> Subscription:
-    (sid, url, description, filter_, kinds, headers, rate, enabled, reason, metadata, secrets,
-     created, updated, failing) = row  # fmt: skip
+    (
+        sid,
+        url,
+        description,
+        filter_,
+        kinds,
+        headers,
+        rate,
+        enabled,
+        reason,
+        metadata,
+        secrets,
+        created,
+        updated,
+        failing,
+    ) = row
     limit = json.loads(rate) if rate else None
     return Subscription(
-        id=sid, url=url, description=description, filter=json.loads(filter_),
-        kinds=tuple(json.loads(kinds)), headers=json.loads(headers),
-        rate_limit=(int(limit[0]), float(limit[1])) if limit else None, enabled=bool(enabled),
-        disabled_reason=reason, metadata=json.loads(metadata),
+        id=sid,
+        url=url,
+        description=description,
+        filter=json.loads(filter_),
+        kinds=tuple(json.loads(kinds)),
+        headers=json.loads(headers),
+        rate_limit=(int(limit[0]), float(limit[1])) if limit else None,
+        enabled=bool(enabled),
+        disabled_reason=reason,
+        metadata=json.loads(metadata),
         secrets=tuple(Secret(value, expires) for value, expires in json.loads(secrets)),
-        created_at=int(created), updated_at=int(updated),
+        created_at=int(created),
+        updated_at=int(updated),
         failing_since=int(failing) if failing is not None else None,
-    )  # fmt: skip
+    )
 
 
 def target_of(row: Sequence[Any]) -> Target:
@@ -142,8 +184,12 @@ class Subscriptions(Protocol):
         """Its deliveries newest first, each with its attempts (keyset ``updated_at:id``)."""
 
     async def replay(
-        self, subscription_id: str, batch_key: str | None, since: int | None,
-        until: int | None, now: int,
-    ) -> int:  # fmt: skip
+        self,
+        subscription_id: str,
+        batch_key: str | None,
+        since: int | None,
+        until: int | None,
+        now: int,
+    ) -> int:
         """New deliveries of the events it was sent for the batch or in the time range;
         returns how many events."""

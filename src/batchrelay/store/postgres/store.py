@@ -47,8 +47,8 @@ from batchrelay.store.postgres.lease import PostgresLease
 from batchrelay.store.postgres.ledger_sql import PostgresCommitHook
 from batchrelay.store.postgres.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.postgres.outbox import PostgresOutbox, add_obligations
-from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe
 from batchrelay.store.postgres.pool import Pool
+from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe
 from batchrelay.store.row_codec import prepare
 
 T = TypeVar("T")

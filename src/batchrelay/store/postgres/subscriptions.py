@@ -44,8 +44,7 @@ async def create(conn: asyncpg.Connection, sub: Subscription) -> None:
 
 
 async def get(conn: asyncpg.Connection, subscription_id: str) -> Subscription | None:
-    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM subscriptions WHERE id = $1",
-                              subscription_id)  # fmt: skip
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM subscriptions WHERE id = $1", subscription_id)
     return from_row(tuple(row)) if row else None
 
 
@@ -67,11 +66,17 @@ async def delete(conn: asyncpg.Connection, subscription_id: str) -> bool:
 
 async def note_attempt(conn: asyncpg.Connection, subscription_id: str, ok: bool, now: int) -> None:
     if ok:
-        await conn.execute("UPDATE subscriptions SET failing_since = NULL WHERE id = $1"
-                           " AND failing_since IS NOT NULL", subscription_id)  # fmt: skip
+        await conn.execute(
+            "UPDATE subscriptions SET failing_since = NULL WHERE id = $1"
+            " AND failing_since IS NOT NULL",
+            subscription_id,
+        )
     else:
-        await conn.execute("UPDATE subscriptions SET failing_since = $2 WHERE id = $1"
-                           " AND failing_since IS NULL", subscription_id, now)  # fmt: skip
+        await conn.execute(
+            "UPDATE subscriptions SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL",
+            subscription_id,
+            now,
+        )
 
 
 async def disable_failing(
@@ -80,8 +85,10 @@ async def disable_failing(
     rows = await conn.fetch(
         "UPDATE subscriptions SET enabled = FALSE, disabled_reason = $1, updated_at = $2"
         f" WHERE enabled AND failing_since <= $3 RETURNING {COLUMNS}",
-        reason, now, since,
-    )  # fmt: skip
+        reason,
+        now,
+        since,
+    )
     return [from_row(tuple(row)) for row in rows]
 
 
@@ -89,8 +96,9 @@ async def resume(conn: asyncpg.Connection, subscription_id: str, now: int) -> in
     status = await conn.execute(
         "UPDATE deliveries SET next_attempt_at = $1, updated_at = $1 WHERE receiver = $2"
         " AND state = 'pending'",
-        now, routing.receiver_of(subscription_id),
-    )  # fmt: skip
+        now,
+        routing.receiver_of(subscription_id),
+    )
     return int(status.split()[-1])
 
 
@@ -111,11 +119,15 @@ async def deliveries(
     found = []
     for row in rows:
         item = dict(row)
-        events = await conn.fetch("SELECT event_id FROM outbox WHERE delivery_id = $1"
-                                  " ORDER BY id", item["id"])  # fmt: skip
+        events = await conn.fetch(
+            "SELECT event_id FROM outbox WHERE delivery_id = $1 ORDER BY id", item["id"]
+        )
         item["event_ids"] = [e["event_id"] for e in events]
-        attempts = await conn.fetch(f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts"
-                                    " WHERE delivery_id = $1 ORDER BY attempt", item["id"])  # fmt: skip
+        attempts = await conn.fetch(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM delivery_attempts"
+            " WHERE delivery_id = $1 ORDER BY attempt",
+            item["id"],
+        )
         item["attempt_log"] = [dict(a) for a in attempts]
         found.append(item)
     return found
@@ -132,8 +144,11 @@ async def replay(
     receiver = routing.receiver_of(subscription_id)
     args: list[Any] = [receiver]
     clauses = ["receiver = $1", "delivery_id IS NOT NULL"]
-    for value, clause in ((batch_key, "batch_key = "), (since, "created_at >= "),
-                          (until, "created_at < ")):  # fmt: skip
+    for value, clause in (
+        (batch_key, "batch_key = "),
+        (since, "created_at >= "),
+        (until, "created_at < "),
+    ):
         if value is not None:
             args.append(value)
             clauses.append(f"{clause}${len(args)}")
@@ -147,15 +162,24 @@ async def replay(
             "INSERT INTO outbox (receiver, route, group_key, event_id, batch_key, view,"
             " created_at) SELECT receiver, route, group_key, event_id, batch_key, view, $1"
             " FROM outbox WHERE id = $2 RETURNING id, batch_key, group_key",
-            now, first["id"],
-        )  # fmt: skip
-        replayed = await _new_delivery(conn, receiver, routing.ROUTE, copy["group_key"],
-                                       [(copy["id"], copy["batch_key"])], "pending", now)  # fmt: skip
+            now,
+            first["id"],
+        )
+        replayed = await _new_delivery(
+            conn,
+            receiver,
+            routing.ROUTE,
+            copy["group_key"],
+            [(copy["id"], copy["batch_key"])],
+            "pending",
+            now,
+        )
         await conn.execute(  # the delivery it repeats: the first that carried the event
             "UPDATE deliveries SET replay_of = (SELECT delivery_id FROM outbox WHERE id = $1)"
             " WHERE id = $2",
-            first["id"], replayed,
-        )  # fmt: skip
+            first["id"],
+            replayed,
+        )
     return len(firsts)
 
 
@@ -201,10 +225,20 @@ class PostgresSubscriptions:
         )
 
     async def replay(
-        self, subscription_id: str, batch_key: str | None, since: int | None,
-        until: int | None, now: int,
-    ) -> int:  # fmt: skip
+        self,
+        subscription_id: str,
+        batch_key: str | None,
+        since: int | None,
+        until: int | None,
+        now: int,
+    ) -> int:
         return await self._store.write(
-            partial(replay, subscription_id=subscription_id, batch_key=batch_key,
-                    since=since, until=until, now=now)
-        )  # fmt: skip
+            partial(
+                replay,
+                subscription_id=subscription_id,
+                batch_key=batch_key,
+                since=since,
+                until=until,
+                now=now,
+            )
+        )

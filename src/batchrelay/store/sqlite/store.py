@@ -46,9 +46,9 @@ from batchrelay.store.sqlite.lease import AlwaysHeld
 from batchrelay.store.sqlite.ledger_sql import CommitWork, LedgerWriter, Stored
 from batchrelay.store.sqlite.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite.outbox import SQLiteOutbox, add_obligations
-from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe
 from batchrelay.store.sqlite.pool import ReadPool
 from batchrelay.store.sqlite.statements import STATEMENTS
+from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe
 
 T = TypeVar("T")
 

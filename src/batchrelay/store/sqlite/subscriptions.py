@@ -23,9 +23,17 @@ if TYPE_CHECKING:  # the store module imports this one
 
 _ATTEMPT_COLUMNS = ("attempt", "at", "outcome", "reason", "detail", "seconds")
 _LISTED = (
-    "id", "state", "batch_key", "attempts", "last_reason", "last_detail", "next_attempt_at",
-    "created_at", "updated_at", "replay_of",
-)  # fmt: skip
+    "id",
+    "state",
+    "batch_key",
+    "attempts",
+    "last_reason",
+    "last_detail",
+    "next_attempt_at",
+    "created_at",
+    "updated_at",
+    "replay_of",
+)
 
 
 def owe(
@@ -33,13 +41,15 @@ def owe(
 ) -> None:
     """The obligations of ``matches`` and of every enabled subscription ``view`` matches."""
     rows = conn.execute("SELECT id, filter, kinds FROM subscriptions WHERE enabled").fetchall()
-    add_obligations(conn, view, [*matches, *routing.matches(view, [target_of(r) for r in rows])],
-                    now)  # fmt: skip
+    add_obligations(
+        conn, view, [*matches, *routing.matches(view, [target_of(r) for r in rows])], now
+    )
 
 
 def create(conn: sqlite3.Connection, sub: Subscription) -> None:
-    conn.execute(f"INSERT INTO subscriptions ({COLUMNS}) VALUES ({', '.join('?' * 14)})",
-                 to_row(sub))  # fmt: skip
+    conn.execute(
+        f"INSERT INTO subscriptions ({COLUMNS}) VALUES ({', '.join('?' * 14)})", to_row(sub)
+    )
 
 
 def get(conn: sqlite3.Connection, subscription_id: str) -> Subscription | None:
@@ -71,11 +81,16 @@ def delete(conn: sqlite3.Connection, subscription_id: str) -> bool:
 
 def note_attempt(conn: sqlite3.Connection, subscription_id: str, ok: bool, now: int) -> None:
     if ok:
-        conn.execute("UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
-                     " AND failing_since IS NOT NULL", (subscription_id,))  # fmt: skip
+        conn.execute(
+            "UPDATE subscriptions SET failing_since = NULL WHERE id = ?"
+            " AND failing_since IS NOT NULL",
+            (subscription_id,),
+        )
     else:
-        conn.execute("UPDATE subscriptions SET failing_since = ? WHERE id = ?"
-                     " AND failing_since IS NULL", (now, subscription_id))  # fmt: skip
+        conn.execute(
+            "UPDATE subscriptions SET failing_since = ? WHERE id = ? AND failing_since IS NULL",
+            (now, subscription_id),
+        )
 
 
 def disable_failing(
@@ -114,8 +129,12 @@ def deliveries(
     found = []
     for row in rows:
         item = dict(zip(_LISTED, row, strict=True))
-        item["event_ids"] = [e for (e,) in conn.execute(
-            "SELECT event_id FROM outbox WHERE delivery_id = ? ORDER BY id", (item["id"],))]  # fmt: skip
+        item["event_ids"] = [
+            e
+            for (e,) in conn.execute(
+                "SELECT event_id FROM outbox WHERE delivery_id = ? ORDER BY id", (item["id"],)
+            )
+        ]
         attempts = conn.execute(
             f"SELECT {', '.join(_ATTEMPT_COLUMNS)} FROM delivery_attempts WHERE delivery_id = ?"
             " ORDER BY attempt",
@@ -158,8 +177,9 @@ def replay(
             (now, outbox_id),
         )
         copy_id, key, group_key = cursor.fetchone()
-        replayed = _new_delivery(conn, receiver, routing.ROUTE, group_key, [(copy_id, key)],
-                                 "pending", now)  # fmt: skip
+        replayed = _new_delivery(
+            conn, receiver, routing.ROUTE, group_key, [(copy_id, key)], "pending", now
+        )
         conn.execute(  # the delivery it repeats: the first that carried the event
             "UPDATE deliveries SET replay_of = (SELECT delivery_id FROM outbox WHERE id = ?)"
             " WHERE id = ?",
@@ -210,10 +230,20 @@ class SQLiteSubscriptions:
         )
 
     async def replay(
-        self, subscription_id: str, batch_key: str | None, since: int | None,
-        until: int | None, now: int,
-    ) -> int:  # fmt: skip
+        self,
+        subscription_id: str,
+        batch_key: str | None,
+        since: int | None,
+        until: int | None,
+        now: int,
+    ) -> int:
         return await self._store.write(
-            partial(replay, subscription_id=subscription_id, batch_key=batch_key,
-                    since=since, until=until, now=now)
-        )  # fmt: skip
+            partial(
+                replay,
+                subscription_id=subscription_id,
+                batch_key=batch_key,
+                since=since,
+                until=until,
+                now=now,
+            )
+        )

@@ -1,0 +1,154 @@
+"""What the subscription API accepts: request bodies checked into subscriptions.
+
+Bodies are strict JSON objects (unknown fields are errors, every error names its field);
+``filter`` is checked as routes' ``match`` is, ``secret`` as a ``whsec_`` key, the URL by
+the egress policy (scheme and literal addresses here; its resolved address at create and
+again at every send). Bounds keep one subscription small.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from batchrelay.http.common import BadQuery
+from batchrelay.notifiers.config import signing_key
+from batchrelay.notifiers.subscription import RESERVED_HEADERS
+from batchrelay.routing.patterns import PatternError
+from batchrelay.routing.subscriptions import check_filter, check_kinds
+from batchrelay.routing.tree import parse_duration
+
+MAX_HEADERS = 20
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+_Text = Annotated[str, Field(max_length=1000)]
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(gt=0, le=1_000_000)
+    seconds: float = Field(gt=0, le=86400)
+
+
+class _Fields(BaseModel):
+    """What create and update share; every field optional here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: Annotated[str, Field(max_length=2048)] | None = None
+    description: _Text | None = None
+    filter: dict[str, Any] | None = None
+    kinds: Annotated[list[str], Field(max_length=16)] | None = None
+    headers: dict[str, Annotated[str, Field(max_length=4096)]] | None = None
+    rate_limit: RateLimit | None = None
+    enabled: bool | None = None
+    metadata: dict[str, _Text] | None = None
+
+    @field_validator("filter")
+    @classmethod
+    def _filter(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                check_filter(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            try:
+                check_kinds(value)
+            except PatternError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is None:
+            return None
+        if len(value) > MAX_HEADERS:
+            raise ValueError(f"at most {MAX_HEADERS} headers")
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name) or name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"{name!r} is not a header a subscription may set")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"the value of {name!r} holds a line break")
+        return value
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None and len(value) > 50:
+            raise ValueError("at most 50 metadata keys")
+        return value
+
+
+class CreateBody(_Fields):
+    url: Annotated[str, Field(max_length=2048)]
+    secret: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing_key(value)  # ValueError naming what is wrong, never the value
+        return value
+
+
+class UpdateBody(_Fields):
+    pass
+
+
+class RotateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str | None = None
+    overlap: float | str | None = None  # seconds or a duration such as 1h
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None:
+            signing_key(value)
+        return value
+
+
+def parsed(model: type[BaseModel], body: Any) -> Any:
+    """``body`` as ``model``; a ``BadQuery`` (400) naming each bad field."""
+    if not isinstance(body, dict):
+        raise BadQuery("the body must be a JSON object")
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"]) or "body"
+            if error["type"] == "extra_forbidden":
+                problems.append(f"{where}: unknown field")
+            else:
+                problems.append(f"{where}: {str(error['msg']).removeprefix('Value error, ')}")
+        raise BadQuery("; ".join(problems)) from None
+
+
+def overlap_seconds(value: float | str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise BadQuery(f"overlap: {exc}") from None
+    if seconds > 30 * 86400:
+        raise BadQuery("overlap: at most 30 days")
+    return seconds
+
+
+def new_secret() -> str:
+    """A fresh ``whsec_`` secret: 24 random bytes, base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
