@@ -180,7 +180,7 @@ async def delete(request: web.Request) -> web.Response:
 
 async def rotate(request: web.Request) -> web.Response:
     api = request.app[API]
-    raw = await json_body(request) if request.can_read_body else {}
+    raw = await json_body(request) if request.body_exists else {}
     body: RotateBody = parsed(RotateBody, raw)
     overlap = overlap_seconds(body.overlap, api.config.rotation_overlap)
     sub = await _found(request)
