@@ -144,16 +144,17 @@ async def replay(
     receiver = routing.receiver_of(subscription_id)
     args: list[Any] = [receiver]
     clauses = ["receiver = $1", "delivery_id IS NOT NULL"]
-    for value, clause in (
-        (batch_key, "batch_key = "),
-        (since, "created_at >= "),
-        (until, "created_at < "),
-    ):
+    if batch_key is not None:
+        args.append(batch_key)
+        clauses.append(f"batch_key = ${len(args)}")
+    having = ["TRUE"]
+    for value, test in ((since, ">="), (until, "<")):  # when first routed, not replayed
         if value is not None:
             args.append(value)
-            clauses.append(f"{clause}${len(args)}")
+            having.append(f"MIN(created_at) {test} ${len(args)}")
     firsts = await conn.fetch(  # the first row of each event: a replayed one has several
         f"SELECT MIN(id) AS id FROM outbox WHERE {' AND '.join(clauses)} GROUP BY event_id"
+        f" HAVING {' AND '.join(having)}"
         " ORDER BY MIN(id)",
         *args,
     )

@@ -158,16 +158,18 @@ def replay(
     if batch_key is not None:
         clauses.append("batch_key = ?")
         args.append(batch_key)
-    if since is not None:
-        clauses.append("created_at >= ?")
-        args.append(since)
+    having, times = ["1 = 1"], []  # type: list[str], list[Any]
+    if since is not None:  # when the event was first routed, not when it was replayed
+        having.append("MIN(created_at) >= ?")
+        times.append(since)
     if until is not None:
-        clauses.append("created_at < ?")
-        args.append(until)
+        having.append("MIN(created_at) < ?")
+        times.append(until)
     firsts = conn.execute(  # the first row of each event: a replayed one has several
         f"SELECT MIN(id) FROM outbox WHERE {' AND '.join(clauses)} GROUP BY event_id"
+        f" HAVING {' AND '.join(having)}"
         " ORDER BY MIN(id)",
-        args,
+        [*args, *times],
     ).fetchall()
     for (outbox_id,) in firsts:
         cursor = conn.execute(
