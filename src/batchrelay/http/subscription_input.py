@@ -35,44 +35,41 @@ class RateLimit(BaseModel):
 
 
 class _Fields(BaseModel):
-    """What create and update share; every field optional here."""
+    """What create and update share. Only the fields given count (``model_fields_set``):
+    an update changes those and keeps the rest."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: Annotated[str, Field(max_length=2048)] | None = None
-    description: _Text | None = None
-    filter: dict[str, Any] | None = None
-    kinds: Annotated[list[str], Field(max_length=16)] | None = None
-    headers: dict[str, Annotated[str, Field(max_length=4096)]] | None = None
-    rate_limit: RateLimit | None = None
-    enabled: bool | None = None
-    metadata: dict[str, _Text] | None = None
+    url: Annotated[str, Field(max_length=2048)] = ""
+    description: _Text = ""
+    filter: dict[str, Any] = Field(default_factory=dict)
+    kinds: Annotated[list[str], Field(max_length=16)] = Field(default_factory=list)
+    headers: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    rate_limit: RateLimit | None = None  # null: no limit of its own
+    enabled: bool = True
+    metadata: dict[str, _Text] = Field(default_factory=dict)
 
     @field_validator("filter")
     @classmethod
-    def _filter(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                check_filter(value)
-            except PatternError as exc:
-                raise ValueError(str(exc)) from None
+    def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            check_filter(value)
+        except PatternError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("kinds")
     @classmethod
-    def _kinds(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None:
-            try:
-                check_kinds(value)
-            except PatternError as exc:
-                raise ValueError(str(exc)) from None
+    def _kinds(cls, value: list[str]) -> list[str]:
+        try:
+            check_kinds(value)
+        except PatternError as exc:
+            raise ValueError(str(exc)) from None
         return value
 
     @field_validator("headers")
     @classmethod
-    def _headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is None:
-            return None
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
         if len(value) > MAX_HEADERS:
             raise ValueError(f"at most {MAX_HEADERS} headers")
         for name, text in value.items():
@@ -84,14 +81,14 @@ class _Fields(BaseModel):
 
     @field_validator("metadata")
     @classmethod
-    def _metadata(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        if value is not None and len(value) > 50:
+    def _metadata(cls, value: dict[str, str]) -> dict[str, str]:
+        if len(value) > 50:
             raise ValueError("at most 50 metadata keys")
         return value
 
 
 class CreateBody(_Fields):
-    url: Annotated[str, Field(max_length=2048)]
+    url: Annotated[str, Field(max_length=2048)]  # required here
     secret: str | None = None
 
     @field_validator("secret")
@@ -110,7 +107,7 @@ class RotateBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret: str | None = None
-    overlap: float | str | None = None  # seconds or a duration such as 1h
+    overlap: Annotated[float, Field(ge=0)] | str | None = None  # seconds, or such as 1h
 
     @field_validator("secret")
     @classmethod

@@ -132,8 +132,7 @@ def _changed(sub: Subscription, body: CreateBody | UpdateBody) -> Subscription:
         limit = body.rate_limit
         given["rate_limit"] = (limit.count, limit.seconds) if limit else None
     if "kinds" in given:
-        given["kinds"] = tuple(given["kinds"] or ())
-    given = {k: v for k, v in given.items() if v is not None or k == "rate_limit"}
+        given["kinds"] = tuple(given["kinds"])
     if given.get("enabled") is True:
         given["disabled_reason"] = None
     elif given.get("enabled") is False:
@@ -157,13 +156,13 @@ async def update(request: web.Request) -> web.Response:
     sub = await _found(request)
     if isinstance(sub, web.Response):
         return sub
-    if body.url is not None:
+    if "url" in body.model_fields_set:
         refused = await _refused_url(api, body.url)
         if refused is not None:
             return refused
     now = api.now()
     changed = replace(_changed(sub, body), updated_at=now)
-    if body.enabled and not sub.enabled:
+    if changed.enabled and not sub.enabled:  # a fresh start: its failures are forgiven
         changed = replace(changed, failing_since=None)
     if not await api.store.save(changed):
         return error_response(404, "not_found", "no subscription with that id")
@@ -264,11 +263,12 @@ def _shown(subscription_id: str, row: dict[str, Any]) -> dict[str, Any]:
             }
         )
     pending = row["state"] in ("pending", "sending")
+    next_attempt = row.pop("next_attempt_at")
     return {
         **row,
         "message_id": message_id(subscription_id, events[0]) if events else None,
         "event_id": events[0] if events else None,
-        "next_retry_at": row.pop("next_attempt_at") if pending else None,
+        "next_retry_at": next_attempt if pending else None,
         "attempt_log": attempts,
     }
 
@@ -280,7 +280,7 @@ async def replay(request: web.Request) -> web.Response:
         raise BadQuery("give batch_key, or since and/or until (RFC 3339 times)")
     since, until = _time(body, "since"), _time(body, "until")
     batch_key = body.get("batch_key")
-    if batch_key is not None and not isinstance(batch_key, str):
+    if "batch_key" in body and not isinstance(batch_key, str):
         raise BadQuery("batch_key: must be a string")
     sub = await _found(request)
     if isinstance(sub, web.Response):
@@ -290,11 +290,13 @@ async def replay(request: web.Request) -> web.Response:
 
 
 def _time(body: dict[str, Any], key: str) -> int | None:
-    value = body.get(key)
-    if value is None:
+    if key not in body:
         return None
+    value = body[key]
+    if not isinstance(value, str) or "T" not in value.upper():
+        raise BadQuery(f"{key}: not an RFC 3339 time such as 2026-12-07T10:00:00Z")
     try:
-        at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        at = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise BadQuery(f"{key}: not an RFC 3339 time such as 2026-12-07T10:00:00Z") from None
     if at.tzinfo is None:
