@@ -47,12 +47,15 @@ class Subscriber:
 
     secrets: list[str] = field(default_factory=list)
     status: int = 200
+    delay: float = 0.0  # seconds per request: sends are in flight for a moment
     received: list[Received] = field(default_factory=list)
     unverified: int = 0
     url: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         headers = dict(request.headers)
         verified = set()
         for secret in self.secrets:
@@ -73,6 +76,13 @@ class Subscriber:
 
     def event_ids(self) -> list[str | None]:
         return [r.event_id for r in self.received]
+
+    def ids_by_event(self) -> dict[str | None, set[str]]:
+        """event_id -> the webhook-ids it arrived under (one, however often it came)."""
+        found: dict[str | None, set[str]] = {}
+        for r in self.received:
+            found.setdefault(r.event_id, set()).add(r.msg_id)
+        return found
 
     async def wait_for(self, count: int, seconds: float = 20) -> None:
         async with asyncio.timeout(seconds):
