@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+import uuid
+from dataclasses import replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,6 +23,7 @@ from batchrelay.notifiers.subscription import RESERVED_HEADERS
 from batchrelay.routing.patterns import PatternError
 from batchrelay.routing.subscriptions import check_filter, check_kinds
 from batchrelay.routing.tree import parse_duration
+from batchrelay.store.subscriptions import Secret, Subscription
 
 MAX_HEADERS = 20
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
@@ -89,13 +92,12 @@ class _Fields(BaseModel):
 
 class CreateBody(_Fields):
     url: Annotated[str, Field(max_length=2048)]  # required here
-    secret: str | None = None
+    secret: str = ""  # absent: one is made
 
     @field_validator("secret")
     @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None:
-            signing_key(value)  # ValueError naming what is wrong, never the value
+    def _secret(cls, value: str) -> str:
+        signing_key(value)  # ValueError naming what is wrong, never the value
         return value
 
 
@@ -106,14 +108,13 @@ class UpdateBody(_Fields):
 class RotateBody(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    secret: str | None = None
-    overlap: Annotated[float, Field(ge=0)] | str | None = None  # seconds, or such as 1h
+    secret: str = ""  # absent: one is made
+    overlap: Annotated[float, Field(ge=0)] | str = ""  # seconds, or such as 1h; "": default
 
     @field_validator("secret")
     @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None:
-            signing_key(value)
+    def _secret(cls, value: str) -> str:
+        signing_key(value)
         return value
 
 
@@ -134,8 +135,8 @@ def parsed(model: type[BaseModel], body: Any) -> Any:
         raise BadQuery("; ".join(problems)) from None
 
 
-def overlap_seconds(value: float | str | None, default: float) -> float:
-    if value is None:
+def overlap_seconds(value: float | str, default: float) -> float:
+    if value == "":
         return default
     try:
         seconds = parse_duration(value)
@@ -149,3 +150,31 @@ def overlap_seconds(value: float | str | None, default: float) -> float:
 def new_secret() -> str:
     """A fresh ``whsec_`` secret: 24 random bytes, base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def new_subscription(body: CreateBody, now: int) -> tuple[Subscription, str]:
+    """A subscription made of ``body`` at ``now``, and its secret (given or made)."""
+    secret = body.secret or new_secret()
+    base = Subscription(
+        id="sub_" + uuid.uuid4().hex[:24],
+        url=body.url,
+        secrets=(Secret(secret),),
+        created_at=now,
+        updated_at=now,
+    )
+    return changed_by(base, body), secret
+
+
+def changed_by(sub: Subscription, body: CreateBody | UpdateBody) -> Subscription:
+    """``sub`` with the fields ``body`` gives (only those)."""
+    given = body.model_dump(exclude_unset=True, exclude={"secret"})
+    if "rate_limit" in given:
+        limit = body.rate_limit
+        given["rate_limit"] = (limit.count, limit.seconds) if limit else None
+    if "kinds" in given:
+        given["kinds"] = tuple(given["kinds"])
+    if given.get("enabled") is True:
+        given["disabled_reason"] = None
+    elif given.get("enabled") is False:
+        given["disabled_reason"] = "disabled by hand"
+    return replace(sub, **given)

@@ -31,14 +31,16 @@ from batchrelay.http.subscription_input import (
     CreateBody,
     RotateBody,
     UpdateBody,
+    changed_by,
     new_secret,
+    new_subscription,
     overlap_seconds,
     parsed,
 )
 from batchrelay.notifiers.base import SendError, snippet
 from batchrelay.notifiers.subscription import SubscriptionSender, message_id, ping
 from batchrelay.store.contracts import SECOND
-from batchrelay.store.subscriptions import Secret, Subscription, Subscriptions
+from batchrelay.store.subscriptions import Subscription, Subscriptions
 from batchrelay.store.tokens import decode_token, encode_token
 
 _TOKEN = {"at": int, "id": str}
@@ -111,33 +113,9 @@ async def create(request: web.Request) -> web.Response:
             f"at most {api.config.max_subscriptions}"
             " subscriptions (subscriptions.max_subscriptions)",
         )
-    secret, now = body.secret or new_secret(), api.now()
-    sub = _changed(
-        Subscription(
-            id="sub_" + uuid.uuid4().hex[:24],
-            url=body.url,
-            secrets=(Secret(secret),),
-            created_at=now,
-            updated_at=now,
-        ),
-        body,
-    )
+    sub, secret = new_subscription(body, api.now())
     await api.store.create(sub)
     return web.json_response({**sub.public(), "secret": secret}, status=201)
-
-
-def _changed(sub: Subscription, body: CreateBody | UpdateBody) -> Subscription:
-    given = body.model_dump(exclude_unset=True, exclude={"secret"})
-    if "rate_limit" in given:
-        limit = body.rate_limit
-        given["rate_limit"] = (limit.count, limit.seconds) if limit else None
-    if "kinds" in given:
-        given["kinds"] = tuple(given["kinds"])
-    if given.get("enabled") is True:
-        given["disabled_reason"] = None
-    elif given.get("enabled") is False:
-        given["disabled_reason"] = "disabled over the API"
-    return replace(sub, **given)
 
 
 async def list_subscriptions(request: web.Request) -> web.Response:
@@ -161,7 +139,7 @@ async def update(request: web.Request) -> web.Response:
         if refused is not None:
             return refused
     now = api.now()
-    changed = replace(_changed(sub, body), updated_at=now)
+    changed = replace(changed_by(sub, body), updated_at=now)
     if changed.enabled and not sub.enabled:  # a fresh start: its failures are forgiven
         changed = replace(changed, failing_since=None)
     if not await api.store.save(changed):
