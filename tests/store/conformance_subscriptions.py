@@ -21,8 +21,13 @@ NOW = int(START * SECOND)
 
 
 def subscription(sid: str, **values: object) -> Subscription:
-    base = Subscription(id=sid, url=f"https://example.com/{sid}", secrets=(Secret("whsec_a2V5"),),
-                        created_at=NOW, updated_at=NOW)  # fmt: skip
+    base = Subscription(
+        id=sid,
+        url=f"https://example.com/{sid}",
+        secrets=(Secret("whsec_a2V5"),),
+        created_at=NOW,
+        updated_at=NOW,
+    )
     return replace(base, **values)  # type: ignore[arg-type]
 
 
@@ -34,10 +39,16 @@ class SubscriptionConformance:
 
     async def test_a_subscription_is_kept_whole(self, subscribed: Store) -> None:
         subs = subscribed.subscriptions
-        sub = subscription("s1", description="cms", filter={"status": ["failed"]},
-                           kinds=("task",), headers={"X-Team": "cms"}, rate_limit=(5, 60.0),
-                           metadata={"owner": "ana"},
-                           secrets=(Secret("whsec_bmV3"), Secret("whsec_b2xk", NOW + 5)))  # fmt: skip
+        sub = subscription(
+            "s1",
+            description="cms",
+            filter={"status": ["failed"]},
+            kinds=("task",),
+            headers={"X-Team": "cms"},
+            rate_limit=(5, 60.0),
+            metadata={"owner": "ana"},
+            secrets=(Secret("whsec_bmV3"), Secret("whsec_b2xk", NOW + 5)),
+        )
         await subs.create(sub)
         assert await subs.get("s1") == sub
         assert await subs.all() == [sub]
@@ -56,8 +67,11 @@ class SubscriptionConformance:
         await subs.create(subscription("failed", filter={"status": ["failed"]}))
         await subs.create(subscription("batches", kinds=("batch",)))
         await subs.create(subscription("off", enabled=False))
-        events = [imm_task("t1", "failed", 1, batch_key="B"), imm_task("t2", "succeeded", 2),
-                  imm_batch("B", "failed", 3)]  # fmt: skip
+        events = [
+            imm_task("t1", "failed", 1, batch_key="B"),
+            imm_task("t2", "succeeded", 2),
+            imm_batch("B", "failed", 3),
+        ]
         assert await commit_all(subscribed, events) == [CommitOutcome.COMMITTED] * 3
         await commit_all(subscribed, events)  # duplicates owe nothing
         # three to the route's receiver (grouped later), the rest due at once, one each
@@ -66,26 +80,37 @@ class SubscriptionConformance:
         claimed = await subscribed.outbox.claim_due(NOW, 30 * SECOND, 100)
         got = sorted((d.receiver, d.events[0]["event_id"]) for d in claimed)
         ids = [e.event_id for e in events]
-        assert got == sorted([("sub:all", i) for i in ids] + [("sub:failed", ids[0]),
-                              ("sub:failed", ids[2]), ("sub:batches", ids[2])])  # fmt: skip
+        assert got == sorted(
+            [("sub:all", i) for i in ids]
+            + [("sub:failed", ids[0]), ("sub:failed", ids[2]), ("sub:batches", ids[2])]
+        )
 
     async def test_the_log_replay_and_failing_subscriptions(self, subscribed: Store) -> None:
         subs, outbox = subscribed.subscriptions, subscribed.outbox
         await subs.create(subscription("s1"))
-        await commit_all(subscribed, [imm_task("t1", "failed", 1, batch_key="B"),
-                                      imm_task("t2", "failed", 2, batch_key="C")])  # fmt: skip
+        await commit_all(
+            subscribed,
+            [
+                imm_task("t1", "failed", 1, batch_key="B"),
+                imm_task("t2", "failed", 2, batch_key="C"),
+            ],
+        )
         await flush_due(outbox, NOW, up_to(100), never_muted)
         claimed = await outbox.claim_due(NOW, 30 * SECOND, 100)
         for delivery in claimed:
-            await outbox.record_attempt(delivery, "retry", NOW + 1, 0.25, "server_error",
-                                        "HTTP 503: busy", NOW + 10)  # fmt: skip
+            await outbox.record_attempt(
+                delivery, "retry", NOW + 1, 0.25, "server_error", "HTTP 503: busy", NOW + 10
+            )
         await subs.note_attempt("s1", False, NOW + 1)
         await subs.note_attempt("s1", False, NOW + 2)  # the first failure counts
         log = await subs.deliveries("s1", 10, "")
         assert len(log) == 2 and {d["state"] for d in log} == {"pending"}
         attempt = log[0]["attempt_log"][0]
         assert (attempt["outcome"], attempt["detail"], attempt["seconds"]) == (
-            "retry", "HTTP 503: busy", 0.25)  # fmt: skip
+            "retry",
+            "HTTP 503: busy",
+            0.25,
+        )
         assert len(await subs.deliveries("s1", 1, "")) == 1
         assert await subs.replay("s1", "B", None, None, NOW + 3) == 1
         assert await subs.replay("s1", None, NOW, NOW + 1, NOW + 3) == 2

@@ -70,8 +70,9 @@ class Subscriber:
         if self.status >= 300:
             return web.Response(status=self.status, text=f"answering {self.status} on purpose")
         signatures = len(headers["webhook-signature"].split(" "))
-        self.received.append(Received(headers["webhook-id"], json.loads(raw),
-                                      frozenset(verified), signatures))  # fmt: skip
+        self.received.append(
+            Received(headers["webhook-id"], json.loads(raw), frozenset(verified), signatures)
+        )
         return web.Response(status=200, text="ok")
 
     def event_ids(self) -> list[str | None]:

@@ -15,8 +15,10 @@ from .support import Subscriber, running
 
 def config(tmp_path: Path) -> str:
     path = tmp_path / "config.yaml"
-    path.write_text(f"store: {{url: 'sqlite:///{tmp_path}/relay.db'}}\nlog: {{level: warning}}\n"
-                    "subscriptions: {allow_http: true, allowed_networks: [127.0.0.0/8]}\n")  # fmt: skip
+    path.write_text(
+        f"store: {{url: 'sqlite:///{tmp_path}/relay.db'}}\nlog: {{level: warning}}\n"
+        "subscriptions: {allow_http: true, allowed_networks: [127.0.0.0/8]}\n"
+    )
     (tmp_path / "relay.db").touch()  # the daemon's store; commands never create one
     return str(path)
 
@@ -29,9 +31,20 @@ def run(capsys: Any, *argv: str) -> tuple[int, Any]:
 
 def test_the_subscription_commands(tmp_path: Path, capsys: Any) -> None:
     c = config(tmp_path)
-    code, [added] = run(capsys, "subscriptions", "add", "http://127.0.0.1:9/hook", "--filter",
-                        '{"status": ["failed"]}', "--kind", "batch", "--header", "X-Team=cms",
-                        "-c", c)  # fmt: skip
+    code, [added] = run(
+        capsys,
+        "subscriptions",
+        "add",
+        "http://127.0.0.1:9/hook",
+        "--filter",
+        '{"status": ["failed"]}',
+        "--kind",
+        "batch",
+        "--header",
+        "X-Team=cms",
+        "-c",
+        c,
+    )
     assert code == 0 and added["secret"].startswith("whsec_")
     assert added["filter"] == {"status": ["failed"]} and added["headers"] == ["X-Team"]
     sid = added["id"]
@@ -45,7 +58,9 @@ def test_the_subscription_commands(tmp_path: Path, capsys: Any) -> None:
     code, [on] = run(capsys, "subscriptions", "enable", sid, "-c", c)
     assert on["enabled"] is True
     assert run(capsys, "subscriptions", "replay", sid, "--batch", "b-1", "-c", c) == (
-        0, [{"replayed": 0}])  # fmt: skip
+        0,
+        [{"replayed": 0}],
+    )
     assert run(capsys, "subscriptions", "rm", sid, "-c", c) == (0, [{"removed": sid}])
     assert main(["subscriptions", "show", sid, "-c", c]) == 1
     assert "no subscription" in capsys.readouterr().err
@@ -55,8 +70,9 @@ def test_bad_input_is_refused_clearly(tmp_path: Path, capsys: Any) -> None:
     c = config(tmp_path)
     assert main(["subscriptions", "add", "http://10.0.0.1/x", "-c", c]) == 1
     assert "internal address" in capsys.readouterr().err
-    assert main(["subscriptions", "add", "http://127.0.0.1/x", "--filter", '{"x": 1}',
-                 "-c", c]) == 1  # fmt: skip
+    assert (
+        main(["subscriptions", "add", "http://127.0.0.1/x", "--filter", '{"x": 1}', "-c", c]) == 1
+    )
     assert "filter" in capsys.readouterr().err
     assert main(["subscriptions", "show", "-c", c]) == 2
 
@@ -66,11 +82,13 @@ def test_the_test_command_sends_a_signed_ping(tmp_path: Path, capsys: Any) -> No
 
     async def scenario() -> tuple[int, Any, Subscriber]:
         async with running(Subscriber()) as subscriber:
-            code, [added] = await asyncio.to_thread(run, capsys, "subscriptions", "add",
-                                                    subscriber.url, "-c", c)  # fmt: skip
+            _, [added] = await asyncio.to_thread(
+                run, capsys, "subscriptions", "add", subscriber.url, "-c", c
+            )
             subscriber.secrets.append(added["secret"])
-            result = await asyncio.to_thread(run, capsys, "subscriptions", "test", added["id"],
-                                             "-c", c)  # fmt: skip
+            result = await asyncio.to_thread(
+                run, capsys, "subscriptions", "test", added["id"], "-c", c
+            )
             return result[0], result[1], subscriber
 
     code, [answer], subscriber = asyncio.run(scenario())

@@ -39,20 +39,40 @@ async def test_a_dead_endpoint_is_disabled_then_resumes(
 ) -> None:
     clock = FakeClock()
     tree = routing(receiver="ops", routes=[])
-    store = SQLiteStore(tmp_path / "s.db", synchronous="NORMAL",
-                        on_commit=commit_hook(CommitHooks(route=Router(tree, clock),
-                                                          subscriptions=True)))  # fmt: skip
+    store = SQLiteStore(
+        tmp_path / "s.db",
+        synchronous="NORMAL",
+        on_commit=commit_hook(CommitHooks(route=Router(tree, clock), subscriptions=True)),
+    )
     await store.start()
     ops = RecordingNotifier(name="ops", clock=clock)
-    config = SubscriptionsConfig.model_validate(LOCAL | {
-        "disable_after": "2h", "notify": "ops",
-        "retry": {"max_attempts": 1000, "max_age": 864000, "initial_delay": 1, "max_delay": 300},
-    })  # fmt: skip
-    dispatcher = Dispatcher(store, tree, {"ops": hook_config()}, {"ops": ops}, Metrics(),
-                            clock=clock, rng=random.Random(1), subscriptions=config)  # fmt: skip
+    config = SubscriptionsConfig.model_validate(
+        LOCAL
+        | {
+            "disable_after": "2h",
+            "notify": "ops",
+            "retry": {
+                "max_attempts": 1000,
+                "max_age": 864000,
+                "initial_delay": 1,
+                "max_delay": 300,
+            },
+        }
+    )
+    dispatcher = Dispatcher(
+        store,
+        tree,
+        {"ops": hook_config()},
+        {"ops": ops},
+        Metrics(),
+        clock=clock,
+        rng=random.Random(1),
+        subscriptions=config,
+    )
     now = int(clock() * SECOND)
-    sub = Subscription(id="sub_1", url=subscriber.url, secrets=(Secret(SECRET),),
-                       created_at=now, updated_at=now)  # fmt: skip
+    sub = Subscription(
+        id="sub_1", url=subscriber.url, secrets=(Secret(SECRET),), created_at=now, updated_at=now
+    )
     await store.subscriptions.create(sub)
     try:
         at = datetime.fromtimestamp(clock(), UTC)

@@ -22,8 +22,9 @@ async def subscriber() -> AsyncIterator[Subscriber]:
 @pytest.fixture
 async def relay(make_settings: Any, start_daemon: Any) -> Any:
     retry = {"initial_delay": 0.05, "max_delay": 0.2, "max_attempts": 1000}
-    settings = make_settings(api={"token": TOKEN}, delivery={"tick": 0.05},
-                             subscriptions=LOCAL | {"retry": retry})  # fmt: skip
+    settings = make_settings(
+        api={"token": TOKEN}, delivery={"tick": 0.05}, subscriptions=LOCAL | {"retry": retry}
+    )
     return await start_daemon(settings)
 
 
@@ -65,8 +66,9 @@ async def test_replay_of_a_batch_repeats_its_ids(relay: Any, subscriber: Subscri
     again = subscriber.received[3:]
     assert sorted(r.event_id for r in again) == ["e1", "e2"]  # type: ignore[type-var]
     assert all(r.msg_id == first[r.event_id] for r in again)
-    resp = await relay.post(f"{BASE}/{sid}/replay", json={"since": "2000-01-01T00:00:00Z"},
-                            headers=AUTH)  # fmt: skip
+    resp = await relay.post(
+        f"{BASE}/{sid}/replay", json={"since": "2000-01-01T00:00:00Z"}, headers=AUTH
+    )
     assert (await resp.json()) == {"replayed": 3}
     bad = await relay.post(f"{BASE}/{sid}/replay", json={"since": "yesterday"}, headers=AUTH)
     assert bad.status == 400

@@ -22,11 +22,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SECTIONS: dict[str, Any] = {
     "api": {"token": TOKEN},
-    "subscriptions": LOCAL | {"retry": {"initial_delay": 0.1, "max_delay": 1,
-                                        "max_attempts": 1000, "max_age": 600}},
+    "subscriptions": LOCAL
+    | {"retry": {"initial_delay": 0.1, "max_delay": 1, "max_attempts": 1000, "max_age": 600}},
     "delivery": {"tick": 0.05, "lease": 3},
     "log": {"level": "info", "format": "json"},
-}  # fmt: skip
+}
 
 
 @pytest.fixture
