@@ -111,3 +111,30 @@ async def test_disabled_waits_and_enabled_resumes(relay: Any, subscriber: Subscr
     await subscriber.wait_for(1)
     await asyncio.sleep(0.3)
     assert subscriber.event_ids() == ["e1"]
+
+
+async def test_a_deleted_subscriptions_pending_deliveries_end_dead(
+    relay: Any, subscriber: Subscriber
+) -> None:
+    sid = await subscribed(relay, subscriber)
+    subscriber.status = 500
+    await push(relay, failed(1))
+    async with asyncio.timeout(10):
+        while not (await (await relay.get(f"{BASE}/{sid}")).json())["failing_since"]:
+            await asyncio.sleep(0.05)
+    assert (await relay.delete(f"{BASE}/{sid}", headers=AUTH)).status == 204
+    dead: list[dict[str, Any]] = []
+    async with asyncio.timeout(10):
+        while not dead:
+            await asyncio.sleep(0.05)
+            dead = (await (await relay.get("/api/v1/deadletters")).json())["deliveries"]
+    assert dead[0]["receiver"] == f"sub:{sid}"
+    assert "deleted" in dead[0]["last_detail"]
+
+
+async def test_a_rate_limit_holds_the_rest_back(relay: Any, subscriber: Subscriber) -> None:
+    await subscribed(relay, subscriber, rate_limit={"count": 2, "seconds": 3600})
+    await push(relay, *(failed(n) for n in range(1, 6)))
+    await subscriber.wait_for(2)
+    await asyncio.sleep(0.5)  # many ticks: the other three wait for the budget
+    assert len(subscriber.received) == 2

@@ -92,13 +92,15 @@ class Standing:
 
     async def __call__(self, work: Round) -> Round:
         sub = await self.owner.subscriptions.get(self.id)
-        if sub is not None and not sub.enabled:
+        if sub is None:  # deleted: this round's sends end dead, and its stages go
+            self.owner.forget(self.id)
+        elif not sub.enabled:
             until = int((work.now + PAUSED_RECHECK) * SECOND)
             await self.owner.outbox.postpone(
                 [d.id for d in work.deliveries], until, int(work.now * SECOND)
             )
             return work.passing([])
-        if sub is not None and sub.rate_limit != self.parts.rate_limit:
+        elif sub.rate_limit != self.parts.rate_limit:
             self.parts.rate_limit = sub.rate_limit
             self.parts.budget = SendBudget([sub.rate_limit] if sub.rate_limit else [])
         return work
@@ -154,6 +156,9 @@ class SubscriptionDelivery:
         if parts is None:
             parts = self._parts[subscription_id] = self._build(receiver, subscription_id)
         return parts.chain
+
+    def forget(self, subscription_id: str) -> None:
+        self._parts.pop(subscription_id, None)
 
     def _build(self, receiver: str, subscription_id: str) -> _Parts:
         breaker = CircuitBreaker(self.config.breaker)

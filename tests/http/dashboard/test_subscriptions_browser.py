@@ -11,10 +11,16 @@ from .test_browser import token_dialog
 
 
 def test_a_subscription_is_tested_and_disabled_from_the_page(relay: Relay, page: Page) -> None:
-    created = http("POST", f"{relay.base}/api/v1/subscriptions",
-                   {"url": relay.sink.url.replace("/hook", "/ok"), "description": "ui test",
-                    "filter": {"batch_key": ["no-such-batch"]}},
-                   {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})  # fmt: skip
+    created = http(
+        "POST",
+        f"{relay.base}/api/v1/subscriptions",
+        {
+            "url": relay.sink.url.replace("/hook", "/ok"),
+            "description": "ui test",
+            "filter": {"batch_key": ["no-such-batch"]},
+        },
+        {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
     sid = created["id"]
     page.goto(f"{relay.base}/subscriptions")
     row = page.locator(f'tr[data-subscription-id="{sid}"]')

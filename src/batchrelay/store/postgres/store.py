@@ -48,7 +48,7 @@ from batchrelay.store.postgres.ledger_sql import PostgresCommitHook
 from batchrelay.store.postgres.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.postgres.outbox import PostgresOutbox, add_obligations
 from batchrelay.store.postgres.pool import Pool
-from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe
+from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe, owe_event
 from batchrelay.store.row_codec import prepare
 
 T = TypeVar("T")
@@ -280,7 +280,7 @@ def commit_hook(hooks: CommitHooks) -> PostgresCommitHook | None:
             else:
                 await add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
         elif subscribed:
-            await owe(conn, event.normalized(), (), time.time_ns() // 1000)
+            await owe_event(conn, event)
         if mark:
             await mark_dirty(conn, event)
 

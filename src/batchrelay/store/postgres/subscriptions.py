@@ -7,12 +7,14 @@ is matched by the commits of all; :func:`owe` runs inside an event's commit tran
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
+from batchrelay.events.models import EventBase
 from batchrelay.routing import subscriptions as routing
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.postgres.outbox import _new_delivery, add_obligations
@@ -33,9 +35,22 @@ async def owe(
     conn: asyncpg.Connection, view: dict[str, Any], matches: Sequence[RouteMatch], now: int
 ) -> None:
     """The obligations of ``matches`` and of every enabled subscription ``view`` matches."""
-    rows = await conn.fetch("SELECT id, filter, kinds FROM subscriptions WHERE enabled")
-    targets = [target_of(tuple(row)) for row in rows]
+    targets = await _targets(conn)
     await add_obligations(conn, view, [*matches, *routing.matches(view, targets)], now)
+
+
+async def owe_event(conn: asyncpg.Connection, event: EventBase) -> None:
+    """With no route tree: the obligations of the subscriptions ``event`` matches (its view
+    is made only when there are any)."""
+    targets = await _targets(conn)
+    if targets:
+        view = event.normalized()
+        await add_obligations(conn, view, routing.matches(view, targets), time.time_ns() // 1000)
+
+
+async def _targets(conn: asyncpg.Connection) -> list[routing.Target]:
+    rows = await conn.fetch("SELECT id, filter, kinds FROM subscriptions WHERE enabled")
+    return [target_of(tuple(row)) for row in rows]
 
 
 async def create(conn: asyncpg.Connection, sub: Subscription) -> None:

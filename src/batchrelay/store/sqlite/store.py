@@ -48,7 +48,7 @@ from batchrelay.store.sqlite.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite.outbox import SQLiteOutbox, add_obligations
 from batchrelay.store.sqlite.pool import ReadPool
 from batchrelay.store.sqlite.statements import STATEMENTS
-from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe
+from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe, owe_event
 
 T = TypeVar("T")
 
@@ -300,7 +300,7 @@ def commit_hook(hooks: CommitHooks) -> CommitHook | None:
             else:
                 add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
         elif subscribed:
-            owe(conn, event.normalized(), (), time.time_ns() // 1000)
+            owe_event(conn, event)
         if mark:
             mark_dirty(conn, event)
 

@@ -9,10 +9,12 @@ transaction. Times are microseconds since the epoch.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from batchrelay.events.models import EventBase
 from batchrelay.routing import subscriptions as routing
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.sqlite.outbox import _new_delivery, add_obligations
@@ -36,14 +38,25 @@ _LISTED = (
 )
 
 
+def _targets(conn: sqlite3.Connection) -> list[routing.Target]:
+    rows = conn.execute("SELECT id, filter, kinds FROM subscriptions WHERE enabled").fetchall()
+    return [target_of(row) for row in rows]
+
+
 def owe(
     conn: sqlite3.Connection, view: dict[str, Any], matches: Sequence[RouteMatch], now: int
 ) -> None:
     """The obligations of ``matches`` and of every enabled subscription ``view`` matches."""
-    rows = conn.execute("SELECT id, filter, kinds FROM subscriptions WHERE enabled").fetchall()
-    add_obligations(
-        conn, view, [*matches, *routing.matches(view, [target_of(r) for r in rows])], now
-    )
+    add_obligations(conn, view, [*matches, *routing.matches(view, _targets(conn))], now)
+
+
+def owe_event(conn: sqlite3.Connection, event: EventBase) -> None:
+    """With no route tree: the obligations of the subscriptions ``event`` matches (its view
+    is made only when there are any)."""
+    targets = _targets(conn)
+    if targets:
+        view = event.normalized()
+        add_obligations(conn, view, routing.matches(view, targets), time.time_ns() // 1000)
 
 
 def create(conn: sqlite3.Connection, sub: Subscription) -> None:
