@@ -138,3 +138,13 @@ async def test_the_test_ping_is_signed_and_answered(relay: Any, subscriber: Subs
     answer = await (await relay.post(f"{BASE}/{created['id']}/test", headers=AUTH)).json()
     assert answer["ok"] is False and answer["status"] == 503
     assert "on purpose" in answer["body"]
+
+
+async def test_a_token_in_the_url_is_not_shown(relay: Any, subscriber: Subscriber) -> None:
+    created = await create(relay, {"url": f"{subscriber.url}?token=abcdef123456"})
+    subscriber.secrets.append(created["secret"])
+    listed = await (await relay.get(BASE)).text()
+    assert "abcdef123456" not in listed and "abcdef123456" not in str(created)
+    assert created["url"] == f"{subscriber.url}?<redacted>"
+    await push(relay, failed(1))
+    await subscriber.wait_for(1)  # it is still sent to the URL as given

@@ -40,6 +40,7 @@ from batchrelay.store.subscriptions import Subscription, Subscriptions
 log = structlog.get_logger(__name__)
 
 PAUSED_RECHECK = 60.0  # seconds a disabled subscription's due deliveries wait to be looked at
+HEALTH_EVERY = 30.0  # seconds between health checks (each is a write on the store)
 
 
 def egress_policy(config: SubscriptionsConfig) -> EgressPolicy:
@@ -146,6 +147,7 @@ class SubscriptionDelivery:
         self.rng, self.notify = rng or random.Random(), notify
         self.sender = SubscriptionSender(egress_policy(config), config.timeout)
         self._parts: dict[str, _Parts] = {}
+        self._next_check = 0.0
 
     def chain(self, receiver: str) -> Stage | None:
         """The stages of ``receiver`` if it is a subscription's."""
@@ -180,7 +182,11 @@ class SubscriptionDelivery:
         return parts
 
     async def check_health(self, now: float) -> list[Subscription]:
-        """Disable every subscription failing for ``disable_after``; returns them."""
+        """Disable every subscription failing for ``disable_after``; returns them. At most
+        every :data:`HEALTH_EVERY` seconds: the unit of ``disable_after`` is days."""
+        if now < self._next_check:
+            return []
+        self._next_check = now + HEALTH_EVERY
         since = int((now - self.config.disable_after) * SECOND)
         reason = f"every delivery failed for {self.config.disable_after:g} seconds"
         disabled = await self.subscriptions.disable_failing(since, reason, int(now * SECOND))

@@ -51,10 +51,11 @@ class Subscription:
         return [secret.value for secret in self.secrets if secret.live(now)]
 
     def public(self) -> dict[str, Any]:
-        """The API view: everything but the secrets (header values are shown by name only)."""
+        """The API view: everything but the secrets (header values are shown by name only,
+        a query string not at all: webhook URLs often carry a token there)."""
         return {
             "id": self.id,
-            "url": self.url,
+            "url": shown_url(self.url),
             "description": self.description,
             "filter": self.filter,
             "kinds": list(self.kinds),
@@ -78,6 +79,12 @@ class Subscription:
             if s.live(now)
         ]
         return replace(self, secrets=(Secret(new), *kept), updated_at=now)
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its query and fragment, marked when it had them."""
+    cut = min((i for i in (url.find("?"), url.find("#")) if i >= 0), default=len(url))
+    return url[:cut] + ("?<redacted>" if cut < len(url) else "")
 
 
 #: Columns in the order both backends store them.
