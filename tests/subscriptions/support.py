@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,9 +102,6 @@ async def running(subscriber: Subscriber, path: str = "/events") -> AsyncIterato
         yield subscriber
     finally:
         await server.close()
-
-
-Post = Callable[..., Any]
 
 
 async def create(base: str, body: dict[str, Any]) -> dict[str, Any]:
