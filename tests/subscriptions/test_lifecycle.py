@@ -102,6 +102,7 @@ async def test_disabled_waits_and_enabled_resumes(relay: Any, subscriber: Subscr
             await asyncio.sleep(0.05)
     resp = await relay.patch(f"{BASE}/{sid}", json={"enabled": False}, headers=AUTH)
     assert (await resp.json())["enabled"] is False
+    await asyncio.sleep(0.3)  # a send that started before the change ends (and fails)
     subscriber.status = 200
     await push(relay, failed(2))  # a disabled subscription is owed nothing new
     await asyncio.sleep(0.5)
