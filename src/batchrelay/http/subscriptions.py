@@ -44,6 +44,7 @@ from batchrelay.store.subscriptions import Subscription, Subscriptions
 from batchrelay.store.tokens import decode_token, encode_token
 
 _TOKEN = {"at": int, "id": str}
+PING_TIMEOUT = 5.0  # seconds a test ping may take: its caller waits for the answer
 _STATUS = re.compile(r"HTTP (\d{3})")
 
 
@@ -54,7 +55,8 @@ class SubscriptionsApi:
     sender: SubscriptionSender = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sender = SubscriptionSender(egress_policy(self.config), self.config.timeout)
+        timeout = min(self.config.timeout, PING_TIMEOUT)
+        self.sender = SubscriptionSender(egress_policy(self.config), timeout)
 
     @staticmethod
     def now() -> int:

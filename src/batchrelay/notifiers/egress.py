@@ -25,6 +25,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+RESOLVE_SECONDS = 3.0  # a lookup for the early check; the connection's own is checked too
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -79,17 +80,20 @@ class EgressPolicy:
         if _literal(host) is not None:
             return None
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, None, type=socket.SOCK_STREAM
-            )
-        except OSError:
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    host, None, type=socket.SOCK_STREAM
+                )
+        except (OSError, TimeoutError):
             return None  # the send fails as a connection error, and is retried
-        refused = [
-            str(info[4][0]) for info in infos if not self.allows(ipaddress.ip_address(info[4][0]))
-        ]
-        if refused:
+        if not all(self.allows(_address(str(info[4][0]))) for info in infos):
             return f"{host} resolves to an internal address (see subscriptions.allowed_networks)"
         return None
+
+
+def _address(text: str) -> Address:
+    """A resolved address; an IPv6 zone (``fe80::1%eth0``) does not change what it is."""
+    return ipaddress.ip_address(text.split("%", 1)[0])
 
 
 def _literal(host: str) -> Address | None:
@@ -110,7 +114,7 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        kept = [r for r in results if self.policy.allows(ipaddress.ip_address(r["host"]))]
+        kept = [r for r in results if self.policy.allows(_address(r["host"]))]
         if not kept:
             raise RefusedAddressError(f"{host} resolves only to internal addresses")
         return kept
