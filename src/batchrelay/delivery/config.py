@@ -1,5 +1,6 @@
 """The ``delivery`` section: how often the dispatcher passes over the outbox, how long a
-claimed delivery stays with its sender, and how many sends run at once per receiver."""
+claimed delivery stays with its sender, and how many sends run at once per receiver; and
+the ``subscriptions`` section, for the webhook subscriptions the dispatcher also sends to."""
 
 from __future__ import annotations
 
