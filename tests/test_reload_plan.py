@@ -44,6 +44,13 @@ def test_start_only_changes_are_named_and_kept_as_they_run() -> None:
     assert applied.alerts == new.alerts
 
 
+def test_subscriptions_wait_for_a_restart() -> None:
+    """Their routes and the commit hook that owes them events are set up at start."""
+    old, new = settings(), settings(subscriptions={"enabled": False, "allow_http": True})
+    assert needs_restart(old, new) == ["subscriptions"]
+    assert applicable(old, new).subscriptions == old.subscriptions
+
+
 class Daemon:
     """The reload's view of a daemon, recording what it was given."""
 

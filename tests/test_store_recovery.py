@@ -65,10 +65,11 @@ def small_disk(folder: Path, size: str = "4m") -> Iterator[Path]:
 
 def fill(folder: Path) -> Path:
     filler = folder / "filler"
-    with filler.open("wb") as out, contextlib.suppress(OSError):
+    # unbuffered: a chunk the disk took only part of must not wait in a buffer to fail
+    # again when the file closes, outside the suppress
+    with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
         while True:
             out.write(b"\0" * 65536)
-            out.flush()
     return filler
 
 

@@ -92,9 +92,11 @@ async def running_task(
 
 def open_store(settings: Settings, registry: Metrics, router: Router) -> Store:
     """The configured store, not yet started: its commits write the obligations of the
-    router's tree (replaced on reload), and mark batches for the alert evaluator when
-    alerting."""
-    hooks = stores.CommitHooks(route=router, mark_dirty=settings.alerting)
+    router's tree (replaced on reload) and what enabled subscriptions are owed, and mark
+    batches for the alert evaluator when alerting."""
+    hooks = stores.CommitHooks(
+        route=router, mark_dirty=settings.alerting, subscriptions=settings.subscriptions.enabled
+    )
     return stores.open(settings.store, hooks, on_group_commit=registry.observe_group_commit)
 
 
@@ -109,7 +111,8 @@ def dispatcher_for(
     hold = NotificationHold(store.alerts, settings.alerts.inhibitors)
     return Dispatcher(store, tree, settings.receivers, notifiers, registry,
                       config=settings.delivery, hold=hold, active=active,
-                      public_url=settings.server.public_url)  # fmt: skip
+                      public_url=settings.server.public_url,
+                      subscriptions=settings.subscriptions)  # fmt: skip
 
 
 def evaluator_for(
@@ -172,6 +175,7 @@ class Daemon:
             inhibit_rules=settings.alerts.inhibitors, sources=self.sources,
             actions=actions, pipeline=self.pipeline,
             endpoints=endpoints(settings.ingress, self.verifiers), reload=reload,
+            subscriptions=settings.subscriptions,
         )  # fmt: skip
 
     async def start(self, stack: contextlib.AsyncExitStack) -> None:
@@ -211,9 +215,10 @@ class Daemon:
         """The work the lease holder runs: delivery, alert evaluation, reconciliation."""
         registry, active = self.registry, self.active
         runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
-        if notifiers:
+        if notifiers or settings.subscriptions.enabled:
             dispatcher = dispatcher_for(settings, self.store, tree, notifiers, registry,
                                         active)  # fmt: skip
+            stack.push_async_callback(dispatcher.close)  # after its task has ended
             runs.append(("dispatcher", dispatcher.run(), dispatcher.stop))
         if settings.alerting:
             evaluator = evaluator_for(settings, self.store.alerts, tree, notifiers,

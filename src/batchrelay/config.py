@@ -33,7 +33,7 @@ from pydantic import (
 
 from batchrelay.alerts.rules import AlertsConfig
 from batchrelay.cloudapi.config import IceApiConfig, ImmApiConfig
-from batchrelay.delivery.config import DeliveryConfig
+from batchrelay.delivery.config import DeliveryConfig, SubscriptionsConfig
 from batchrelay.demo.config import DemoConfig
 from batchrelay.errors import ConfigError
 from batchrelay.events.batchkey import BatchKeyConfig
@@ -110,6 +110,7 @@ class Settings(Section):
     alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
+    subscriptions: SubscriptionsConfig = SubscriptionsConfig()
 
     @field_validator("receivers", mode="before")
     @classmethod
@@ -223,6 +224,9 @@ def _check_references(settings: Settings) -> None:
     digest = settings.alerts.digest.receiver
     if digest is not None and digest not in names:
         raise ConfigError(f"alerts.digest.receiver: no receiver {digest!r}")
+    notify = settings.subscriptions.notify
+    if notify is not None and notify not in names:
+        raise ConfigError(f"subscriptions.notify: no receiver {notify!r}")
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -4,8 +4,9 @@
 What can change live is swapped in by the daemon (``app.Daemon.apply``): receivers and
 their templates, routes and time intervals, alert and inhibit rules, the ``delivery``
 section, the API's tokens, the log level, ingress verification, and the MNS queue sources.
-What cannot (the listener, the store, the batch key, the demo, the IMM and ICE clients,
-the log format, an ingress endpoint turned on or off) keeps its running value and is
+What cannot (the listener, the store, the batch key, the demo, webhook subscriptions (their
+routes and the commit hook are set up at start), the IMM and ICE clients, the log format,
+an ingress endpoint turned on or off) keeps its running value and is
 reported as needing a restart; the rest still applies. A config that does not load is
 refused whole: the running one stays, and the reason is logged at error and returned in
 the words ``batchrelay check-config`` uses.
@@ -28,7 +29,7 @@ from batchrelay.metrics import Metrics
 log = structlog.get_logger(__name__)
 
 #: Sections the daemon reads once, at start.
-RESTART_SECTIONS = ("server", "store", "batch_key", "demo")
+RESTART_SECTIONS = ("server", "store", "batch_key", "demo", "subscriptions")
 ENDPOINTS = ("mns_push", "eventbridge", "ice")
 
 

@@ -28,12 +28,13 @@ class CommitHooks:
     router: Router | None = None
     dirty: bool = False
     fail_for: frozenset[str] = frozenset()
+    subscriptions: bool = False
 
     def for_store(self) -> store.CommitHooks:
         """These hooks as every store takes them."""
-        if not self.fail_for:
-            return store.CommitHooks(route=self.router, mark_dirty=self.dirty)
-        return store.CommitHooks(route=self.route, mark_dirty=self.dirty)
+        route = self.route if self.fail_for else self.router
+        return store.CommitHooks(route=route, mark_dirty=self.dirty,
+                                 subscriptions=self.subscriptions)  # fmt: skip
 
     def route(self, event: Event) -> Obligations:
         if event.event_id in self.fail_for:

@@ -17,6 +17,7 @@ from batchrelay.cli.ledger import cmd_ledger, cmd_store
 from batchrelay.cli.operations import cmd_batch, cmd_deadletters, cmd_silence
 from batchrelay.cli.routes import cmd_routes
 from batchrelay.cli.run import cmd_check_config, cmd_run
+from batchrelay.cli.subscriptions import cmd_subscriptions
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _operations(sub)
     _batches(sub)
     _ledger(sub)
+    _subscriptions(sub)
     _command(sub, "completion", cmd_completion, "print the shell completion script for SHELL",
              "batchrelay completion bash > /etc/bash_completion.d/batchrelay").add_argument(
         "shell", choices=["bash", "zsh", "tcsh"]
@@ -149,6 +151,29 @@ def _operations(sub: Any) -> None:
     p.add_argument("--comment", help="add: why")
     p.add_argument("--author", default=login_name(), help="add: who (default: your login name)")
     p.add_argument("--state", choices=["active", "pending", "expired"], help="list: only these")
+    _json_flag(p)
+    p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
+
+
+def _subscriptions(sub: Any) -> None:
+    """Webhook subscriptions."""
+    p = _command(sub, "subscriptions", cmd_subscriptions,
+                 "add, list, show, rotate, test, replay, disable, enable or remove webhook"
+                 " subscriptions", "batchrelay subscriptions add https://cms.example.com/hooks"
+                 " --filter '{\"status\": [\"failed\"]}' -c config/local.yaml")  # fmt: skip
+    p.add_argument("action", choices=["add", "list", "show", "rotate", "test", "replay",
+                                      "disable", "enable", "rm"])  # fmt: skip
+    p.add_argument("target", nargs="?", help="add: the URL; the others: the subscription's id")
+    p.add_argument("--filter", help="add: an event pattern, as JSON")
+    p.add_argument("--kind", action="append", help="add: only this kind (repeatable)")
+    p.add_argument("--description", help="add: what it is for")
+    p.add_argument("--header", action="append", metavar="NAME=VALUE",
+                   help="add: a header sent with every message (repeatable)")  # fmt: skip
+    p.add_argument("--secret", help="add, rotate: this whsec_ secret instead of a new one")
+    p.add_argument("--overlap", help="rotate: how long the old secret signs too, such as 1h")
+    p.add_argument("--batch", help="replay: this batch's events")
+    p.add_argument("--since", help="replay: events first sent from this time (ISO 8601)")
+    p.add_argument("--until", help="replay: events first sent before this time")
     _json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
 

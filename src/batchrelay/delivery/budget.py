@@ -43,7 +43,7 @@ class Budget:
         if len(due) <= available:
             return due
         us = int(now * SECOND)
-        if available >= 1 and len(due) > 1:
+        if available >= 1 and len(due) > 1 and self.max_events > 1:  # else: one per message
             digests = await self.outbox.coalesce(due, self.max_events, us)
             self.metrics.coalesced.labels(receiver=name).inc(len(due))
             log.info("delivery.coalesced", receiver=name, deliveries=len(due), digests=len(digests))

@@ -26,12 +26,13 @@ import structlog
 
 from batchrelay.delivery.breaker import Breaker
 from batchrelay.delivery.budget import Budget
-from batchrelay.delivery.config import DeliveryConfig
+from batchrelay.delivery.config import DeliveryConfig, SubscriptionsConfig
 from batchrelay.delivery.hold import Check, Hold
 from batchrelay.delivery.policy import BreakerState, CircuitBreaker, RetryPolicy, SendBudget
 from batchrelay.delivery.record import Record, Recorder
 from batchrelay.delivery.send import BatchReads, Send
 from batchrelay.delivery.stages import Chain, Fanout, Round, Stage
+from batchrelay.delivery.subscriptions import SubscriptionDelivery
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, Notifier
 from batchrelay.notifiers.config import ChannelConfig
@@ -67,6 +68,7 @@ class Dispatcher:
         hold: Callable[[int], Awaitable[Check | None]] | None = None,
         active: Callable[[], bool] | None = None,
         public_url: str | None = None,
+        subscriptions: SubscriptionsConfig | None = None,
     ) -> None:
         self.store, self.tree, self.receivers = store, tree, receivers
         self.notifiers, self.metrics, self.clock = notifiers, metrics, clock
@@ -82,6 +84,13 @@ class Dispatcher:
         rng = rng or random.Random()
         self.retry = {n: RetryPolicy(c.retry, rng) for n, c in receivers.items()}
         self.max_in_flight = config.max_in_flight
+        self.subscriptions = (
+            SubscriptionDelivery(store.subscriptions, subscriptions, self.recorder, self.reads,
+                                 metrics, tick=config.tick, lease=config.lease,
+                                 max_in_flight=config.max_in_flight, rng=rng,
+                                 notify=notifiers.get(subscriptions.notify or ""))
+            if subscriptions is not None and subscriptions.enabled else None
+        )  # fmt: skip
         self.public_url = public_url
         self._stopping = asyncio.Event()
 
@@ -128,6 +137,11 @@ class Dispatcher:
     def stop(self) -> None:
         self._stopping.set()
 
+    async def close(self) -> None:
+        """Release what sending to subscriptions holds (its HTTP session)."""
+        if self.subscriptions is not None:
+            await self.subscriptions.close()
+
     async def tick(self) -> int:
         """One pass; returns how many deliveries were attempted."""
         if self.active is not None and not self.active():
@@ -139,6 +153,8 @@ class Dispatcher:
             await self._seed_budgets(now)
         self.reads.clear()
         await self.hold(now)
+        if self.subscriptions is not None:
+            await self.subscriptions.check_health(now)
         due = await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
@@ -152,6 +168,8 @@ class Dispatcher:
 
     async def _receiver_pass(self, work: Round) -> int:
         chain = self.chains.get(work.receiver)
+        if chain is None and self.subscriptions is not None:
+            chain = self.subscriptions.chain(work.receiver)
         if chain is None:  # removed from the config while messages waited for it
             for delivery in work.deliveries:
                 await self.recorder.finish(delivery, work.now, 0.0, "dead",

@@ -23,6 +23,7 @@ from typing import Any
 from batchrelay.notifiers.config import ChannelConfig
 from batchrelay.routing.inhibit import InhibitRule, inhibited
 from batchrelay.routing.silences import event_labels, silenced_by
+from batchrelay.routing.subscriptions import subscription_of
 from batchrelay.routing.tree import RouteTree
 from batchrelay.store.contracts import (
     SECOND,
@@ -93,6 +94,8 @@ class Hold:
         return await self.outbox.flush(flushes, us)
 
     def max_events(self, receiver: str) -> int:
+        if subscription_of(receiver):
+            return 1  # a subscription is sent one event per message
         config = self.receivers.get(receiver)
         return config.max_events if config else 100
 
@@ -112,7 +115,9 @@ def plan(
     flushes: list[GroupFlush] = []
     for group in groups:
         state = "muted" if muted(group.receiver, group.route) else "pending"
-        chunks = _chunks(group.events, state, check, max_events(group.receiver))
+        # silences and inhibitions quiet people, not the systems that subscribed
+        held = None if subscription_of(group.receiver) else check
+        chunks = _chunks(group.events, state, held, max_events(group.receiver))
         flushes.append(GroupFlush(group, [NewDelivery(held, part) for held, part in chunks]))
     return flushes
 

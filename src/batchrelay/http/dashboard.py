@@ -50,6 +50,7 @@ PAGES = {
     "/alerts": ("alerts", "Alerts and silences"),
     "/deadletters": ("deadletters", "Dead letters"),
     "/quarantine": ("quarantine", "Quarantine"),
+    "/subscriptions": ("subscriptions", "Subscriptions"),
 }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from batchrelay.cloudapi.actions import BatchActions
+from batchrelay.delivery.config import SubscriptionsConfig
 from batchrelay.http import (
     access,
     actions,
@@ -30,6 +31,7 @@ from batchrelay.http import (
     quarantine,
     reload,
     stream,
+    subscriptions,
     task_export,
 )
 from batchrelay.http.access import AccessConfig
@@ -61,6 +63,7 @@ class Surface:
     pipeline: Pipeline | None = None
     endpoints: Sequence[Endpoint] = ()
     reload: reload.Reload | None = None  # POST /-/reload
+    subscriptions: SubscriptionsConfig | None = None  # None or not enabled: no such routes
 
 
 def create_app(surface: Surface) -> web.Application:
@@ -93,6 +96,9 @@ def create_app(surface: Surface) -> web.Application:
                      batch_failures, task_export, stream, dashboard, apidoc, access,
                      reload):  # fmt: skip
         app.add_routes(resource.routes())
+    if surface.subscriptions is not None and surface.subscriptions.enabled:
+        subscriptions.setup(app, store.subscriptions, surface.subscriptions)
+        app.add_routes(subscriptions.routes())
     if surface.pipeline is not None:
         app.add_routes(ingest.ingest_routes(list(surface.endpoints), surface.pipeline,
                                             surface.gate, surface.body))  # fmt: skip

@@ -45,9 +45,9 @@ class Router:
 
     def __call__(self, event: EventBase) -> Obligations:
         now, tree = self.clock(), self.tree
+        view = event.normalized()  # subscriptions match it even when no tree is configured
         if tree is None:
-            return Obligations({}, (), now)
-        view = event.normalized()
+            return Obligations(view, (), now)
         matches, discarded = tree.split(tree.match(view, datetime.fromtimestamp(now, UTC)))
         if self.dropped is not None:
             for match in discarded:

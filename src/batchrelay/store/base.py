@@ -29,6 +29,7 @@ from batchrelay.events.models import Event, Statistic
 
 if TYPE_CHECKING:  # the contracts of a store's parts refer to views defined here
     from batchrelay.store.contracts import AlertStore, Lease, Outbox
+    from batchrelay.store.subscriptions import Subscriptions
 
 T = TypeVar("T")
 
@@ -278,6 +279,9 @@ class Store(Protocol):
 
     @property
     def lease(self) -> Lease: ...
+
+    @property
+    def subscriptions(self) -> Subscriptions: ...
 
     async def start(self) -> None:
         """Open, apply migrations, start the writer. Called once before any other method."""

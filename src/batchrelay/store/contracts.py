@@ -40,13 +40,15 @@ from batchrelay.store.base import BatchView
 class CommitHooks:
     """What a store does for each new event inside its commit transaction, beside the
     journal and the ledger: write the obligations ``route`` computes to its outbox, and
-    mark the event's batch dirty for the alert evaluator."""
+    mark the event's batch dirty for the alert evaluator. With ``subscriptions``, every
+    enabled webhook subscription the event matches is owed a delivery too."""
 
     route: Callable[[EventBase], Obligations] | None = None
     mark_dirty: bool = False
+    subscriptions: bool = False
 
     def __bool__(self) -> bool:
-        return self.route is not None or self.mark_dirty
+        return self.route is not None or self.mark_dirty or self.subscriptions
 
 
 SECOND = 1_000_000  # outbox and lease times are microseconds since the epoch

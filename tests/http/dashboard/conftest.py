@@ -70,6 +70,7 @@ def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relay]:
         routing={"route": {"receiver": "rest", "group_wait": "1s", "routes": [
             {"receiver": "hook", "group_wait": "100ms", "match": {"batch_key": [DLQ_BATCH]}}]}},
         delivery={"tick": 0.1},
+        subscriptions={"allow_http": True, "allowed_networks": ["127.0.0.0/8"]},
         alerts={"rules": [{"name": "failure-ratio", "severity": "critical",
                            "condition": "failure_ratio > 0.02 && processed >= 20"}]},
     )  # fmt: skip

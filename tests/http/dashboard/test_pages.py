@@ -14,7 +14,7 @@ STATIC = files("batchrelay.http").joinpath("static")
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/batches/batch-1", "/alerts", "/deadletters", "/quarantine"]
+    "path", ["/", "/batches/batch-1", "/alerts", "/deadletters", "/quarantine", "/subscriptions"]
 )
 async def test_pages_are_shells_with_a_strict_policy(daemon: Any, path: str) -> None:
     resp = await daemon.get(path)

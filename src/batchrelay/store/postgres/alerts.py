@@ -25,7 +25,7 @@ from batchrelay.routing.silences import Silence
 from batchrelay.store.base import BatchView
 from batchrelay.store.contracts import RESOLVING_STATES, AlertState, Changes, DigestFacts
 from batchrelay.store.postgres import queries
-from batchrelay.store.postgres.outbox import add_obligations
+from batchrelay.store.postgres.subscriptions import owe
 from batchrelay.store.row_codec import to_us
 
 if TYPE_CHECKING:  # the store module imports this one
@@ -217,7 +217,7 @@ async def _apply(conn: asyncpg.Connection, changes: Changes, now: int) -> None:
         sorted(changes.forgotten),
     )
     for notice in changes.notices:
-        await add_obligations(conn, notice.view, notice.matches, now)
+        await owe(conn, notice.view, notice.matches, now)
     await _many(
         conn,
         "INSERT INTO batch_digests (batch_key, finished_at, sent_at) VALUES ($1, $2, $3)"

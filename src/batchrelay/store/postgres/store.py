@@ -48,6 +48,7 @@ from batchrelay.store.postgres.ledger_sql import PostgresCommitHook
 from batchrelay.store.postgres.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.postgres.outbox import PostgresOutbox, add_obligations
 from batchrelay.store.postgres.pool import Pool
+from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe, owe_event
 from batchrelay.store.row_codec import prepare
 
 T = TypeVar("T")
@@ -90,6 +91,7 @@ class PostgresStore:
             on_commit=on_commit,
         )
         self.outbox = PostgresOutbox(self)
+        self.subscriptions = PostgresSubscriptions(self)
         self.alerts = PostgresAlertStore(self)
         self.lease = PostgresLease(self)
 
@@ -268,12 +270,17 @@ def commit_hook(hooks: CommitHooks) -> PostgresCommitHook | None:
     """``hooks`` as this store awaits them, on the commit's connection, in its transaction."""
     if not hooks:
         return None
-    route, mark = hooks.route, hooks.mark_dirty
+    route, mark, subscribed = hooks.route, hooks.mark_dirty, hooks.subscriptions
 
     async def hook(conn: asyncpg.Connection, event: Event) -> None:
         if route is not None:
             owed = route(event)
-            await add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
+            if subscribed:
+                await owe(conn, owed.view, owed.matches, int(owed.at * SECOND))
+            else:
+                await add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
+        elif subscribed:
+            await owe_event(conn, event)
         if mark:
             await mark_dirty(conn, event)
 

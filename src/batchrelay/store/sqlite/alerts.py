@@ -14,7 +14,7 @@ from batchrelay.store.base import BatchView
 from batchrelay.store.contracts import RESOLVING_STATES, AlertState, Changes, DigestFacts
 from batchrelay.store.row_codec import to_us
 from batchrelay.store.sqlite import queries
-from batchrelay.store.sqlite.outbox import add_obligations
+from batchrelay.store.sqlite.subscriptions import owe
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.sqlite.store import SQLiteStore
@@ -181,7 +181,7 @@ def _apply(conn: sqlite3.Connection, changes: Changes, now: int) -> None:
     )
     conn.executemany("DELETE FROM alerts WHERE rule = ? AND batch_key = ?", changes.forgotten)
     for notice in changes.notices:
-        add_obligations(conn, notice.view, notice.matches, now)
+        owe(conn, notice.view, notice.matches, now)
     conn.executemany(
         "INSERT INTO batch_digests (batch_key, finished_at, sent_at) VALUES (?, ?, ?)"
         " ON CONFLICT DO UPDATE SET finished_at = excluded.finished_at, sent_at = excluded.sent_at",

@@ -182,13 +182,20 @@ class GroupWriter:
             self._wakeup.notify()
 
     def _finish(
-        self, group: list[_Request], results: list[Any], seconds: float, failure: Exception | None
+        self,
+        group: list[_Request],
+        results: list[Any],
+        seconds: float,
+        failure: Exception | None,
+        wrote: bool,
     ) -> None:
-        """On the event loop: answer the group's callers."""
-        if failure is None:
-            self.health.succeeded()
-        else:
+        """On the event loop: answer the group's callers. Only a commit that wrote a row
+        shows the store can commit: one that changed nothing (a dispatcher pass with nothing
+        due) succeeds even on a full disk."""
+        if failure is not None:
             self.health.failed(failure)
+        elif wrote:
+            self.health.succeeded()
         for request, result in zip(group, results, strict=True):
             _resolve(request.future, result)
             self._room.release()
@@ -204,12 +211,16 @@ class GroupWriter:
             stopped = NotReadyError("the store writer stopped")
             results: list[Any] = [stopped] * len(group)
             failure: Exception | None = stopped
+            conn = self._conn
+            before = conn.total_changes if conn is not None else 0
             try:
                 results, failure = self._transaction([request.work for request in group])
             finally:
                 seconds = time.perf_counter() - started
+                wrote = conn is not None and conn.total_changes != before
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                    loop.call_soon_threadsafe(self._finish, group, results, seconds, failure)
+                    loop.call_soon_threadsafe(self._finish, group, results, seconds, failure,
+                                              wrote)  # fmt: skip
 
     def _next_group(self) -> list[_Request] | None:
         """The first queued request and more, up to ``max_group`` items; waits while none

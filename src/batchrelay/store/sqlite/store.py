@@ -48,6 +48,7 @@ from batchrelay.store.sqlite.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite.outbox import SQLiteOutbox, add_obligations
 from batchrelay.store.sqlite.pool import ReadPool
 from batchrelay.store.sqlite.statements import STATEMENTS
+from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe, owe_event
 
 T = TypeVar("T")
 
@@ -91,6 +92,7 @@ class SQLiteStore:
         )
         self._readers = ReadPool(partial(_open_reader, self.path), readers)
         self.outbox = SQLiteOutbox(self)
+        self.subscriptions = SQLiteSubscriptions(self)
         self.alerts = SQLiteAlertStore(self)
         self.lease = AlwaysHeld()
 
@@ -288,12 +290,17 @@ def commit_hook(hooks: CommitHooks) -> CommitHook | None:
     """``hooks`` as this store runs them: on its writer thread, in the event's transaction."""
     if not hooks:
         return None
-    route, mark = hooks.route, hooks.mark_dirty
+    route, mark, subscribed = hooks.route, hooks.mark_dirty, hooks.subscriptions
 
     def hook(conn: sqlite3.Connection, event: Event) -> None:
         if route is not None:
             owed = route(event)
-            add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
+            if subscribed:
+                owe(conn, owed.view, owed.matches, int(owed.at * SECOND))
+            else:
+                add_obligations(conn, owed.view, owed.matches, int(owed.at * SECOND))
+        elif subscribed:
+            owe_event(conn, event)
         if mark:
             mark_dirty(conn, event)
 
