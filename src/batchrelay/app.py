@@ -49,6 +49,7 @@ from batchrelay.sources.verifiers import Verifiers, endpoints
 from batchrelay.store import Store
 from batchrelay.store.contracts import AlertStore
 from batchrelay.store.coordination import LeaseKeeper
+from batchrelay.store.retention import Pruner
 
 log = structlog.get_logger(__name__)
 
@@ -187,7 +188,8 @@ class Daemon:
             await stack.enter_async_context(running_task("summary", summary.run(), summary.stop))
 
     async def _start_timers(self, stack: contextlib.AsyncExitStack) -> None:
-        """The work the lease holder runs: delivery, alert evaluation, reconciliation."""
+        """The work the lease holder runs: delivery, alert evaluation, reconciliation,
+        retention."""
         settings, registry, active = self.settings, self.registry, self.active
         notifiers = await stack.enter_async_context(running_receivers(settings))
         runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
@@ -202,6 +204,9 @@ class Daemon:
         for timer in reconcile.timers(self.imm_api, self.ice_api, self.pipeline, self.store,
                                       registry, active):  # fmt: skip
             runs.append((f"reconcile-{timer.service}", timer.run(), timer.stop))
+        pruner = Pruner(self.store.retention, settings.retention, active,
+                        registry.count_pruned, registry.set_store_sizes)  # fmt: skip
+        runs.append(("retention", pruner.run(), pruner.stop))
         for name, run, stop in runs:
             await stack.enter_async_context(running_task(name, run, stop))
 

@@ -35,6 +35,7 @@ from batchrelay.notifiers.config import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.config import IngressConfig, MnsQueueConfig
 from batchrelay.store.config import StoreConfig
+from batchrelay.store.retention import RetentionConfig
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -92,6 +93,7 @@ class Settings(Section):
     alerts: AlertsConfig = AlertsConfig()
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("receivers", mode="before")
     @classmethod

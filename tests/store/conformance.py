@@ -17,6 +17,7 @@ from .conformance_dashboard import DashboardConformance
 from .conformance_ledger import LedgerConformance
 from .conformance_outbox import OutboxConformance
 from .conformance_overview import OverviewConformance
+from .conformance_retention import RetentionConformance
 from .conformance_support import CommitHooks, StoreFactory, commit_all, commit_concurrently
 
 __all__ = ["CommitHooks", "StoreConformance", "StoreFactory", "commit_all", "commit_concurrently"]
@@ -30,6 +31,7 @@ class StoreConformance(
     AlertStoreConformance,
     OverviewConformance,
     ActionConformance,
+    RetentionConformance,
 ):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``, the
     outbox and the alert state (``store/contracts.py``) in it."""

@@ -28,7 +28,7 @@ from batchrelay.errors import InputReason
 from batchrelay.events.models import Event, Statistic
 
 if TYPE_CHECKING:  # the contracts of a store's parts refer to views defined here
-    from batchrelay.store.contracts import AlertStore, Lease, Outbox
+    from batchrelay.store.contracts import AlertStore, Lease, Outbox, Retention
 
 T = TypeVar("T")
 
@@ -278,6 +278,9 @@ class Store(Protocol):
 
     @property
     def lease(self) -> Lease: ...
+
+    @property
+    def retention(self) -> Retention: ...
 
     async def start(self) -> None:
         """Open, apply migrations, start the writer. Called once before any other method."""

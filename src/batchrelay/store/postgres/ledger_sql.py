@@ -107,6 +107,11 @@ _UPSERT_BATCH = (
         ]
     )
 )
+_ADD_TASK_COUNTS = (
+    "UPDATE batches SET "
+    + ", ".join(f"{name} = {name} + ${n}" for n, name in enumerate(STATUS_COLUMNS.values(), 2))
+    + " WHERE batch_key = $1"
+)
 _ADD_ERROR_CODE = (
     "INSERT INTO batch_error_codes (batch_key, code, n) VALUES ($1, $2, $3)"
     " ON CONFLICT (batch_key, code) DO UPDATE SET n = batch_error_codes.n + excluded.n"
@@ -171,11 +176,30 @@ class LedgerChanges:
             return
         self.tasks[task_id] = updated
         self._dirty_tasks.add(task_id)
-        deltas = ledger.task_deltas(current, updated)
+        self._count(ledger.task_deltas(current, updated))
+
+    def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
         for counter, delta in zip(self._counters, parts, strict=True):
             for key, n in delta.items():
                 counter[key] = counter.get(key, 0) + n
+
+    def restore_task(self, task: TaskState) -> None:
+        """A task as a snapshot holds it, on a ledger that does not have it yet."""
+        self.tasks[task.task_id] = task
+        self._dirty_tasks.add(task.task_id)
+        self._count(ledger.task_deltas(None, task))
+
+    def touch_batches(self) -> None:
+        """Every batch held is written (restored from a snapshot)."""
+        self._dirty_batches.update(key for key, state in self.batches.items() if state)
+
+    def take_task_counts(self, into: Counter) -> None:
+        """Move the task-count deltas out, to be added later (see :func:`rebuild`)."""
+        task_counts = self._counters[0]
+        for key, n in task_counts.items():
+            into[key] = into.get(key, 0) + n
+        task_counts.clear()
 
     async def write(self, conn: asyncpg.Connection) -> None:
         """Tasks, then batches with their count deltas, then the counters; each sorted."""
@@ -209,6 +233,13 @@ async def lock_ledger(conn: asyncpg.Connection, *, exclusive: bool = False) -> N
 
 async def _lock(conn: asyncpg.Connection, kind: int, keys: Iterable[str]) -> None:
     await conn.execute(_LOCK_KEYS, kind, list(keys))
+
+
+async def lock_batches(conn: asyncpg.Connection, batch_keys: Iterable[str]) -> None:
+    """The locks a commit takes on these batches (with the ledger lock, shared): a
+    transaction holding them sees no commit to them until it ends."""
+    await lock_ledger(conn)
+    await _lock(conn, BATCH_LOCK, sorted(batch_keys))
 
 
 async def lock_and_read(conn: asyncpg.Connection, events: Sequence[Event]) -> LedgerChanges:
@@ -369,21 +400,62 @@ async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord, raw_id:
 
 
 async def rebuild(conn: asyncpg.Connection) -> int:
-    """Wipe the ledger and replay the journal in ``seq`` order; returns the events replayed.
+    """Wipe the ledger, restore the snapshots of pruned journals, and replay the journal
+    in ``seq`` order; returns the events replayed.
 
     Holds the ledger lock exclusively: commits elsewhere wait, then apply on the new ledger.
+    Task counts are added to the batch rows at the end, once every batch has its row (a
+    task restored from a snapshot may count in a batch only the journal brings back).
     """
     await lock_ledger(conn, exclusive=True)
     for table in LEDGER_TABLES:
         # DELETE, not TRUNCATE: readers keep reading the old ledger until this commits
         await conn.execute(f"DELETE FROM {table}")
+    task_counts: Counter = {}
+    await _restore_snapshots(conn, task_counts)
     replayed, last = 0, 0
     while rows := await conn.fetch(_SELECT_JOURNAL, last, REBUILD_CHUNK):
         events = [(event_from_journal(row["model"]), from_us(row["received_at"])) for row in rows]
         changes = await _read(conn, (event for event, _ in events), lock=False)
         for event, received_at in events:
             changes.apply(event, received_at)
+        changes.take_task_counts(task_counts)
         await changes.write(conn)
         replayed += len(rows)
         last = rows[-1]["seq"]
+    await _add_task_counts(conn, task_counts)
     return replayed
+
+
+_SELECT_SNAPSHOT_BATCHES = (
+    f"SELECT {BATCH_STATE_COLUMNS} FROM batch_snapshots WHERE batch_key > $1"
+    " ORDER BY batch_key LIMIT $2"
+)
+_SELECT_SNAPSHOT_TASKS = (
+    f"SELECT {TASK_COLUMNS} FROM task_snapshots WHERE task_id > $1 ORDER BY task_id LIMIT $2"
+)
+
+
+async def _restore_snapshots(conn: asyncpg.Connection, task_counts: Counter) -> None:
+    """What retention pruned, as its snapshots hold it: each batch with the events pruned,
+    each task as it stood (counted as a new task is)."""
+    last = ""
+    while rows := await conn.fetch(_SELECT_SNAPSHOT_BATCHES, last, REBUILD_CHUNK):
+        states = [batch_from_row(tuple(row)) for row in rows]
+        changes = LedgerChanges({}, {state.batch_key: state for state in states})
+        changes.touch_batches()
+        await changes.write(conn)
+        last = rows[-1][0]
+    last = ""
+    while rows := await conn.fetch(_SELECT_SNAPSHOT_TASKS, last, REBUILD_CHUNK):
+        changes = LedgerChanges({}, {})
+        for row in rows:
+            changes.restore_task(task_from_row(tuple(row)))
+        changes.take_task_counts(task_counts)
+        await changes.write(conn)
+        last = rows[-1][0]
+
+
+async def _add_task_counts(conn: asyncpg.Connection, task_counts: Counter) -> None:
+    rows = [(key, *counts) for key, counts in sorted(counts_by_batch(task_counts).items())]
+    await _run_many(conn, _ADD_TASK_COUNTS, rows)

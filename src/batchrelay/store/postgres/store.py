@@ -48,6 +48,7 @@ from batchrelay.store.postgres.ledger_sql import PostgresCommitHook
 from batchrelay.store.postgres.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.postgres.outbox import PostgresOutbox, add_obligations
 from batchrelay.store.postgres.pool import Pool
+from batchrelay.store.postgres.retention import PostgresRetention
 from batchrelay.store.row_codec import prepare
 
 T = TypeVar("T")
@@ -92,6 +93,7 @@ class PostgresStore:
         self.outbox = PostgresOutbox(self)
         self.alerts = PostgresAlertStore(self)
         self.lease = PostgresLease(self)
+        self.retention = PostgresRetention(self)
 
     # ------------------------------------------------------------------ lifecycle
 

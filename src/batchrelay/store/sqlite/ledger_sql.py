@@ -30,7 +30,9 @@ from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.row_codec import (
+    BATCH_STATE_COLUMNS,
     NO_COUNTS,
+    TASK_COLUMNS,
     Counter,
     PreparedEvent,
     batch_from_row,
@@ -212,7 +214,8 @@ class LedgerWriter:
         return int(action_id)
 
     def rebuild(self) -> int:
-        """Wipe the ledger and replay the journal in ``seq`` order; returns the events."""
+        """Wipe the ledger, restore the snapshots of pruned journals, and replay the
+        journal in ``seq`` order; returns the events replayed."""
         sql.INSERT_EVENTS.run(self._conn, self._pending.journal)  # the replay must see them
         # what was pending is in the journal and replayed below; replayed tasks are written
         # as they go rather than held in memory (the journal may be long)
@@ -221,12 +224,35 @@ class LedgerWriter:
         self._cache.clear()
         for table in LEDGER_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
+        self._restore_snapshots()
         replayed = 0
         journal = self._conn.execute("SELECT received_at, model FROM events ORDER BY seq")
         for received_at, model in journal:
             self.apply(event_from_journal(model), from_us(received_at))
             replayed += 1
         return replayed
+
+    def _restore_snapshots(self) -> None:
+        """What retention pruned, as its snapshots hold it: each batch with the events
+        pruned, each task as it stood (counted as a new task is)."""
+        for row in self._conn.execute(f"SELECT {BATCH_STATE_COLUMNS} FROM batch_snapshots"):
+            state = batch_from_row(row)
+            self._pending.batches[state.batch_key] = state
+            self._pending.dirty.add(state.batch_key)
+        for row in self._conn.execute(f"SELECT {TASK_COLUMNS} FROM task_snapshots"):
+            task = task_from_row(row)
+            self._conn.execute(sql.UPSERT_TASK, task_to_row(task))
+            self._count(ledger.task_deltas(None, task))
+
+    def batch_state(self, batch_key: str) -> BatchState | None:
+        """The batch as this transaction sees it (what is pending included)."""
+        return self._batch(batch_key)
+
+    def forget_batch(self, batch_key: str) -> None:
+        """The batch's row was deleted in this transaction: not to be written back."""
+        self._pending.batches.pop(batch_key, None)
+        self._pending.dirty.discard(batch_key)
+        self._cache.forget(batch_key)
 
     # ------------------------------------------------------------------ end of transaction
 
@@ -310,7 +336,9 @@ class LedgerWriter:
             self._pending.dirty_tasks.add(task_id)
         else:
             self._conn.execute(sql.UPSERT_TASK, task_to_row(updated))
-        deltas = ledger.task_deltas(current, updated)
+        self._count(ledger.task_deltas(current, updated))
+
+    def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
         for counter, delta in zip(self._pending.counters, parts, strict=True):
             for key, n in delta.items():
