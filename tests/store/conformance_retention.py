@@ -11,7 +11,7 @@ from typing import Any
 
 from batchrelay.errors import InputReason
 from batchrelay.routing.obligations import Router
-from batchrelay.store.base import QuarantineRecord, Store
+from batchrelay.store.base import Page, QuarantineRecord, Store
 from batchrelay.store.contracts import Cutoffs
 from batchrelay.store.row_codec import to_us
 from tests.fakes import FakeClock
@@ -176,3 +176,23 @@ class RetentionConformance(StoreCase):
         assert stats["task_snapshots"].rows == 0
         sizes = await store.retention.sizes()
         assert {"events", "tasks", "raw_inputs", "batches"} <= set(sizes)
+
+    async def test_history_is_kept_when_the_journal_is_pruned(self, store: Store) -> None:
+        events = event_stream(seed=7, batches=3, tasks_per_batch=10)
+        await commit_all(store, events)
+        before = {key: await store.batch_history(key, 50) for key in ("batch-0", "batch-1")}
+        await prune_all(store, Cutoffs(events=to_us(LATE)))
+        assert await store.list_batch_events("batch-0", 10, "") == Page([])
+        for key, points in before.items():
+            assert points and await store.batch_history(key, 50) == points
+
+    async def test_history_of_a_final_status_reported_before_a_newer_running_one(
+        self, store: Store
+    ) -> None:
+        # running at 30 arrives first; failed at 25 outranks it (final) and arrives later
+        await commit_all(store, [imm_task("t", "running", 30, batch_key="B"),
+                                 imm_task("t", "failed", 25, batch_key="B", code="E")])  # fmt: skip
+        points = await store.batch_history("B", 100)
+        assert [(p.time, p.task_counts, p.events) for p in points] == [
+            (at(25), {"failed": 1}, 1), (at(30), {"failed": 1}, 2),
+        ]  # fmt: skip

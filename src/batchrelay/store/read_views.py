@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from batchrelay.events.models import Statistic
 from batchrelay.store.base import (
     ActionView,
     BatchView,
@@ -21,7 +20,6 @@ from batchrelay.store.base import (
     QuarantineView,
     TaskView,
 )
-from batchrelay.store.history import JournalFigure
 from batchrelay.store.row_codec import STATUS_COLUMNS, from_us, maybe_time
 
 MAX_RESULTS = 100
@@ -152,13 +150,6 @@ def snapshot(
         "error_codes": codes,
         "project_totals": totals,
     }
-
-
-def journal_figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
-    """Rows of (time, event_id, kind, task_id, status, statistic JSON) for ``history.fold``."""
-    for time, event_id, kind, task_id, status, statistic in rows:
-        stat = Statistic.model_validate_json(statistic) if statistic else None
-        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
 
 
 def failed_task(row: Any) -> FailedTask:

@@ -29,6 +29,7 @@ from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.rollups import ROLLUP_COLUMNS, Rollups
 from batchrelay.store.row_codec import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
@@ -112,6 +113,26 @@ _ADD_TASK_COUNTS = (
     + ", ".join(f"{name} = {name} + ${n}" for n, name in enumerate(STATUS_COLUMNS.values(), 2))
     + " WHERE batch_key = $1"
 )
+_ROLLUP_FIELDS = _names(ROLLUP_COLUMNS)
+_NEWER_STATISTIC = (
+    "excluded.statistic IS NOT NULL AND (r.statistic_time IS NULL OR (excluded.statistic_time,"
+    " excluded.statistic_event_id) > (r.statistic_time, r.statistic_event_id))"
+)
+#: A rollup row carries this transaction's changes, added to what the row holds.
+_ADD_ROLLUPS = (
+    _insert("batch_rollups AS r", ROLLUP_COLUMNS)
+    + " ON CONFLICT (batch_key, level, bucket) DO UPDATE SET "
+    + ", ".join(
+        [
+            "last_time = greatest(r.last_time, excluded.last_time)",
+            *(f"{name} = r.{name} + excluded.{name}" for name in _ROLLUP_FIELDS[4:-3]),
+            *(
+                f"{name} = CASE WHEN {_NEWER_STATISTIC} THEN excluded.{name} ELSE r.{name} END"
+                for name in _ROLLUP_FIELDS[-3:]
+            ),
+        ]
+    )
+)
 _ADD_ERROR_CODE = (
     "INSERT INTO batch_error_codes (batch_key, code, n) VALUES ($1, $2, $3)"
     " ON CONFLICT (batch_key, code) DO UPDATE SET n = batch_error_codes.n + excluded.n"
@@ -156,6 +177,7 @@ class LedgerChanges:
         self._dirty_tasks: set[str] = set()
         self._dirty_batches: set[str] = set()
         self._counters: tuple[Counter, Counter, Counter] = ({}, {}, {})
+        self.rollups: Rollups | None = None  # a commit's (a rebuild leaves the history alone)
 
     def apply(self, event: Event, received_at: datetime) -> None:
         """The ledger effect of one journaled event; shared by commit and rebuild."""
@@ -167,6 +189,8 @@ class LedgerChanges:
             self._dirty_batches.add(batch_key)
         if ledger.is_task_event(event):
             self._apply_task(event)
+        if self.rollups is not None:
+            self.rollups.add_event(event)
 
     def _apply_task(self, event: Event) -> None:
         task_id = str(event.task_id)
@@ -177,6 +201,8 @@ class LedgerChanges:
         self.tasks[task_id] = updated
         self._dirty_tasks.add(task_id)
         self._count(ledger.task_deltas(current, updated))
+        if self.rollups is not None:
+            self.rollups.add_task(current, updated)
 
     def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
@@ -216,6 +242,8 @@ class LedgerChanges:
         await _run_many(conn, _UPSERT_BATCH, rows)
         await _run_many(conn, _ADD_ERROR_CODE, counter_rows(error_codes))
         await _run_many(conn, _ADD_PROJECT_TOTAL, counter_rows(totals))
+        if self.rollups:
+            await _run_many(conn, _ADD_ROLLUPS, self.rollups.rows())
 
 
 async def _run_many(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -247,7 +275,9 @@ async def lock_and_read(conn: asyncpg.Connection, events: Sequence[Event]) -> Le
 
     Taking them again later in the same transaction costs nothing (they are re-entrant)."""
     await lock_ledger(conn)
-    return await _read(conn, events, lock=True)
+    changes = await _read(conn, events, lock=True)
+    changes.rollups = Rollups()
+    return changes
 
 
 async def _read(conn: asyncpg.Connection, events: Iterable[Event], *, lock: bool) -> LedgerChanges:

@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.store import read_views as columns
+from batchrelay.store import rollups
 from batchrelay.store.base import (
     INGEST_SCAN,
     INGEST_WINDOW,
@@ -33,7 +34,6 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import fold
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -242,16 +242,19 @@ async def list_batch_events(
 async def batch_history(
     conn: asyncpg.Connection, batch_key: str, max_points: int
 ) -> list[HistoryPoint]:
-    rows = await conn.fetch(
-        "SELECT time, event_id, kind, task_id, model::json ->> 'status', "
-        "model::json ->> 'statistic' FROM events WHERE batch_key = $1 "
-        "ORDER BY time, event_id",
-        batch_key,
+    """From the batch's rollups at one level (``store/rollups.py``): a few hundred rows."""
+    span = await conn.fetchrow(
+        "SELECT first_seen, last_seen FROM batches WHERE batch_key = $1", batch_key
     )
-    if not rows:
+    if span is None:
         return []
-    first, last = from_us(rows[0]["time"]), from_us(rows[-1]["time"])
-    return fold(columns.journal_figures(rows), first, last, max_points)
+    first, last = from_us(span[0]), from_us(span[1])
+    rows = await conn.fetch(
+        f"SELECT {rollups.HISTORY_COLUMNS} FROM batch_rollups"
+        " WHERE batch_key = $1 AND level = $2 ORDER BY bucket",
+        batch_key, rollups.level_for(first, last, max_points),
+    )  # fmt: skip
+    return rollups.points([tuple(row) for row in rows], first, last, max_points)
 
 
 async def changed_batches(

@@ -29,6 +29,7 @@ from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.rollups import Rollups
 from batchrelay.store.row_codec import (
     BATCH_STATE_COLUMNS,
     NO_COUNTS,
@@ -98,13 +99,14 @@ class _Pending:
     dirty_tasks: set[str] = field(default_factory=set)
     # both: the raw inputs stored (or known) in this transaction, by body
     raw_ids: dict[bytes, int] = field(default_factory=dict)
+    rollups: Rollups = field(default_factory=Rollups)  # what the history gains
 
     def copy(self) -> _Pending:
         counters = (dict(self.counters[0]), dict(self.counters[1]), dict(self.counters[2]))
         return _Pending(
             dict(self.batches), set(self.dirty), counters,
             list(self.journal), set(self.journaled), dict(self.tasks), set(self.dirty_tasks),
-            dict(self.raw_ids),
+            dict(self.raw_ids), self.rollups.copy(),
         )  # fmt: skip
 
 
@@ -122,6 +124,7 @@ class LedgerWriter:
         self._cache = cache if cache is not None else BatchCache()
         self._pending = _Pending()
         self._staged = False
+        self._rolling = True
 
     def begin(self, works: Iterable[object] = (), *, staged: bool = False) -> None:
         """Inside BEGIN IMMEDIATE: nothing pending, a cache still true to the file and, when
@@ -166,6 +169,7 @@ class LedgerWriter:
             row = (*item.row, self._raw_id(item.raw, item.raw_row))
             self._conn.execute(sql.INSERT_EVENT, row)
         self.apply(item.event, item.received_at)
+        pending.rollups.add_event(item.event)
         return CommitOutcome.COMMITTED
 
     def know_raw(self, raw_ids: Mapping[bytes, int]) -> None:
@@ -222,14 +226,18 @@ class LedgerWriter:
         self._pending = _Pending()
         self._staged = False
         self._cache.clear()
+        self._rolling = False  # the history's rollups are not the ledger's to recompute
         for table in LEDGER_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
         self._restore_snapshots()
         replayed = 0
         journal = self._conn.execute("SELECT received_at, model FROM events ORDER BY seq")
-        for received_at, model in journal:
-            self.apply(event_from_journal(model), from_us(received_at))
-            replayed += 1
+        try:
+            for received_at, model in journal:
+                self.apply(event_from_journal(model), from_us(received_at))
+                replayed += 1
+        finally:
+            self._rolling = True
         return replayed
 
     def _restore_snapshots(self) -> None:
@@ -274,6 +282,7 @@ class LedgerWriter:
         _, error_codes, totals = pending.counters
         sql.ADD_ERROR_CODES.run(conn, counter_rows(error_codes))
         sql.ADD_PROJECT_TOTALS.run(conn, counter_rows(totals))
+        sql.ADD_ROLLUPS.run(conn, pending.rollups.rows())
         for batch in written:  # the writer calls abandon() if COMMIT fails after this
             self._cache.put(batch)
 
@@ -337,6 +346,8 @@ class LedgerWriter:
         else:
             self._conn.execute(sql.UPSERT_TASK, task_to_row(updated))
         self._count(ledger.task_deltas(current, updated))
+        if self._rolling:
+            self._pending.rollups.add_task(current, updated)
 
     def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)

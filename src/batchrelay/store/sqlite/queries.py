@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchrelay.store import read_views as columns
+from batchrelay.store import rollups
 from batchrelay.store.base import (
     INGEST_SCAN,
     INGEST_WINDOW,
@@ -31,7 +32,6 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import fold
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -222,18 +222,19 @@ def list_batch_events(
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
-    first, last = conn.execute(
-        "SELECT min(time), max(time) FROM events WHERE batch_key = ?", (batch_key,)
+    """From the batch's rollups at one level (``store/rollups.py``): a few hundred rows."""
+    span = conn.execute(
+        "SELECT first_seen, last_seen FROM batches WHERE batch_key = ?", (batch_key,)
     ).fetchone()
-    if first is None:
+    if span is None:
         return []
+    first, last = from_us(span[0]), from_us(span[1])
     rows = conn.execute(
-        "SELECT time, event_id, kind, task_id, json_extract(model, '$.status'), "
-        "json_extract(model, '$.statistic') FROM events WHERE batch_key = ? "
-        "ORDER BY time, event_id",
-        (batch_key,),
-    )
-    return fold(columns.journal_figures(rows), from_us(first), from_us(last), max_points)
+        f"SELECT {rollups.HISTORY_COLUMNS} FROM batch_rollups"
+        " WHERE batch_key = ? AND level = ? ORDER BY bucket",
+        (batch_key, rollups.level_for(first, last, max_points)),
+    ).fetchall()
+    return rollups.points(rows, first, last, max_points)
 
 
 def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int) -> list[BatchView]:
