@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from batchrelay.errors import InputReason
 from batchrelay.routing.obligations import Router
 from batchrelay.store.base import Page, QuarantineRecord, Store
-from batchrelay.store.contracts import Cutoffs
+from batchrelay.store.contracts import Changes, Cutoffs
 from batchrelay.store.row_codec import to_us
 from tests.fakes import FakeClock
 
+from .conformance_alerts import NOW as ALERTS_NOW
+from .conformance_alerts import alert
 from .conformance_outbox import LEASE, NOW, START, WAIT, Routed, route_tree
 from .conformance_support import CommitHooks, StoreCase, StoreFactory, commit_all
 from .factories import RECEIVED, at, event_stream, imm_batch, imm_task, inbound
@@ -196,3 +198,33 @@ class RetentionConformance(StoreCase):
         assert [(p.time, p.task_counts, p.events) for p in points] == [
             (at(25), {"failed": 1}, 1), (at(30), {"failed": 1}, 2),
         ]  # fmt: skip
+
+    async def test_alerts_retention_prunes_resolved_alerts_only(self, store: Store) -> None:
+        states = [alert("stalled", "B"), alert("failed", "B", "resolved"),
+                  alert("stalled", "C", "resolved")]  # fmt: skip
+        await store.alerts.apply(Changes(saved=states[:2]), ALERTS_NOW)
+        await store.alerts.apply(Changes(saved=states[2:]), ALERTS_NOW + timedelta(hours=1))
+        cutoff = to_us(ALERTS_NOW + timedelta(minutes=30))
+        assert await prune_all(store, Cutoffs(alerts=cutoff)) == {"alerts": 1}
+        assert await store.alerts.alerts() == [states[2], states[0]]
+
+    async def test_batches_retention_prunes_the_ledger_of_finished_batches(
+        self, store: Store
+    ) -> None:
+        tasks = [imm_task(f"d{n}", "failed" if n % 3 else "succeeded", 10 + n, batch_key="done",
+                          code="E", project="p") for n in range(20)]  # fmt: skip
+        opened = [imm_batch("open", "running", 100),
+                  imm_task("o", "running", 101, batch_key="open", project="p")]  # fmt: skip
+        await commit_all(store, [imm_batch("done", "succeeded", 100), *tasks, *opened])
+        open_before = await store.get_batch("open")
+        assert await prune_all(store, Cutoffs(batches=to_us(at(50)))) == {}  # done at 100
+        pruned = await prune_all(store, Cutoffs(batches=to_us(LATE)))
+        assert pruned == {"tasks": 20, "events": 21, "batches": 1}
+        assert await store.get_batch("done") is None
+        assert await store.get_batch("open") == open_before
+        assert await store.batch_history("done", 10) == []
+        snapshot = await store.ledger_snapshot()
+        assert set(snapshot["tasks"]) == {"o"}
+        assert snapshot["project_totals"] == {"p": {"running": 1}}
+        await store.rebuild_ledger()
+        assert await store.ledger_snapshot() == snapshot
