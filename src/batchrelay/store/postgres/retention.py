@@ -180,8 +180,13 @@ async def _prune_batch(conn: asyncpg.Connection, cutoff: int, limit: int) -> dic
     )  # fmt: skip
     if _count(deleted):
         return {"events": _count(deleted)}
-    for table in ("batch_error_codes", "batch_rollups", "batch_snapshots", "task_snapshots",
-                  "batches"):
+    for table in (
+        "batch_error_codes",
+        "batch_rollups",
+        "batch_snapshots",
+        "task_snapshots",
+        "batches",
+    ):
         await conn.execute(f"DELETE FROM {table} WHERE batch_key = $1", batch_key)
     return {"batches": 1}
 

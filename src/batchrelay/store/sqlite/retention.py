@@ -204,8 +204,13 @@ def _prune_batch(writer: LedgerWriter, cutoff: int, limit: int) -> dict[str, int
     if seqs:
         conn.execute(f"DELETE FROM events WHERE seq IN {_JSON_IDS}", (_json(seqs),))
         return {"events": len(seqs)}
-    for table in ("batch_error_codes", "batch_rollups", "batch_snapshots", "task_snapshots",
-                  "batches"):
+    for table in (
+        "batch_error_codes",
+        "batch_rollups",
+        "batch_snapshots",
+        "task_snapshots",
+        "batches",
+    ):
         conn.execute(f"DELETE FROM {table} WHERE batch_key = ?", (batch_key,))
     writer.forget_batch(batch_key)
     return {"batches": 1}
