@@ -150,7 +150,7 @@ _INSERT_QUARANTINE = (
 _RESERVE_RAW_IDS = "SELECT nextval('raw_inputs_id_seq') FROM generate_series(1, $1)"
 _INSERT_RAW = (
     f"INSERT INTO raw_inputs (id, {RAW_COLUMNS}) SELECT * FROM unnest("
-    "$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])"
+    "$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
 )
 _INSERT_ACTION = (
     "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at)"

@@ -34,6 +34,7 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
+from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -365,13 +366,13 @@ async def read_journal(
     conn: asyncpg.Connection, after: int, limit: int
 ) -> list[tuple[int, Inbound]]:
     rows = await conn.fetch(
-        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
         "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         after,
         limit,
     )
     return [
-        (r["seq"], Inbound(event_from_journal(r["model"]), bytes(r["body"] or b""),
+        (r["seq"], Inbound(event_from_journal(r["model"]), unpack(r["body"], r["packing"]),
                            from_us(r["received_at"]), r["encoding"] or ""))
         for r in rows
     ]  # fmt: skip

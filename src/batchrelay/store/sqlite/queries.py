@@ -32,6 +32,7 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
+from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -330,12 +331,12 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
     rows = conn.execute(
-        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
         "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
         (after, limit),
     ).fetchall()
     return [
-        (seq, Inbound(event_from_journal(model), bytes(raw or b""), from_us(received_at),
+        (seq, Inbound(event_from_journal(model), unpack(raw, packing), from_us(received_at),
                       encoding or ""))
-        for seq, model, raw, received_at, encoding in rows
+        for seq, model, raw, packing, received_at, encoding in rows
     ]  # fmt: skip
