@@ -8,7 +8,13 @@ succeeded after them. Every minute this prints the database's size on disk (file
 WAL), the events committed, the rows pruned so far and the store's own size gauge. With
 retention working, the size levels off once the first batches are past it.
 
+Bytes per event (``--bytes 200000``): that many of bench/ingest.py's CloudEvents (522
+bytes, each a task of its own, as wrk sends them) committed to a new SQLite store through
+the Store; printed: the file's size per event against the body's size, and the share of
+each table (indexes counted with their table).
+
     python bench/scale.py --soak 30m [--rate 500] [--raw 2m] [--events 5m]
+    python bench/scale.py --bytes 200000
 """
 
 from __future__ import annotations
@@ -151,6 +157,56 @@ async def send(base: str, rate: int, tasks: int, seconds: float) -> None:
         await asyncio.gather(*(worker(i, 32) for i in range(32)))
 
 
+def bytes_per_event(count: int) -> None:
+    from ingest import cloud_event
+
+    from batchrelay.events.decode import decode
+    from batchrelay.events.parse import parse
+    from batchrelay.store.base import Inbound
+    from batchrelay.store.sqlite.store import SQLiteStore
+
+    async def fill(path: Path) -> int:
+        store = SQLiteStore(path, synchronous="NORMAL", max_group=2048)
+        await store.start()
+        raw_total = 0
+        try:
+            for start in range(0, count, 1000):
+                items = []
+                for _ in range(min(1000, count - start)):
+                    raw = cloud_event("size")
+                    raw_total += len(raw)
+                    [doc] = decode(
+                        raw, "eventbridge", {"content-type": "application/cloudevents+json"}
+                    )
+                    now = datetime.now(UTC)
+                    items.append(Inbound(parse(doc, "eventbridge", received_at=now), raw, now))
+                await store.commit_many(items)
+        finally:
+            await store.close()
+        return raw_total
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "size.db"
+        raw_total = asyncio.run(fill(path))
+        import sqlite3
+
+        with sqlite3.connect(path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            (pages,) = conn.execute("PRAGMA page_count").fetchone()
+            (free,) = conn.execute("PRAGMA freelist_count").fetchone()
+            (page,) = conn.execute("PRAGMA page_size").fetchone()
+            tables = conn.execute(
+                "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat AS d"
+                " LEFT JOIN sqlite_schema AS m ON m.name = d.name GROUP BY 1 ORDER BY 2 DESC"
+            ).fetchall()
+        used = (pages - free) * page
+        body = raw_total / count
+        print(f"{count:,} events of {body:.0f} B: {used / count:.0f} B per event on SQLite, "
+              f"{used / raw_total:.2f}x the body")  # fmt: skip
+        for table, size in tables[:8]:
+            print(f"  {table:<20} {size / count:7.0f} B per event")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--soak", metavar="DURATION", help="run the soak for this long")
@@ -159,9 +215,12 @@ def main() -> None:
     parser.add_argument("--raw", default="2m", help="retention.raw (soak)")
     parser.add_argument("--events", default="5m", help="retention.events (soak)")
     parser.add_argument("--interval", default="30s", help="retention.interval (soak)")
+    parser.add_argument("--bytes", type=int, metavar="EVENTS", help="measure bytes per event")
     args = parser.parse_args()
     if args.soak:
         soak(args)
+    if args.bytes:
+        bytes_per_event(args.bytes)
 
 
 if __name__ == "__main__":

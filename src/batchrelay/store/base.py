@@ -258,7 +258,7 @@ class BatchQuery:
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
     batch_key: str
-    status: str | None = None
+    status: str | None = None  # a normalized status, or else the service's word
     search: str | None = None  # substring of object_path (or task id)
     code: str | None = None  # the task's error code, exactly
     max_results: int = 100

@@ -49,6 +49,8 @@ TASK_FIELDS = (
     "raw_status", "code", "message", "first_seen", "status_time", "event_id",
 )  # fmt: skip
 SELECT_TASKS = f"SELECT {', '.join(TASK_FIELDS)} FROM tasks"
+#: The normalized task statuses: a status filter naming one of them reads tasks_by_status.
+STATUS_WORDS = frozenset(STATUS_COLUMNS)
 TASK_TOKEN = {"time": int, "key": str}
 
 SELECT_ACTIONS = "SELECT id, batch_key, action, actor, outcome, detail, at FROM batch_actions"

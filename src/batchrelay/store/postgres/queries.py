@@ -142,8 +142,10 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
     params = _Params()
     where = [f"batch_key = {params.add(query.batch_key)}"]
     if query.status:
+        # a normalized status pages by index (tasks_by_status); a service's word scans
+        known = query.status.lower() in columns.STATUS_WORDS
         status = params.add(query.status.lower())
-        where.append(f"(status = {status} OR lower(raw_status) = {status})")
+        where.append(f"status = {status}" if known else f"lower(raw_status) = {status}")
     if query.code is not None:
         where.append(f"code = {params.add(query.code)}")
     if query.search:

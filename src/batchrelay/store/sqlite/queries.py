@@ -131,8 +131,10 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
     where, params = ["batch_key = ?"], [query.batch_key]
     if query.status:
-        where.append("(status = ? OR lower(raw_status) = ?)")
-        params += [query.status.lower(), query.status.lower()]
+        # a normalized status pages by index (tasks_by_status); a service's word scans
+        known = query.status.lower() in columns.STATUS_WORDS
+        where.append("status = ?" if known else "lower(raw_status) = ?")
+        params.append(query.status.lower())
     if query.code is not None:
         where.append("code = ?")
         params.append(query.code)
