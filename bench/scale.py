@@ -6,7 +6,8 @@ over EventBridge, event times following the wall clock: batches of ``--tasks`` f
 reported running then succeeded (one in twenty failed), the batch running before and
 succeeded after them. Every minute this prints the database's size on disk (file and
 WAL), the events committed, the rows pruned so far and the store's own size gauge. With
-retention working, the size levels off once the first batches are past it.
+retention working, the size levels off once the first batches are past it, but for the
+ledger, which retention keeps unless ``--batches`` says otherwise: it grows with the tasks.
 
 Bytes per event (``--bytes 200000``): that many of bench/ingest.py's CloudEvents (522
 bytes, each a task of its own, as wrk sends them) committed to a new SQLite store through
@@ -51,7 +52,7 @@ def soak_config(folder: Path, port: int, args: argparse.Namespace) -> Path:
         "log": {"level": "warning", "format": "json"},
         "retention": {"raw": args.raw, "events": args.events, "deliveries": args.events,
                       "quarantine": args.events, "alerts": args.events,
-                      "interval": args.interval},
+                      "interval": args.interval, "batches": args.batches},
     }))  # fmt: skip
     return config
 
@@ -86,7 +87,7 @@ def soak(args: argparse.Namespace) -> None:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         config = soak_config(folder, port, args)
-        retention = f"retention raw {args.raw}, events {args.events}"
+        retention = f"retention raw {args.raw}, events {args.events}, batches {args.batches}"
         print(f"soak: {seconds / 60:.0f} min at {args.rate} events/s, {retention}, "
               f"pruning every {args.interval}", flush=True)  # fmt: skip
         with child(["-m", "batchrelay", "run", "-c", str(config)], f"{base}/readyz",
@@ -215,6 +216,7 @@ def main() -> None:
     parser.add_argument("--raw", default="2m", help="retention.raw (soak)")
     parser.add_argument("--events", default="5m", help="retention.events (soak)")
     parser.add_argument("--interval", default="30s", help="retention.interval (soak)")
+    parser.add_argument("--batches", help="retention.batches (soak; default: keep the ledger)")
     parser.add_argument("--bytes", type=int, metavar="EVENTS", help="measure bytes per event")
     args = parser.parse_args()
     if args.soak:
