@@ -127,6 +127,10 @@ def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
 # --------------------------------------------------------------------------- tasks
 
 
+#: The shortest search the trigram index (tasks_search) can answer.
+TRIGRAM = 3
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
     where, params = ["batch_key = ?"], [query.batch_key]
@@ -139,6 +143,9 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         where.append("code = ?")
         params.append(query.code)
     if query.search:
+        if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
+            where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
+            params.append('"' + query.search.replace('"', '""') + '"')
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [columns.like_pattern(query.search)] * 2
