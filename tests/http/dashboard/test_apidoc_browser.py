@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser
 
-from ..processes import Child, free_port, write_config
+from ...processes import Child, free_port, write_config
 from .axe import axe_source, severe_violations
 from .browser import screenshot
 from .conftest import open_tab, ready
