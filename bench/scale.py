@@ -14,8 +14,15 @@ bytes, each a task of its own, as wrk sends them) committed to a new SQLite stor
 the Store; printed: the file's size per event against the body's size, and the share of
 each table (indexes counted with their table).
 
+Prune and rebuild (``--prune DB``, e.g. the store bench/dashboard.py --db keeps): on a
+copy of DB, its batches are closed (a succeeded batch event each), then timed: ``ledger
+rebuild`` from the whole journal, pruning every journal row with ``retention.events``
+(snapshots written as it goes, 1,000 rows a step), and ``ledger rebuild`` again from the
+snapshots alone, which must give the same ledger.
+
     python bench/scale.py --soak 30m [--rate 500] [--raw 2m] [--events 5m]
     python bench/scale.py --bytes 200000
+    python bench/scale.py --prune /tmp/m1.db
 """
 
 from __future__ import annotations
@@ -208,6 +215,58 @@ def bytes_per_event(count: int) -> None:
             print(f"  {table:<20} {size / count:7.0f} B per event")
 
 
+def prune_and_rebuild(source: Path) -> None:
+    import shutil
+
+    from batchrelay.events.models import ImmBatchEvent
+    from batchrelay.store.base import BatchQuery, Inbound
+    from batchrelay.store.contracts import Cutoffs
+    from batchrelay.store.row_codec import to_us
+    from batchrelay.store.sqlite.store import SQLiteStore
+
+    async def run(path: Path) -> None:
+        store = SQLiteStore(path, synchronous="NORMAL")
+        await store.start()
+        try:
+            keys = [b.batch_key for b in (await store.list_batches(BatchQuery())).items]
+            late = datetime.now(UTC)
+            for key in keys:  # closed now, a minute of event time after everything else
+                done = ImmBatchEvent(
+                    event_id=f"{key}-closed", source="acs.imm", type="imm:Batch:Notification",
+                    time=late, ingress="eventbridge", batch_key=key, status="succeeded",
+                    raw_status="Succeeded",
+                )  # fmt: skip
+                await store.commit(Inbound(done, b"{}", late))
+            started = time.perf_counter()
+            replayed = await store.rebuild_ledger()
+            took = time.perf_counter() - started
+            print(f"rebuild from the journal: {replayed:,} events in {took:.1f} s")
+            before = await store.ledger_snapshot()
+            cutoff = Cutoffs(events=to_us(late) + 1)
+            started, pruned, steps = time.perf_counter(), 0, 0
+            while found := await store.retention.prune(cutoff, 1000):
+                pruned += found.get("events", 0)
+                steps += 1
+            took = time.perf_counter() - started
+            print(f"pruned {pruned:,} journal rows in {steps:,} steps, {took:.1f} s: "
+                  f"{pruned / took:,.0f} rows/s")  # fmt: skip
+            started = time.perf_counter()
+            replayed = await store.rebuild_ledger()
+            took = time.perf_counter() - started
+            same = await store.ledger_snapshot() == before
+            print(f"rebuild from the snapshots: {replayed:,} events left, {took:.1f} s, "
+                  f"same ledger: {same}")  # fmt: skip
+        finally:
+            await store.close()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "prune.db"
+        for suffix in ("", "-wal"):  # what a clean close left in the WAL too
+            if Path(f"{source}{suffix}").exists():
+                shutil.copyfile(f"{source}{suffix}", f"{path}{suffix}")
+        asyncio.run(run(path))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--soak", metavar="DURATION", help="run the soak for this long")
@@ -218,11 +277,14 @@ def main() -> None:
     parser.add_argument("--interval", default="30s", help="retention.interval (soak)")
     parser.add_argument("--batches", help="retention.batches (soak; default: keep the ledger)")
     parser.add_argument("--bytes", type=int, metavar="EVENTS", help="measure bytes per event")
+    parser.add_argument("--prune", metavar="DB", help="time pruning and rebuilds on a copy")
     args = parser.parse_args()
     if args.soak:
         soak(args)
     if args.bytes:
         bytes_per_event(args.bytes)
+    if args.prune:
+        prune_and_rebuild(Path(args.prune))
 
 
 if __name__ == "__main__":
