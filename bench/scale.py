@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -228,9 +228,11 @@ def prune_and_rebuild(source: Path) -> None:
         store = SQLiteStore(path, synchronous="NORMAL")
         await store.start()
         try:
-            keys = [b.batch_key for b in (await store.list_batches(BatchQuery())).items]
-            late = datetime.now(UTC)
-            for key in keys:  # closed now, a minute of event time after everything else
+            batches = (await store.list_batches(BatchQuery())).items
+            keys = [b.batch_key for b in batches]
+            # closed a minute of event time after everything else (fills may run ahead of now)
+            late = max([datetime.now(UTC), *(b.last_seen for b in batches)]) + timedelta(minutes=1)
+            for key in keys:
                 done = ImmBatchEvent(
                     event_id=f"{key}-closed", source="acs.imm", type="imm:Batch:Notification",
                     time=late, ingress="eventbridge", batch_key=key, status="succeeded",
