@@ -11,7 +11,7 @@ from typing import Any
 
 from batchrelay.errors import InputReason
 from batchrelay.routing.obligations import Router
-from batchrelay.store.base import Page, QuarantineRecord, Store
+from batchrelay.store.base import Page, QuarantineRecord, Store, TaskQuery
 from batchrelay.store.contracts import Changes, Cutoffs
 from batchrelay.store.row_codec import to_us
 from tests.fakes import FakeClock
@@ -228,3 +228,20 @@ class RetentionConformance(StoreCase):
         assert snapshot["project_totals"] == {"p": {"running": 1}}
         await store.rebuild_ledger()
         assert await store.ledger_snapshot() == snapshot
+
+    async def test_task_search_finds_the_same_tasks_after_a_rebuild(self, store: Store) -> None:
+        await commit_all(store, [imm_task(f"t{n}", "running", n, batch_key="B",
+                                          object_path=f"oss://in/deal-{n:03d}.docx")
+                                 for n in range(30)])  # fmt: skip
+
+        async def found(search: str) -> list[str]:
+            page = await store.list_tasks(TaskQuery(batch_key="B", search=search))
+            return [task.task_id for task in page.items]
+
+        assert await found("deal-02") == [f"t{n}" for n in range(29, 19, -1)]
+        await store.rebuild_ledger()
+        assert await found("deal-02") == [f"t{n}" for n in range(29, 19, -1)]
+        assert await found("DEAL-007") == ["t7"]
+        later = imm_task("t99", "running", 99, batch_key="B", object_path="oss://in/deal-099.docx")
+        await commit_all(store, [later])  # the index is kept up to date again after it
+        assert await found("deal-099") == ["t99"]

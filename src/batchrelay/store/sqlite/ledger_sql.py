@@ -227,6 +227,13 @@ class LedgerWriter:
         self._staged = False
         self._cache.clear()
         self._rolling = False  # the history's rollups are not the ledger's to recompute
+        # the task search's triggers are set aside: one index rebuild at the end costs a
+        # fraction of a trigger per task written (DDL is transactional: a failure restores them)
+        triggers = self._conn.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'tasks'"
+        ).fetchall()
+        for name, _ in triggers:
+            self._conn.execute(f"DROP TRIGGER {name}")
         for table in LEDGER_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
         self._restore_snapshots()
@@ -238,6 +245,9 @@ class LedgerWriter:
                 replayed += 1
         finally:
             self._rolling = True
+        for _, create in triggers:
+            self._conn.execute(create)
+        self._conn.execute("INSERT INTO tasks_search (tasks_search) VALUES ('rebuild')")
         return replayed
 
     def _restore_snapshots(self) -> None:
