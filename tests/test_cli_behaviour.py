@@ -96,6 +96,25 @@ def test_store_copy_refuses_a_missing_source(tmp_path: Path) -> None:
     assert not (tmp_path / "gone.db").exists()
 
 
+def test_store_copy_needs_a_source(tmp_path: Path) -> None:
+    done = run("store", "copy", "-c", str(config_file(tmp_path)))
+    assert done.returncode == 2 and "--from URL is required" in done.stderr
+
+
+def test_store_stats_lists_every_table_with_rows_size_and_oldest_row(filled: Path) -> None:
+    done = run("store", "stats", "--json", "-c", str(filled))
+    assert done.returncode == 0, done.stderr
+    tables = {t["table"]: t for t in json.loads(done.stdout)}
+    assert {"events", "raw_inputs", "tasks", "batches", "batch_rollups"} <= set(tables)
+    events = tables["events"]
+    assert events["rows"] > 100 and events["bytes"] > 0 and events["oldest"]
+    assert tables["task_snapshots"] == {"table": "task_snapshots", "rows": 0,
+                                        "bytes": tables["task_snapshots"]["bytes"],
+                                        "oldest": None}  # fmt: skip
+    table = run("store", "stats", "-c", str(filled), tty=True)
+    assert table.returncode == 0 and "TABLE" in table.stdout and "MiB" in table.stdout
+
+
 @pytest.mark.parametrize("argv", [["parse"], ["ingest"], ["routes", "test"]], ids=" ".join)
 def test_a_missing_input_file_is_an_input_error(tmp_path: Path, argv: list[str]) -> None:
     done = run(*argv, str(tmp_path / "nope.json"), "-c", str(config_file(tmp_path, ROUTES)))

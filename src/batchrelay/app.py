@@ -54,6 +54,7 @@ from batchrelay.sources.verifiers import Verifiers, endpoints
 from batchrelay.store import Store
 from batchrelay.store.contracts import AlertStore
 from batchrelay.store.coordination import LeaseKeeper
+from batchrelay.store.retention import Pruner
 
 log = structlog.get_logger(__name__)
 
@@ -212,7 +213,8 @@ class Daemon:
         tree: RouteTree | None,
         notifiers: dict[str, Notifier],
     ) -> None:
-        """The work the lease holder runs: delivery, alert evaluation, reconciliation."""
+        """The work the lease holder runs: delivery, alert evaluation, reconciliation,
+        retention."""
         registry, active = self.registry, self.active
         runs: list[tuple[str, Coroutine[Any, Any, None], Callable[[], None]]] = []
         if notifiers or settings.subscriptions.enabled:
@@ -227,6 +229,9 @@ class Daemon:
         for timer in reconcile.timers(self.imm_api, self.ice_api, self.pipeline, self.store,
                                       registry, active):  # fmt: skip
             runs.append((f"reconcile-{timer.service}", timer.run(), timer.stop))
+        pruner = Pruner(self.store.retention, settings.retention, active,
+                        registry.count_pruned, registry.set_store_sizes)  # fmt: skip
+        runs.append(("retention", pruner.run(), pruner.stop))
         for name, run, stop in runs:
             await stack.enter_async_context(running_task(name, run, stop))
 

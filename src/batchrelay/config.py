@@ -43,6 +43,7 @@ from batchrelay.notifiers.config import ReceiverConfig
 from batchrelay.routing.tree import RoutingConfig
 from batchrelay.sources.config import IngressConfig, MnsQueueConfig
 from batchrelay.store.config import StoreConfig
+from batchrelay.store.retention import RetentionConfig
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -111,6 +112,7 @@ class Settings(Section):
     log: LogConfig = LogConfig()
     demo: DemoConfig = DemoConfig()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
+    retention: RetentionConfig = RetentionConfig()
 
     @field_validator("receivers", mode="before")
     @classmethod

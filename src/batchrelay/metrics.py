@@ -89,6 +89,7 @@ class Metrics:
         self._timers(r)
         self._cloud_apis(r)
         self._config(r)
+        self._retention(r)
 
     def _sources(self, r: CollectorRegistry) -> None:
         """The MNS queue pollers: receive latency, batch sizes, deletes, failures."""
@@ -232,6 +233,29 @@ class Metrics:
         )
         self.reload_successful.set(1)  # a daemon starts on a config that loaded
         self.reload_success_time.set_to_current_time()
+
+    def _retention(self, r: CollectorRegistry) -> None:
+        """Retention (store/retention.py): what it pruned, and what the store holds."""
+        self.pruned = Counter(
+            "batchrelay_pruned_rows_total",
+            "Rows removed by retention, by table.",
+            ["table"],
+            registry=r,
+        )
+        self.store_bytes = Gauge(
+            "batchrelay_store_bytes",
+            "Bytes the store takes on disk by table (indexes included), after each pruning pass.",
+            ["table"],
+            registry=r,
+        )
+
+    def count_pruned(self, table: str, rows: int) -> None:
+        self.pruned.labels(table=table).inc(rows)
+
+    def set_store_sizes(self, sizes: dict[str, int]) -> None:
+        self.store_bytes.clear()
+        for table, size in sizes.items():
+            self.store_bytes.labels(table=table).set(size)
 
     def observe_group_commit(self, size: int, seconds: float) -> None:
         self.group_size.observe(size)

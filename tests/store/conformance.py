@@ -17,6 +17,7 @@ from .conformance_dashboard import DashboardConformance
 from .conformance_ledger import LedgerConformance
 from .conformance_outbox import OutboxConformance
 from .conformance_overview import OverviewConformance
+from .conformance_retention import RetentionConformance
 from .conformance_subscriptions import SubscriptionConformance
 from .conformance_support import CommitHooks, StoreFactory, commit_all, commit_concurrently
 
@@ -32,6 +33,7 @@ class StoreConformance(
     OverviewConformance,
     ActionConformance,
     SubscriptionConformance,
+    RetentionConformance,
 ):
     """Every behaviour a Store must have; see ``store/base.py`` and ``store/ledger.py``, the
     outbox and the alert state (``store/contracts.py``) in it."""

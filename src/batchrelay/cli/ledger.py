@@ -1,4 +1,4 @@
-"""``batchrelay ledger show|rebuild`` and ``batchrelay store copy``."""
+"""``batchrelay ledger show|rebuild`` and ``batchrelay store copy|stats``."""
 
 from __future__ import annotations
 
@@ -60,7 +60,39 @@ async def _ledger(settings: Settings, action: str, batch_key: str | None, as_jso
 
 
 def cmd_store(args: argparse.Namespace) -> int:
+    if args.action == "stats":
+        return asyncio.run(_store_stats(settings_of(args), args.json))
+    if not args.source:
+        fail("store copy: --from URL is required (the store to read)")
+        return EXIT_USAGE
     return asyncio.run(_store_copy(settings_of(args), args.source))
+
+
+_STATS_COLUMNS: list[Column] = [
+    ("TABLE", lambda t: t["table"]),
+    ("ROWS", lambda t: f"{t['rows']:,}"),
+    ("SIZE", lambda t: f"{t['bytes'] / 1_048_576:,.1f} MiB"),
+    ("OLDEST", lambda t: t["oldest"] or "-"),
+]
+
+
+async def _store_stats(settings: Settings, as_json: bool) -> int:
+    """Every table's rows, bytes on disk (indexes included) and oldest row (by its time)."""
+    store = open_existing(settings)
+    await store.start()
+    try:
+        stats = [
+            {"table": t.table, "rows": t.rows, "bytes": t.bytes,
+             "oldest": t.oldest.isoformat() if t.oldest else None}
+            for t in await store.retention.stats()
+        ]  # fmt: skip
+    finally:
+        await store.close()
+    if wants_table(as_json):
+        print_listing(stats, _STATS_COLUMNS, as_table=True, empty="No tables.")
+    else:
+        print(json.dumps(stats, indent=2))
+    return EXIT_OK
 
 
 async def _store_copy(settings: Settings, source_url: str) -> int:

@@ -180,17 +180,19 @@ def _subscriptions(sub: Any) -> None:
 
 def _batches(sub: Any) -> None:
     """Copying a store, and batch actions."""
-    p = _command(sub, "store", cmd_store, "copy another store's journal into the configured one",
-                "batchrelay store copy --from sqlite:///data/batchrelay.db -c "
-                "config/postgres.yaml")  # fmt: skip
-    p.add_argument("action", choices=["copy"])
+    p = _command(sub, "store", cmd_store,
+                 "copy another store's journal into the configured one; or show its tables' "
+                 "sizes, rows and oldest rows (stats)",
+                 "batchrelay store copy --from sqlite:///data/batchrelay.db -c "
+                 "config/postgres.yaml")  # fmt: skip
+    p.add_argument("action", choices=["copy", "stats"])
     p.add_argument(
         "--from",
         dest="source",
-        required=True,
         metavar="URL",
-        help="the store to read, e.g. sqlite:///data/batchrelay.db",
+        help="copy: the store to read, e.g. sqlite:///data/batchrelay.db",
     )
+    _json_flag(p)
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
     p = _command(sub, "batch", cmd_batch,
                  "suspend, resume or update an IMM batch (sources.imm_api)",

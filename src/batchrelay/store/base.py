@@ -28,7 +28,7 @@ from batchrelay.errors import InputReason
 from batchrelay.events.models import Event, Statistic
 
 if TYPE_CHECKING:  # the contracts of a store's parts refer to views defined here
-    from batchrelay.store.contracts import AlertStore, Lease, Outbox
+    from batchrelay.store.contracts import AlertStore, Lease, Outbox, Retention
     from batchrelay.store.subscriptions import Subscriptions
 
 T = TypeVar("T")
@@ -259,7 +259,7 @@ class BatchQuery:
 @dataclass(frozen=True, slots=True)
 class TaskQuery:
     batch_key: str
-    status: str | None = None
+    status: str | None = None  # a normalized status, or else the service's word
     search: str | None = None  # substring of object_path (or task id)
     code: str | None = None  # the task's error code, exactly
     max_results: int = 100
@@ -282,6 +282,9 @@ class Store(Protocol):
 
     @property
     def subscriptions(self) -> Subscriptions: ...
+
+    @property
+    def retention(self) -> Retention: ...
 
     async def start(self) -> None:
         """Open, apply migrations, start the writer. Called once before any other method."""
@@ -353,13 +356,15 @@ class Store(Protocol):
         ``InvalidTokenError``. An unknown batch gives an empty page."""
 
     async def batch_history(self, batch_key: str, max_points: int) -> list[HistoryPoint]:
-        """The batch's figures over event time, folded from its journaled events.
+        """The batch's figures over event time, from its rollups (``store/rollups.py``),
+        kept at commit, so the cost does not grow with the batch and pruning its journal
+        does not erase it.
 
-        Walk the events whose ``batch_key`` is ``batch_key`` in (event time, ``event_id``)
-        order and compute ``store.history.fold`` over them: after each distinct event time,
-        one point holding the newest ``Statistic`` so far, each task's most advanced status
-        so far (the ledger's task rule) counted by status, and the events so far. The span
-        from the first to the last event time is cut into ``max(2, max_points)`` equal
+        Points at the newest event time of each bucket of event time (a second at the
+        finest), holding the newest ``Statistic`` so far, the tasks counted by status as the
+        ledger's task rule had them at that time (a task changing status counts in the new
+        one from its event's time), and the batch's journaled events so far. The span from
+        the batch's first to last event time is cut into ``max(2, max_points)`` equal
         buckets and only the last point of each non-empty bucket is kept (so the final point
         always is). Oldest first; empty for an unknown batch."""
 

@@ -328,3 +328,52 @@ class Lease(Protocol):
 
     async def release(self, name: str, holder: str) -> None:
         """Give ``name`` up at once if ``holder`` holds it (a clean shutdown)."""
+
+
+#: The tables retention prunes, in the order a pass takes them (``Cutoffs`` field names).
+RETAINED = ("events", "raw", "deliveries", "quarantine", "alerts", "batches")
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoffs:
+    """What is past retention: rows older than these times (epoch microseconds) go;
+    ``None`` keeps them. See ``store/retention.py`` for what each one names."""
+
+    raw: int | None = None  # raw inputs, by received_at
+    events: int | None = None  # journal rows of batches finished before it
+    deliveries: int | None = None  # finished deliveries (and their attempts), by updated_at
+    quarantine: int | None = None  # quarantine records, by received_at
+    alerts: int | None = None  # resolved alerts, by updated_at
+    batches: int | None = None  # the ledger of batches finished before it, and their journal
+
+
+@dataclass(frozen=True, slots=True)
+class TableStats:
+    """One table's footprint: rows, bytes on disk (with its indexes) and its oldest row's
+    time (``None``: empty, or a table without a time)."""
+
+    table: str
+    rows: int
+    bytes: int
+    oldest: datetime | None = None
+
+
+class Retention(Protocol):
+    """Pruning what is past retention, a small transaction at a time (``store/retention.py``)."""
+
+    async def prune(self, cutoffs: Cutoffs, limit: int) -> dict[str, int]:
+        """One transaction removing at most about ``limit`` rows past ``cutoffs``, from the
+        first table in :data:`RETAINED` order that has any; returns the rows removed by
+        table (a pruned batch journal also counts its snapshot rows), empty when nothing is
+        past retention. A batch's journal rows are pruned only after its ledger rows are
+        snapshotted in the same transaction, so ``rebuild_ledger`` stays exact."""
+
+    async def reclaim(self) -> int:
+        """Give freed space back to the file system where the backend needs it (SQLite:
+        an incremental vacuum of a bounded number of pages); returns the pages freed."""
+
+    async def sizes(self) -> dict[str, int]:
+        """Bytes on disk by table (indexes included), cheap enough for a gauge."""
+
+    async def stats(self) -> list[TableStats]:
+        """Every table's rows, bytes and oldest row, exactly (it counts): for the CLI."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from batchrelay.events.models import Statistic
 from batchrelay.store.base import (
     ActionView,
     BatchView,
@@ -21,7 +20,7 @@ from batchrelay.store.base import (
     QuarantineView,
     TaskView,
 )
-from batchrelay.store.history import JournalFigure
+from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import STATUS_COLUMNS, from_us, maybe_time
 
 MAX_RESULTS = 100
@@ -50,20 +49,23 @@ TASK_FIELDS = (
     "raw_status", "code", "message", "first_seen", "status_time", "event_id",
 )  # fmt: skip
 SELECT_TASKS = f"SELECT {', '.join(TASK_FIELDS)} FROM tasks"
+#: The normalized task statuses: a status filter naming one of them reads tasks_by_status.
+STATUS_WORDS = frozenset(STATUS_COLUMNS)
 TASK_TOKEN = {"time": int, "key": str}
 
 SELECT_ACTIONS = "SELECT id, batch_key, action, actor, outcome, detail, at FROM batch_actions"
 ACTIONS_TOKEN = {"id": int}
 #: The raw input may have been pruned by retention: LEFT JOIN, an empty body then.
 SELECT_QUARANTINE = (
-    "SELECT q.id, q.ingress, q.reason, q.detail, q.headers, r.body, q.received_at, r.encoding, "
-    "q.failed, q.failures FROM quarantine q LEFT JOIN raw_inputs r ON r.id = q.raw_id"
+    "SELECT q.id, q.ingress, q.reason, q.detail, q.headers, r.body, r.packing, q.received_at, "
+    "r.encoding, q.failed, q.failures FROM quarantine q LEFT JOIN raw_inputs r ON r.id = q.raw_id"
 )
 QUARANTINE_TOKEN = {"id": int}
 #: A batch's journaled events with their raw inputs; filter on the ``e.`` columns.
 SELECT_EVENTS = (
     "SELECT e.event_id, e.type, e.kind, e.source, e.ingress, e.time, e.received_at, e.task_id, "
-    "{status}, {code}, r.body, r.encoding FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id"
+    "{status}, {code}, r.body, r.packing, r.encoding FROM events e"
+    " LEFT JOIN raw_inputs r ON r.id = e.raw_id"
 )
 EVENT_TOKEN = {"time": int, "key": str}
 
@@ -96,8 +98,9 @@ def action_view(row: Any) -> ActionView:
 
 
 def quarantine_view(row: Any) -> QuarantineView:
-    id_, ingress, reason, detail, headers, raw, received_at, encoding, failed, failures = row
-    raw = bytes(raw or b"")
+    (id_, ingress, reason, detail, headers, stored, packing, received_at, encoding, failed,
+     failures) = row  # fmt: skip
+    raw = unpack(stored, packing)
     return QuarantineView(
         id=id_,
         ingress=ingress,
@@ -114,9 +117,9 @@ def quarantine_view(row: Any) -> QuarantineView:
 
 
 def event_view(row: Any) -> EventView:
-    (event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, raw,
-     encoding) = row  # fmt: skip
-    raw = bytes(raw or b"")
+    (event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, stored,
+     packing, encoding) = row  # fmt: skip
+    raw = unpack(stored, packing)
     return EventView(
         event_id=event_id,
         type=type_,
@@ -152,13 +155,6 @@ def snapshot(
         "error_codes": codes,
         "project_totals": totals,
     }
-
-
-def journal_figures(rows: Iterable[Any]) -> Iterator[JournalFigure]:
-    """Rows of (time, event_id, kind, task_id, status, statistic JSON) for ``history.fold``."""
-    for time, event_id, kind, task_id, status, statistic in rows:
-        stat = Statistic.model_validate_json(statistic) if statistic else None
-        yield JournalFigure(from_us(time), event_id, kind, task_id, status or "unknown", stat)
 
 
 def failed_task(row: Any) -> FailedTask:

@@ -15,6 +15,7 @@ from batchrelay.errors import StoreError
 from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
 from batchrelay.store.base import Inbound
 from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
+from batchrelay.store.packing import pack
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -75,12 +76,12 @@ def journal_row(event: Event, received_at: datetime) -> tuple[Any, ...]:
 JOURNAL_COLUMNS = (
     "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw_id"
 )
-RAW_COLUMNS = "received_at, ingress, encoding, body"
+RAW_COLUMNS = "received_at, ingress, encoding, body, packing"
 
 
 def raw_row(raw: bytes, ingress: str, received_at: datetime, encoding: str) -> tuple[Any, ...]:
-    """A ``raw_inputs`` row in ``RAW_COLUMNS`` order."""
-    return (to_us(received_at), ingress, encoding, raw)
+    """A ``raw_inputs`` row in ``RAW_COLUMNS`` order: the body packed (``store/packing.py``)."""
+    return (to_us(received_at), ingress, encoding, *pack(raw))
 
 
 def failures_json(failures: Iterable[Any]) -> str:

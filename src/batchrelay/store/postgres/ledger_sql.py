@@ -29,6 +29,7 @@ from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.rollups import ROLLUP_COLUMNS, Rollups
 from batchrelay.store.row_codec import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
@@ -107,6 +108,31 @@ _UPSERT_BATCH = (
         ]
     )
 )
+_ADD_TASK_COUNTS = (
+    "UPDATE batches SET "
+    + ", ".join(f"{name} = {name} + ${n}" for n, name in enumerate(STATUS_COLUMNS.values(), 2))
+    + " WHERE batch_key = $1"
+)
+_ROLLUP_FIELDS = _names(ROLLUP_COLUMNS)
+_NEWER_STATISTIC = (
+    "excluded.statistic IS NOT NULL AND (r.statistic_time IS NULL OR (excluded.statistic_time,"
+    " excluded.statistic_event_id) > (r.statistic_time, r.statistic_event_id))"
+)
+#: A rollup row carries this transaction's changes, added to what the row holds.
+_ADD_ROLLUPS = (
+    _insert("batch_rollups AS r", ROLLUP_COLUMNS)
+    + " ON CONFLICT (batch_key, level, bucket) DO UPDATE SET "
+    + ", ".join(
+        [
+            "last_time = greatest(r.last_time, excluded.last_time)",
+            *(f"{name} = r.{name} + excluded.{name}" for name in _ROLLUP_FIELDS[4:-3]),
+            *(
+                f"{name} = CASE WHEN {_NEWER_STATISTIC} THEN excluded.{name} ELSE r.{name} END"
+                for name in _ROLLUP_FIELDS[-3:]
+            ),
+        ]
+    )
+)
 _ADD_ERROR_CODE = (
     "INSERT INTO batch_error_codes (batch_key, code, n) VALUES ($1, $2, $3)"
     " ON CONFLICT (batch_key, code) DO UPDATE SET n = batch_error_codes.n + excluded.n"
@@ -124,7 +150,7 @@ _INSERT_QUARANTINE = (
 _RESERVE_RAW_IDS = "SELECT nextval('raw_inputs_id_seq') FROM generate_series(1, $1)"
 _INSERT_RAW = (
     f"INSERT INTO raw_inputs (id, {RAW_COLUMNS}) SELECT * FROM unnest("
-    "$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[])"
+    "$1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bytea[], $6::text[])"
 )
 _INSERT_ACTION = (
     "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at)"
@@ -151,6 +177,7 @@ class LedgerChanges:
         self._dirty_tasks: set[str] = set()
         self._dirty_batches: set[str] = set()
         self._counters: tuple[Counter, Counter, Counter] = ({}, {}, {})
+        self.rollups: Rollups | None = None  # a commit's (a rebuild leaves the history alone)
 
     def apply(self, event: Event, received_at: datetime) -> None:
         """The ledger effect of one journaled event; shared by commit and rebuild."""
@@ -162,6 +189,8 @@ class LedgerChanges:
             self._dirty_batches.add(batch_key)
         if ledger.is_task_event(event):
             self._apply_task(event)
+        if self.rollups is not None:
+            self.rollups.add_event(event)
 
     def _apply_task(self, event: Event) -> None:
         task_id = str(event.task_id)
@@ -171,11 +200,32 @@ class LedgerChanges:
             return
         self.tasks[task_id] = updated
         self._dirty_tasks.add(task_id)
-        deltas = ledger.task_deltas(current, updated)
+        self._count(ledger.task_deltas(current, updated))
+        if self.rollups is not None:
+            self.rollups.add_task(current, updated)
+
+    def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
         for counter, delta in zip(self._counters, parts, strict=True):
             for key, n in delta.items():
                 counter[key] = counter.get(key, 0) + n
+
+    def restore_task(self, task: TaskState) -> None:
+        """A task as a snapshot holds it, on a ledger that does not have it yet."""
+        self.tasks[task.task_id] = task
+        self._dirty_tasks.add(task.task_id)
+        self._count(ledger.task_deltas(None, task))
+
+    def touch_batches(self) -> None:
+        """Every batch held is written (restored from a snapshot)."""
+        self._dirty_batches.update(key for key, state in self.batches.items() if state)
+
+    def take_task_counts(self, into: Counter) -> None:
+        """Move the task-count deltas out, to be added later (see :func:`rebuild`)."""
+        task_counts = self._counters[0]
+        for key, n in task_counts.items():
+            into[key] = into.get(key, 0) + n
+        task_counts.clear()
 
     async def write(self, conn: asyncpg.Connection) -> None:
         """Tasks, then batches with their count deltas, then the counters; each sorted."""
@@ -192,6 +242,8 @@ class LedgerChanges:
         await _run_many(conn, _UPSERT_BATCH, rows)
         await _run_many(conn, _ADD_ERROR_CODE, counter_rows(error_codes))
         await _run_many(conn, _ADD_PROJECT_TOTAL, counter_rows(totals))
+        if self.rollups:
+            await _run_many(conn, _ADD_ROLLUPS, self.rollups.rows())
 
 
 async def _run_many(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -211,12 +263,21 @@ async def _lock(conn: asyncpg.Connection, kind: int, keys: Iterable[str]) -> Non
     await conn.execute(_LOCK_KEYS, kind, list(keys))
 
 
+async def lock_batches(conn: asyncpg.Connection, batch_keys: Iterable[str]) -> None:
+    """The locks a commit takes on these batches (with the ledger lock, shared): a
+    transaction holding them sees no commit to them until it ends."""
+    await lock_ledger(conn)
+    await _lock(conn, BATCH_LOCK, sorted(batch_keys))
+
+
 async def lock_and_read(conn: asyncpg.Connection, events: Sequence[Event]) -> LedgerChanges:
     """Take the locks for ``events`` (see the module doc) and read the rows they touch.
 
     Taking them again later in the same transaction costs nothing (they are re-entrant)."""
     await lock_ledger(conn)
-    return await _read(conn, events, lock=True)
+    changes = await _read(conn, events, lock=True)
+    changes.rollups = Rollups()
+    return changes
 
 
 async def _read(conn: asyncpg.Connection, events: Iterable[Event], *, lock: bool) -> LedgerChanges:
@@ -369,21 +430,62 @@ async def quarantine(conn: asyncpg.Connection, record: QuarantineRecord, raw_id:
 
 
 async def rebuild(conn: asyncpg.Connection) -> int:
-    """Wipe the ledger and replay the journal in ``seq`` order; returns the events replayed.
+    """Wipe the ledger, restore the snapshots of pruned journals, and replay the journal
+    in ``seq`` order; returns the events replayed.
 
     Holds the ledger lock exclusively: commits elsewhere wait, then apply on the new ledger.
+    Task counts are added to the batch rows at the end, once every batch has its row (a
+    task restored from a snapshot may count in a batch only the journal brings back).
     """
     await lock_ledger(conn, exclusive=True)
     for table in LEDGER_TABLES:
         # DELETE, not TRUNCATE: readers keep reading the old ledger until this commits
         await conn.execute(f"DELETE FROM {table}")
+    task_counts: Counter = {}
+    await _restore_snapshots(conn, task_counts)
     replayed, last = 0, 0
     while rows := await conn.fetch(_SELECT_JOURNAL, last, REBUILD_CHUNK):
         events = [(event_from_journal(row["model"]), from_us(row["received_at"])) for row in rows]
         changes = await _read(conn, (event for event, _ in events), lock=False)
         for event, received_at in events:
             changes.apply(event, received_at)
+        changes.take_task_counts(task_counts)
         await changes.write(conn)
         replayed += len(rows)
         last = rows[-1]["seq"]
+    await _add_task_counts(conn, task_counts)
     return replayed
+
+
+_SELECT_SNAPSHOT_BATCHES = (
+    f"SELECT {BATCH_STATE_COLUMNS} FROM batch_snapshots WHERE batch_key > $1"
+    " ORDER BY batch_key LIMIT $2"
+)
+_SELECT_SNAPSHOT_TASKS = (
+    f"SELECT {TASK_COLUMNS} FROM task_snapshots WHERE task_id > $1 ORDER BY task_id LIMIT $2"
+)
+
+
+async def _restore_snapshots(conn: asyncpg.Connection, task_counts: Counter) -> None:
+    """What retention pruned, as its snapshots hold it: each batch with the events pruned,
+    each task as it stood (counted as a new task is)."""
+    last = ""
+    while rows := await conn.fetch(_SELECT_SNAPSHOT_BATCHES, last, REBUILD_CHUNK):
+        states = [batch_from_row(tuple(row)) for row in rows]
+        changes = LedgerChanges({}, {state.batch_key: state for state in states})
+        changes.touch_batches()
+        await changes.write(conn)
+        last = rows[-1][0]
+    last = ""
+    while rows := await conn.fetch(_SELECT_SNAPSHOT_TASKS, last, REBUILD_CHUNK):
+        changes = LedgerChanges({}, {})
+        for row in rows:
+            changes.restore_task(task_from_row(tuple(row)))
+        changes.take_task_counts(task_counts)
+        await changes.write(conn)
+        last = rows[-1][0]
+
+
+async def _add_task_counts(conn: asyncpg.Connection, task_counts: Counter) -> None:
+    rows = [(key, *counts) for key, counts in sorted(counts_by_batch(task_counts).items())]
+    await _run_many(conn, _ADD_TASK_COUNTS, rows)

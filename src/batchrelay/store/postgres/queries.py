@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.store import read_views as columns
+from batchrelay.store import rollups
 from batchrelay.store.base import (
     INGEST_SCAN,
     INGEST_WINDOW,
@@ -33,7 +34,7 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import fold
+from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -141,8 +142,10 @@ async def list_tasks(conn: asyncpg.Connection, query: TaskQuery) -> Page[TaskVie
     params = _Params()
     where = [f"batch_key = {params.add(query.batch_key)}"]
     if query.status:
+        # a normalized status pages by index (tasks_by_status); a service's word scans
+        known = query.status.lower() in columns.STATUS_WORDS
         status = params.add(query.status.lower())
-        where.append(f"(status = {status} OR lower(raw_status) = {status})")
+        where.append(f"status = {status}" if known else f"lower(raw_status) = {status}")
     if query.code is not None:
         where.append(f"code = {params.add(query.code)}")
     if query.search:
@@ -242,16 +245,19 @@ async def list_batch_events(
 async def batch_history(
     conn: asyncpg.Connection, batch_key: str, max_points: int
 ) -> list[HistoryPoint]:
-    rows = await conn.fetch(
-        "SELECT time, event_id, kind, task_id, model::json ->> 'status', "
-        "model::json ->> 'statistic' FROM events WHERE batch_key = $1 "
-        "ORDER BY time, event_id",
-        batch_key,
+    """From the batch's rollups at one level (``store/rollups.py``): a few hundred rows."""
+    span = await conn.fetchrow(
+        "SELECT first_seen, last_seen FROM batches WHERE batch_key = $1", batch_key
     )
-    if not rows:
+    if span is None:
         return []
-    first, last = from_us(rows[0]["time"]), from_us(rows[-1]["time"])
-    return fold(columns.journal_figures(rows), first, last, max_points)
+    first, last = from_us(span[0]), from_us(span[1])
+    rows = await conn.fetch(
+        f"SELECT {rollups.HISTORY_COLUMNS} FROM batch_rollups"
+        " WHERE batch_key = $1 AND level = $2 ORDER BY bucket",
+        batch_key, rollups.level_for(first, last, max_points),
+    )  # fmt: skip
+    return rollups.points([tuple(row) for row in rows], first, last, max_points)
 
 
 async def changed_batches(
@@ -362,13 +368,13 @@ async def read_journal(
     conn: asyncpg.Connection, after: int, limit: int
 ) -> list[tuple[int, Inbound]]:
     rows = await conn.fetch(
-        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
         "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
         after,
         limit,
     )
     return [
-        (r["seq"], Inbound(event_from_journal(r["model"]), bytes(r["body"] or b""),
+        (r["seq"], Inbound(event_from_journal(r["model"]), unpack(r["body"], r["packing"]),
                            from_us(r["received_at"]), r["encoding"] or ""))
         for r in rows
     ]  # fmt: skip

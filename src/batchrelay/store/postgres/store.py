@@ -48,6 +48,7 @@ from batchrelay.store.postgres.ledger_sql import PostgresCommitHook
 from batchrelay.store.postgres.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.postgres.outbox import PostgresOutbox, add_obligations
 from batchrelay.store.postgres.pool import Pool
+from batchrelay.store.postgres.retention import PostgresRetention
 from batchrelay.store.postgres.subscriptions import PostgresSubscriptions, owe, owe_event
 from batchrelay.store.row_codec import prepare
 
@@ -94,6 +95,7 @@ class PostgresStore:
         self.subscriptions = PostgresSubscriptions(self)
         self.alerts = PostgresAlertStore(self)
         self.lease = PostgresLease(self)
+        self.retention = PostgresRetention(self)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -29,8 +29,11 @@ from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
 from batchrelay.store.ledger import BatchState, TaskState
+from batchrelay.store.rollups import Rollups
 from batchrelay.store.row_codec import (
+    BATCH_STATE_COLUMNS,
     NO_COUNTS,
+    TASK_COLUMNS,
     Counter,
     PreparedEvent,
     batch_from_row,
@@ -96,13 +99,14 @@ class _Pending:
     dirty_tasks: set[str] = field(default_factory=set)
     # both: the raw inputs stored (or known) in this transaction, by body
     raw_ids: dict[bytes, int] = field(default_factory=dict)
+    rollups: Rollups = field(default_factory=Rollups)  # what the history gains
 
     def copy(self) -> _Pending:
         counters = (dict(self.counters[0]), dict(self.counters[1]), dict(self.counters[2]))
         return _Pending(
             dict(self.batches), set(self.dirty), counters,
             list(self.journal), set(self.journaled), dict(self.tasks), set(self.dirty_tasks),
-            dict(self.raw_ids),
+            dict(self.raw_ids), self.rollups.copy(),
         )  # fmt: skip
 
 
@@ -120,6 +124,7 @@ class LedgerWriter:
         self._cache = cache if cache is not None else BatchCache()
         self._pending = _Pending()
         self._staged = False
+        self._rolling = True
 
     def begin(self, works: Iterable[object] = (), *, staged: bool = False) -> None:
         """Inside BEGIN IMMEDIATE: nothing pending, a cache still true to the file and, when
@@ -164,6 +169,7 @@ class LedgerWriter:
             row = (*item.row, self._raw_id(item.raw, item.raw_row))
             self._conn.execute(sql.INSERT_EVENT, row)
         self.apply(item.event, item.received_at)
+        pending.rollups.add_event(item.event)
         return CommitOutcome.COMMITTED
 
     def know_raw(self, raw_ids: Mapping[bytes, int]) -> None:
@@ -212,21 +218,59 @@ class LedgerWriter:
         return int(action_id)
 
     def rebuild(self) -> int:
-        """Wipe the ledger and replay the journal in ``seq`` order; returns the events."""
+        """Wipe the ledger, restore the snapshots of pruned journals, and replay the
+        journal in ``seq`` order; returns the events replayed."""
         sql.INSERT_EVENTS.run(self._conn, self._pending.journal)  # the replay must see them
         # what was pending is in the journal and replayed below; replayed tasks are written
         # as they go rather than held in memory (the journal may be long)
         self._pending = _Pending()
         self._staged = False
         self._cache.clear()
+        self._rolling = False  # the history's rollups are not the ledger's to recompute
+        # the task search's triggers are set aside: one index rebuild at the end costs a
+        # fraction of a trigger per task written (DDL is transactional: a failure restores them)
+        triggers = self._conn.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'tasks'"
+        ).fetchall()
+        for name, _ in triggers:
+            self._conn.execute(f"DROP TRIGGER {name}")
         for table in LEDGER_TABLES:
             self._conn.execute(f"DELETE FROM {table}")
+        self._restore_snapshots()
         replayed = 0
         journal = self._conn.execute("SELECT received_at, model FROM events ORDER BY seq")
-        for received_at, model in journal:
-            self.apply(event_from_journal(model), from_us(received_at))
-            replayed += 1
+        try:
+            for received_at, model in journal:
+                self.apply(event_from_journal(model), from_us(received_at))
+                replayed += 1
+        finally:
+            self._rolling = True
+        for _, create in triggers:
+            self._conn.execute(create)
+        self._conn.execute("INSERT INTO tasks_search (tasks_search) VALUES ('rebuild')")
         return replayed
+
+    def _restore_snapshots(self) -> None:
+        """What retention pruned, as its snapshots hold it: each batch with the events
+        pruned, each task as it stood (counted as a new task is)."""
+        for row in self._conn.execute(f"SELECT {BATCH_STATE_COLUMNS} FROM batch_snapshots"):
+            state = batch_from_row(row)
+            self._pending.batches[state.batch_key] = state
+            self._pending.dirty.add(state.batch_key)
+        for row in self._conn.execute(f"SELECT {TASK_COLUMNS} FROM task_snapshots"):
+            task = task_from_row(row)
+            self._conn.execute(sql.UPSERT_TASK, task_to_row(task))
+            self._count(ledger.task_deltas(None, task))
+
+    def batch_state(self, batch_key: str) -> BatchState | None:
+        """The batch as this transaction sees it (what is pending included)."""
+        return self._batch(batch_key)
+
+    def forget_batch(self, batch_key: str) -> None:
+        """The batch's row was deleted in this transaction: not to be written back."""
+        self._pending.batches.pop(batch_key, None)
+        self._pending.dirty.discard(batch_key)
+        self._cache.forget(batch_key)
 
     # ------------------------------------------------------------------ end of transaction
 
@@ -248,6 +292,7 @@ class LedgerWriter:
         _, error_codes, totals = pending.counters
         sql.ADD_ERROR_CODES.run(conn, counter_rows(error_codes))
         sql.ADD_PROJECT_TOTALS.run(conn, counter_rows(totals))
+        sql.ADD_ROLLUPS.run(conn, pending.rollups.rows())
         for batch in written:  # the writer calls abandon() if COMMIT fails after this
             self._cache.put(batch)
 
@@ -310,7 +355,11 @@ class LedgerWriter:
             self._pending.dirty_tasks.add(task_id)
         else:
             self._conn.execute(sql.UPSERT_TASK, task_to_row(updated))
-        deltas = ledger.task_deltas(current, updated)
+        self._count(ledger.task_deltas(current, updated))
+        if self._rolling:
+            self._pending.rollups.add_task(current, updated)
+
+    def _count(self, deltas: ledger.TaskDeltas) -> None:
         parts = (deltas.task_counts, deltas.error_codes, deltas.project_totals)
         for counter, delta in zip(self._pending.counters, parts, strict=True):
             for key, n in delta.items():

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from batchrelay.store import read_views as columns
+from batchrelay.store import rollups
 from batchrelay.store.base import (
     INGEST_SCAN,
     INGEST_WINDOW,
@@ -31,7 +32,7 @@ from batchrelay.store.base import (
     TaskQuery,
     TaskView,
 )
-from batchrelay.store.history import fold
+from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
     event_from_journal,
     from_us,
@@ -126,16 +127,25 @@ def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
 # --------------------------------------------------------------------------- tasks
 
 
+#: The shortest search the trigram index (tasks_search) can answer.
+TRIGRAM = 3
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
     where, params = ["batch_key = ?"], [query.batch_key]
     if query.status:
-        where.append("(status = ? OR lower(raw_status) = ?)")
-        params += [query.status.lower(), query.status.lower()]
+        # a normalized status pages by index (tasks_by_status); a service's word scans
+        known = query.status.lower() in columns.STATUS_WORDS
+        where.append("status = ?" if known else "lower(raw_status) = ?")
+        params.append(query.status.lower())
     if query.code is not None:
         where.append("code = ?")
         params.append(query.code)
     if query.search:
+        if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
+            where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
+            params.append('"' + query.search.replace('"', '""') + '"')
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [columns.like_pattern(query.search)] * 2
@@ -222,18 +232,19 @@ def list_batch_events(
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
-    first, last = conn.execute(
-        "SELECT min(time), max(time) FROM events WHERE batch_key = ?", (batch_key,)
+    """From the batch's rollups at one level (``store/rollups.py``): a few hundred rows."""
+    span = conn.execute(
+        "SELECT first_seen, last_seen FROM batches WHERE batch_key = ?", (batch_key,)
     ).fetchone()
-    if first is None:
+    if span is None:
         return []
+    first, last = from_us(span[0]), from_us(span[1])
     rows = conn.execute(
-        "SELECT time, event_id, kind, task_id, json_extract(model, '$.status'), "
-        "json_extract(model, '$.statistic') FROM events WHERE batch_key = ? "
-        "ORDER BY time, event_id",
-        (batch_key,),
-    )
-    return fold(columns.journal_figures(rows), from_us(first), from_us(last), max_points)
+        f"SELECT {rollups.HISTORY_COLUMNS} FROM batch_rollups"
+        " WHERE batch_key = ? AND level = ? ORDER BY bucket",
+        (batch_key, rollups.level_for(first, last, max_points)),
+    ).fetchall()
+    return rollups.points(rows, first, last, max_points)
 
 
 def changed_batches(conn: sqlite3.Connection, since: datetime, max_results: int) -> list[BatchView]:
@@ -329,12 +340,12 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
     rows = conn.execute(
-        "SELECT e.seq, e.model, r.body, e.received_at, r.encoding FROM events e "
+        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
         "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
         (after, limit),
     ).fetchall()
     return [
-        (seq, Inbound(event_from_journal(model), bytes(raw or b""), from_us(received_at),
+        (seq, Inbound(event_from_journal(model), unpack(raw, packing), from_us(received_at),
                       encoding or ""))
-        for seq, model, raw, received_at, encoding in rows
+        for seq, model, raw, packing, received_at, encoding in rows
     ]  # fmt: skip

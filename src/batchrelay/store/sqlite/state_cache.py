@@ -41,5 +41,8 @@ class BatchCache:
         if len(states) > self._size:
             del states[next(iter(states))]
 
+    def forget(self, batch_key: str) -> None:
+        self._states.pop(batch_key, None)
+
     def clear(self) -> None:
         self._states.clear()

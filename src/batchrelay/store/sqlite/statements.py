@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from batchrelay.store.rollups import ROLLUP_COLUMNS
 from batchrelay.store.row_codec import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
@@ -25,7 +26,7 @@ from batchrelay.store.row_codec import (
 MAX_ROWS = 64
 #: Prepared statements the writer's connection keeps: every row count of each
 #: :class:`Rows` below, and the single statements.
-STATEMENTS = 6 * MAX_ROWS
+STATEMENTS = 7 * MAX_ROWS
 
 
 def _names(columns: str) -> list[str]:
@@ -121,6 +122,30 @@ ADD_PROJECT_TOTALS = Rows(
     "project_totals",
     "project, status, n",
     "ON CONFLICT (project, status) DO UPDATE SET n = n + excluded.n",
+)
+
+# ----------------------------------------------------------------------------- rollups
+
+_ROLLUP_FIELDS = _names(ROLLUP_COLUMNS)
+_NEWER_STATISTIC = (
+    "excluded.statistic IS NOT NULL AND (statistic_time IS NULL OR "
+    "(excluded.statistic_time, excluded.statistic_event_id) > (statistic_time, statistic_event_id))"
+)
+#: A rollup row carries this transaction's changes, added to what the row holds.
+ADD_ROLLUPS = Rows(
+    "batch_rollups",
+    ROLLUP_COLUMNS,
+    "ON CONFLICT (batch_key, level, bucket) DO UPDATE SET "
+    + ", ".join(
+        [
+            "last_time = max(last_time, excluded.last_time)",
+            *(f"{name} = {name} + excluded.{name}" for name in _ROLLUP_FIELDS[4:-3]),
+            *(
+                f"{name} = CASE WHEN {_NEWER_STATISTIC} THEN excluded.{name} ELSE {name} END"
+                for name in _ROLLUP_FIELDS[-3:]
+            ),
+        ]
+    ),
 )
 
 # ----------------------------------------------------------------------------- quarantine

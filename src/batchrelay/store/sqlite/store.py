@@ -47,6 +47,7 @@ from batchrelay.store.sqlite.ledger_sql import CommitWork, LedgerWriter, Stored
 from batchrelay.store.sqlite.migrate import apply_migrations, bundled_migrations
 from batchrelay.store.sqlite.outbox import SQLiteOutbox, add_obligations
 from batchrelay.store.sqlite.pool import ReadPool
+from batchrelay.store.sqlite.retention import SQLiteRetention
 from batchrelay.store.sqlite.statements import STATEMENTS
 from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe, owe_event
 
@@ -95,6 +96,7 @@ class SQLiteStore:
         self.subscriptions = SQLiteSubscriptions(self)
         self.alerts = SQLiteAlertStore(self)
         self.lease = AlwaysHeld()
+        self.retention = SQLiteRetention(self._writer, self._read)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -332,6 +334,9 @@ def _open_writer(path: Path, synchronous: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, cached_statements=STATEMENTS)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # a new file only (an existing one keeps its mode until a VACUUM): retention then
+        # gives freed pages back to the file system a few at a time (PRAGMA incremental_vacuum)
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode != "wal":
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode!r})")

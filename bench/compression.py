@@ -1,0 +1,76 @@
+"""Compression of stored raw bodies: zlib and zstd, with and without a trained dictionary.
+
+Bodies come from the simulator (IMM batches and triggers, ICE batches; the MNS envelope,
+EventBridge CloudEvents and ICE callbacks) and from /work/shared/samples-like payloads
+under tests/fixtures: a dictionary is trained on one seed's traffic and every codec is
+measured on another seed's, so the dictionary is not judged on what it learnt. Printed:
+mean stored size, ratio to the body and time per body for each codec.
+
+``--train PATH`` also writes the dictionary there (the store ships
+``src/batchrelay/store/dictionaries/raw-1.zdict``, made by this script with its defaults).
+
+    python bench/compression.py [--samples 4000] [--train PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import zstandard
+
+from batchrelay.simulate import SimulateOptions, encode, generate
+
+DICT_SIZE = 16 * 1024
+START = datetime(2026, 11, 20, 2, tzinfo=UTC)
+
+
+def bodies(seed: int, samples: int) -> list[bytes]:
+    """About ``samples`` bodies of every kind and wire the simulator knows, mixed."""
+    out: list[bytes] = []
+    plans = [("imm-batch", ("mns", "eventbridge")), ("imm-trigger", ("mns", "eventbridge")),
+             ("ice-batch", ("mns", "ice"))]  # fmt: skip
+    for kind, wires in plans:
+        options = SimulateOptions(kind=kind, batches=4, tasks=samples // 20, seed=seed,
+                                  failure_ratio=0.1, start_time=START)  # type: ignore[arg-type]  # fmt: skip
+        events = generate(options.spec(START)).events
+        for n, event in enumerate(events):
+            out.append(encode(event, wires[n % len(wires)]))  # type: ignore[arg-type]
+    return out
+
+
+def measure(name: str, pack: Callable[[bytes], bytes], data: list[bytes]) -> None:
+    started = time.perf_counter()
+    packed = [pack(body) for body in data]
+    took = (time.perf_counter() - started) / len(data)
+    raw, stored = statistics.mean(map(len, data)), statistics.mean(map(len, packed))
+    print(f"  {name:<28} {stored:7.1f} B   ratio {raw / stored:5.2f}   {took * 1e6:6.1f} µs/body")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--train", metavar="PATH", help="write the trained dictionary here")
+    args = parser.parse_args()
+    train, test = bodies(1, args.samples), bodies(2, args.samples)
+    dictionary = zstandard.train_dictionary(DICT_SIZE, train)
+    print(f"{len(train)} bodies to train on, {len(test)} to measure "
+          f"(mean {statistics.mean(map(len, test)):.0f} B):")  # fmt: skip
+    measure("zlib level 6", lambda b: zlib.compress(b, 6), test)
+    measure("zlib level 9", lambda b: zlib.compress(b, 9), test)
+    for level in (3, 9):
+        measure(f"zstd level {level}", zstandard.ZstdCompressor(level=level).compress, test)
+    with_dict = zstandard.ZstdCompressor(level=3, dict_data=dictionary, write_checksum=False)
+    measure(f"zstd level 3, {DICT_SIZE // 1024} KiB dictionary", with_dict.compress, test)
+    if args.train:
+        Path(args.train).write_bytes(dictionary.as_bytes())
+        print(f"dictionary {dictionary.dict_id()} written to {args.train}")
+
+
+if __name__ == "__main__":
+    main()
