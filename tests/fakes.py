@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -112,8 +112,19 @@ class WebhookSink:
         return owners
 
 
+class Endpoint(Protocol):
+    """A receiving end a test serves: its handler, and the URL it gets once served."""
+
+    url: str
+
+    async def handle(self, request: web.Request) -> web.Response: ...
+
+
+E = TypeVar("E", bound=Endpoint)
+
+
 @asynccontextmanager
-async def running_sink(sink: WebhookSink, path: str = "/hook") -> AsyncIterator[WebhookSink]:
+async def running_sink(sink: E, path: str = "/hook") -> AsyncIterator[E]:
     """``sink`` served at ``path`` on a free port of 127.0.0.1 until the block ends."""
     app = web.Application()
     app.router.add_post(path, sink.handle)

@@ -3,39 +3,25 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from .apt_stub import run_script, stub_root
 
 SCRIPT = Path(__file__).parents[1] / "bench" / "deps"
 
 
 @pytest.fixture
 def sysroot() -> Iterator[Path]:
-    """A world-readable folder (the non-root run must see it) with a recording apt-get."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-deps-"))
-    folder.chmod(0o755)
-    bin_dir = folder / "stub-bin"
-    bin_dir.mkdir()
-    apt = bin_dir / "apt-get"
-    apt.write_text(f'#!/bin/sh\necho "$*" >> {folder}/apt.log\n')
-    apt.chmod(0o755)
-    try:
+    with stub_root("bench-deps-") as folder:
         yield folder
-    finally:
-        shutil.rmtree(folder)
 
 
 def run(sysroot: Path, as_nobody: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": f"{sysroot}/stub-bin:/usr/bin:/bin:/usr/sbin:/sbin", "SYSROOT": str(sysroot)}
-    argv = [str(SCRIPT)]
-    if as_nobody and os.geteuid() == 0:
-        argv = ["runuser", "-u", "nobody", "--", *argv]
-    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
+    return run_script(SCRIPT, sysroot, as_nobody)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="installing packages needs root")

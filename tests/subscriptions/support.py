@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from tests.test_alerts_e2e import batch_event
@@ -21,7 +18,7 @@ TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 LOCAL = {"allow_http": True, "allowed_networks": ["127.0.0.0/8"]}
 
-__all__ = ["AUTH", "LOCAL", "TOKEN", "Received", "Subscriber", "batch_event", "running"]
+__all__ = ["AUTH", "LOCAL", "TOKEN", "Received", "Subscriber", "batch_event"]
 
 
 @dataclass(frozen=True)
@@ -89,19 +86,6 @@ class Subscriber:
         async with asyncio.timeout(seconds):
             while len(self.received) < count:
                 await asyncio.sleep(0.05)
-
-
-@asynccontextmanager
-async def running(subscriber: Subscriber, path: str = "/events") -> AsyncIterator[Subscriber]:
-    app = web.Application()
-    app.router.add_post(path, subscriber.handle)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    subscriber.url = str(server.make_url(path))
-    try:
-        yield subscriber
-    finally:
-        await server.close()
 
 
 async def create(base: str, body: dict[str, Any]) -> dict[str, Any]:

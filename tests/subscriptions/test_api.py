@@ -9,14 +9,16 @@ from typing import Any
 
 import pytest
 
-from .support import AUTH, LOCAL, TOKEN, Subscriber, failed, running, running_batch
+from tests.fakes import running_sink
+
+from .support import AUTH, LOCAL, TOKEN, Subscriber, failed, running_batch
 
 BASE = "/api/v1/subscriptions"
 
 
 @pytest.fixture
 async def subscriber() -> AsyncIterator[Subscriber]:
-    async with running(Subscriber()) as sub:
+    async with running_sink(Subscriber()) as sub:
         yield sub
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from batchrelay.cli import main
+from tests.fakes import running_sink
 
-from .support import Subscriber, running
+from .support import Subscriber
 
 
 def config(tmp_path: Path) -> str:
@@ -81,7 +82,7 @@ def test_the_test_command_sends_a_signed_ping(tmp_path: Path, capsys: Any) -> No
     c = config(tmp_path)
 
     async def scenario() -> tuple[int, Any, Subscriber]:
-        async with running(Subscriber()) as subscriber:
+        async with running_sink(Subscriber()) as subscriber:
             _, [added] = await asyncio.to_thread(
                 run, capsys, "subscriptions", "add", subscriber.url, "-c", c
             )

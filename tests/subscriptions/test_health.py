@@ -21,16 +21,16 @@ from batchrelay.store.contracts import SECOND, CommitHooks
 from batchrelay.store.sqlite.store import SQLiteStore, commit_hook
 from batchrelay.store.subscriptions import Secret, Subscription
 from tests.delivery.test_dispatcher import hook_config, routing, task
-from tests.fakes import FakeClock, RecordingNotifier
+from tests.fakes import FakeClock, RecordingNotifier, running_sink
 
-from .support import LOCAL, Subscriber, running
+from .support import LOCAL, Subscriber
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 
 @pytest.fixture
 async def subscriber() -> AsyncIterator[Subscriber]:
-    async with running(Subscriber(secrets=[SECRET], status=500)) as sub:
+    async with running_sink(Subscriber(secrets=[SECRET], status=500)) as sub:
         yield sub
 
 

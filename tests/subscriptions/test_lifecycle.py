@@ -9,13 +9,15 @@ from typing import Any
 
 import pytest
 
-from .support import AUTH, LOCAL, TOKEN, Subscriber, failed, running
+from tests.fakes import running_sink
+
+from .support import AUTH, LOCAL, TOKEN, Subscriber, failed
 from .test_api import BASE, create, push
 
 
 @pytest.fixture
 async def subscriber() -> AsyncIterator[Subscriber]:
-    async with running(Subscriber()) as sub:
+    async with running_sink(Subscriber()) as sub:
         yield sub
 
 

@@ -12,11 +12,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.fakes import running_sink
 from tests.pg import Cluster, running_postgres
 from tests.processes import Child, children, free_port, wait_ready, write_config
 from tests.test_replicas import push_all
 
-from .support import AUTH, LOCAL, TOKEN, Subscriber, create, failed, running
+from .support import AUTH, LOCAL, TOKEN, Subscriber, create, failed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -31,7 +32,7 @@ SECTIONS: dict[str, Any] = {
 
 @pytest.fixture
 async def subscriber() -> AsyncIterator[Subscriber]:
-    async with running(Subscriber(delay=0.01)) as sub:
+    async with running_sink(Subscriber(delay=0.01)) as sub:
         yield sub
 
 

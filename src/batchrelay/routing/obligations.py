@@ -43,11 +43,13 @@ class Router:
         self.clock = clock
         self.dropped = dropped
 
-    def __call__(self, event: EventBase) -> Obligations:
+    def __call__(self, event: EventBase) -> Obligations | None:
+        """The event's obligations; None while no tree is configured (nothing is routed,
+        and no view is made for it: subscriptions make their own when they match)."""
         now, tree = self.clock(), self.tree
-        view = event.normalized()  # subscriptions match it even when no tree is configured
         if tree is None:
-            return Obligations(view, (), now)
+            return None
+        view = event.normalized()
         matches, discarded = tree.split(tree.match(view, datetime.fromtimestamp(now, UTC)))
         if self.dropped is not None:
             for match in discarded:

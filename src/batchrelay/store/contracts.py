@@ -43,7 +43,7 @@ class CommitHooks:
     mark the event's batch dirty for the alert evaluator. With ``subscriptions``, every
     enabled webhook subscription the event matches is owed a delivery too."""
 
-    route: Callable[[EventBase], Obligations] | None = None
+    route: Callable[[EventBase], Obligations | None] | None = None  # None: nothing routed
     mark_dirty: bool = False
     subscriptions: bool = False
 

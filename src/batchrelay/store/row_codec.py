@@ -261,3 +261,28 @@ def counts_by_batch(task_counts: Counter) -> dict[str, tuple[int, ...]]:
 def counter_rows(counter: Counter) -> list[tuple[str, str, int]]:
     """(outer, inner, n) rows of the non-zero changes, in key order."""
     return [(outer, inner, n) for (outer, inner), n in sorted(counter.items()) if n]
+
+
+# ------------------------------------------------------- ledger snapshots (retention)
+
+BATCH_FIELDS = [name.strip() for name in BATCH_STATE_COLUMNS.split(",")]
+TASK_FIELDS = [name.strip() for name in TASK_COLUMNS.split(",")]
+
+
+def upsert(fields: list[str], key: str, keep: tuple[str, ...] = ()) -> str:
+    """``ON CONFLICT`` clause replacing every field but ``key`` and ``keep`` (both SQLs)."""
+    sets = ", ".join(f"{f} = excluded.{f}" for f in fields if f != key and f not in keep)
+    return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
+
+
+#: A snapshot keeps its count of pruned events when it is written again.
+SNAPSHOT_BATCH_UPSERT = upsert(BATCH_FIELDS, "batch_key", keep=("events",))
+SNAPSHOT_TASK_UPSERT = upsert(TASK_FIELDS, "task_id")
+
+
+def snapshot_row(state: BatchState) -> tuple[Any, ...]:
+    """A ``batch_snapshots`` row of ``state``: its state columns, with no events pruned yet
+    (an existing snapshot keeps its count)."""
+    row = list(batch_to_row(state)[: len(BATCH_FIELDS)])
+    row[BATCH_FIELDS.index("events")] = 0
+    return tuple(row)

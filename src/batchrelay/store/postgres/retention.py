@@ -11,13 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.store.contracts import RETAINED, Cutoffs, TableStats
 from batchrelay.store.postgres.ledger_sql import lock_batches, read_batches
-from batchrelay.store.row_codec import BATCH_STATE_COLUMNS, TASK_COLUMNS, batch_to_row, from_us
+from batchrelay.store.row_codec import (
+    BATCH_FIELDS,
+    BATCH_STATE_COLUMNS,
+    SNAPSHOT_BATCH_UPSERT,
+    SNAPSHOT_TASK_UPSERT,
+    TASK_COLUMNS,
+    from_us,
+    snapshot_row,
+)
 
 if TYPE_CHECKING:
     from batchrelay.store.postgres.store import PostgresStore
@@ -27,23 +35,13 @@ T = TypeVar("T")
 #: Batches one step looks at, at most, while looking for a journal to prune.
 SCAN_BATCHES = 256
 
-_BATCH_FIELDS = [name.strip() for name in BATCH_STATE_COLUMNS.split(",")]
-_TASK_FIELDS = [name.strip() for name in TASK_COLUMNS.split(",")]
-
-
-def _upsert(fields: list[str], key: str, keep: tuple[str, ...] = ()) -> str:
-    sets = ", ".join(f"{f} = excluded.{f}" for f in fields if f != key and f not in keep)
-    return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
-
-
 _SNAPSHOT_BATCH = (
     f"INSERT INTO batch_snapshots ({BATCH_STATE_COLUMNS}) VALUES "
-    f"({', '.join(f'${n}' for n in range(1, len(_BATCH_FIELDS) + 1))}) "
-    + _upsert(_BATCH_FIELDS, "batch_key", keep=("events",))
+    f"({', '.join(f'${n}' for n in range(1, len(BATCH_FIELDS) + 1))}) " + SNAPSHOT_BATCH_UPSERT
 )
 _SNAPSHOT_TASKS = (
     f"INSERT INTO task_snapshots ({TASK_COLUMNS}) SELECT {TASK_COLUMNS} FROM tasks"
-    " WHERE task_id = ANY($1::text[]) " + _upsert(_TASK_FIELDS, "task_id")
+    " WHERE task_id = ANY($1::text[]) " + SNAPSHOT_TASK_UPSERT
 )
 _NEXT_JOURNAL = (
     "SELECT b.batch_key, b.finished_at, b.events - coalesce(s.events, 0) FROM batches b"
@@ -135,14 +133,6 @@ async def _prune_journal(
         "UPDATE batch_snapshots SET events = events + $1 WHERE batch_key = $2", len(events), found
     )
     return {"events": len(events), "task_snapshots": _count(tasks)}, cursor
-
-
-def snapshot_row(state: Any) -> tuple[Any, ...]:
-    """A ``batch_snapshots`` row of ``state``, with no events pruned yet (an existing
-    snapshot keeps its count)."""
-    row = list(batch_to_row(state)[: len(_BATCH_FIELDS)])
-    row[_BATCH_FIELDS.index("events")] = 0
-    return tuple(row)
 
 
 def _count(status: str) -> int:

@@ -275,8 +275,8 @@ def commit_hook(hooks: CommitHooks) -> PostgresCommitHook | None:
     route, mark, subscribed = hooks.route, hooks.mark_dirty, hooks.subscriptions
 
     async def hook(conn: asyncpg.Connection, event: Event) -> None:
-        if route is not None:
-            owed = route(event)
+        owed = route(event) if route is not None else None
+        if owed is not None:
             if subscribed:
                 await owe(conn, owed.view, owed.matches, int(owed.at * SECOND))
             else:

@@ -17,8 +17,15 @@ from typing import Any
 import orjson
 
 from batchrelay.store.contracts import RETAINED, Cutoffs, TableStats
-from batchrelay.store.ledger import BatchState
-from batchrelay.store.row_codec import BATCH_STATE_COLUMNS, TASK_COLUMNS, batch_to_row, from_us
+from batchrelay.store.row_codec import (
+    BATCH_FIELDS,
+    BATCH_STATE_COLUMNS,
+    SNAPSHOT_BATCH_UPSERT,
+    SNAPSHOT_TASK_UPSERT,
+    TASK_COLUMNS,
+    from_us,
+    snapshot_row,
+)
 from batchrelay.store.sqlite.group_commit import GroupWriter
 from batchrelay.store.sqlite.ledger_sql import LedgerWriter
 
@@ -27,23 +34,13 @@ RECLAIM_PAGES = 1024
 #: Batches one step looks at, at most, while looking for a journal to prune.
 SCAN_BATCHES = 256
 
-_BATCH_FIELDS = [name.strip() for name in BATCH_STATE_COLUMNS.split(",")]
-_TASK_FIELDS = [name.strip() for name in TASK_COLUMNS.split(",")]
-
-
-def _upsert(fields: list[str], key: str, keep: tuple[str, ...] = ()) -> str:
-    sets = ", ".join(f"{f} = excluded.{f}" for f in fields if f != key and f not in keep)
-    return f"ON CONFLICT ({key}) DO UPDATE SET {sets}"
-
-
 _SNAPSHOT_BATCH = (
     f"INSERT INTO batch_snapshots ({BATCH_STATE_COLUMNS}) VALUES "
-    f"({', '.join('?' for _ in _BATCH_FIELDS)}) "
-    + _upsert(_BATCH_FIELDS, "batch_key", keep=("events",))
+    f"({', '.join('?' for _ in BATCH_FIELDS)}) " + SNAPSHOT_BATCH_UPSERT
 )
 _SNAPSHOT_TASKS = (
     f"INSERT INTO task_snapshots ({TASK_COLUMNS}) SELECT {TASK_COLUMNS} FROM tasks"
-    " WHERE task_id IN (SELECT value FROM json_each(?)) " + _upsert(_TASK_FIELDS, "task_id")
+    " WHERE task_id IN (SELECT value FROM json_each(?)) " + SNAPSHOT_TASK_UPSERT
 )
 _JSON_IDS = "(SELECT value FROM json_each(?))"
 
@@ -160,14 +157,6 @@ def _prune_journal(
         (len(rows), found.batch_key),
     )
     return {"events": len(rows), "task_snapshots": tasks}, cursor
-
-
-def snapshot_row(state: BatchState) -> tuple[Any, ...]:
-    """A ``batch_snapshots`` row of ``state``: its state columns, with no events pruned yet
-    (an existing snapshot keeps its count)."""
-    row = list(batch_to_row(state)[: len(_BATCH_FIELDS)])
-    row[_BATCH_FIELDS.index("events")] = 0
-    return tuple(row)
 
 
 # ----------------------------------------------------------------------------- the ledger

@@ -295,8 +295,8 @@ def commit_hook(hooks: CommitHooks) -> CommitHook | None:
     route, mark, subscribed = hooks.route, hooks.mark_dirty, hooks.subscriptions
 
     def hook(conn: sqlite3.Connection, event: Event) -> None:
-        if route is not None:
-            owed = route(event)
+        owed = route(event) if route is not None else None
+        if owed is not None:
             if subscribed:
                 owe(conn, owed.view, owed.matches, int(owed.at * SECOND))
             else:
