@@ -139,6 +139,35 @@ def test_statements_are_split_where_sqlite_would_split_them() -> None:
 # --------------------------------------------------------------------------- writer
 
 
+def wal_restarts(path: Path) -> int:
+    """The WAL header's checkpoint sequence number: how often the WAL started over."""
+    header = path.with_name(path.name + "-wal").read_bytes()[:32]
+    return int.from_bytes(header[12:16], "big") if len(header) == 32 else 0
+
+
+async def test_the_wal_is_checkpointed_off_the_commit_path(tmp_path: Path) -> None:
+    """The checkpointer copies each commit back while the writer goes on, so the WAL
+    starts over long before the writer's own threshold (wal_autocheckpoint)."""
+    path = tmp_path / "x.db"
+    async with opened(path) as store:
+        for n in range(40):  # a few hundred pages in all, far below the threshold
+            await store.commit(inbound(imm_task(f"t{n}", "running", n)))
+            for _ in range(200):  # give the checkpointer its turn (bounded: 2 s)
+                if store.checkpointer.passes > n:
+                    break
+                await asyncio.sleep(0.01)
+        assert store.checkpointer.passes >= 40
+        assert store.checkpointer.copied == store.checkpointer.frames > 0
+        assert wal_restarts(path) > 0
+    assert query(path, "SELECT count(*) FROM tasks") == [(40,)]
+
+
+async def test_a_store_without_checkpoints_still_closes(tmp_path: Path) -> None:
+    async with opened(tmp_path / "x.db") as store:
+        assert store.checkpointer.passes == 0  # nothing written, nothing to copy
+    assert query(tmp_path / "x.db", "SELECT count(*) FROM events") == [(0,)]
+
+
 async def test_groups_are_bounded_by_max_group(tmp_path: Path) -> None:
     groups: list[int] = []
     hook = lambda size, seconds: groups.append(size)  # noqa: E731  # a one-line recorder

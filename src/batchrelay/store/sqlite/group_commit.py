@@ -70,8 +70,10 @@ class GroupWriter:
         max_group: int,
         queue_size: int,
         on_group_commit: GroupCommitHook | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         self._connect = connect
+        self._after_commit = after_commit  # on the writer thread (the checkpointer's nudge)
         self._max_group = max_group
         self._on_group_commit = on_group_commit
         # the thread starts on first use and the semaphore binds to the loop on first use,
@@ -221,6 +223,8 @@ class GroupWriter:
                 with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
                     loop.call_soon_threadsafe(self._finish, group, results, seconds, failure,
                                               wrote)  # fmt: skip
+            if wrote and failure is None and self._after_commit is not None:
+                self._after_commit()
 
     def _next_group(self) -> list[_Request] | None:
         """The first queued request and more, up to ``max_group`` items; waits while none

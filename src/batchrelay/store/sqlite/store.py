@@ -7,6 +7,7 @@ that never wait on it. The ledger rules live in ``store/ledger.py``.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ from batchrelay.store.contracts import SECOND, CommitHooks
 from batchrelay.store.row_codec import PreparedEvent, prepare
 from batchrelay.store.sqlite import queries
 from batchrelay.store.sqlite.alerts import SQLiteAlertStore, mark_dirty
+from batchrelay.store.sqlite.checkpoint import Checkpointer
 from batchrelay.store.sqlite.group_commit import GroupWriter
 from batchrelay.store.sqlite.lease import AlwaysHeld
 from batchrelay.store.sqlite.ledger_sql import CommitWork, LedgerWriter, Stored
@@ -54,9 +56,9 @@ from batchrelay.store.sqlite.subscriptions import SQLiteSubscriptions, owe, owe_
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 5000  # only other processes (a CLI rebuild, a backup) can hold the lock
-# WAL pages between checkpoints (SQLite's default: 1000). A checkpoint copies each page once
-# however often it changed since the last one, and busy pages (batch rows, index leaves)
-# change in most groups: 16 MiB of WAL saves a tenth of the writer's time.
+# WAL pages after which the writer checkpoints itself (SQLite's default: 1000): the bound on
+# the WAL for when the checkpointer thread (store/sqlite/checkpoint.py), which usually
+# restarts it long before, cannot keep up.
 WAL_CHECKPOINT_PAGES = 4000
 
 
@@ -85,11 +87,13 @@ class SQLiteStore:
         self.path = Path(path)
         self._on_commit = on_commit
         self._max_group = max_group
+        self.checkpointer = Checkpointer(partial(_open_checkpointer, self.path, synchronous))
         self._writer = GroupWriter(
             partial(_open_writer, self.path, synchronous),
             max_group=max_group,
             queue_size=queue_size,
             on_group_commit=on_group_commit,
+            after_commit=self.checkpointer.nudge,
         )
         self._readers = ReadPool(partial(_open_reader, self.path), readers)
         self.outbox = SQLiteOutbox(self)
@@ -107,12 +111,15 @@ class SQLiteStore:
         await self._writer.start()  # first: it creates the file, WAL and schema
         try:
             await self._readers.start()
+            await asyncio.to_thread(self.checkpointer.start)
         except BaseException:
             await self._writer.close()
+            await self._readers.close()
             raise
 
     async def close(self) -> None:
         await self._writer.close()
+        await asyncio.to_thread(self.checkpointer.stop)  # after the writer's last nudge
         await self._readers.close()
 
     async def ping(self) -> None:
@@ -346,6 +353,14 @@ def _open_writer(path: Path, synchronous: str) -> sqlite3.Connection:
     except BaseException:
         conn.close()
         raise
+    return conn
+
+
+def _open_checkpointer(path: Path, synchronous: str) -> sqlite3.Connection:
+    # opened by Checkpointer.start() (which fails if it cannot be), used on its own thread;
+    # no busy timeout: a PASSIVE checkpoint never waits, it does what it can
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA synchronous = {synchronous}")  # how the database file is synced
     return conn
 
 
