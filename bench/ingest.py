@@ -23,6 +23,11 @@ second, so its ratios are not comparable with wrk's.
 
     python bench/ingest.py [--seconds 5] [--rounds 3] [--clients 64] [--alerts]
     python bench/ingest.py --rate 1000 [--connections 32] [--seconds 10]
+    python bench/ingest.py --rss 1000000 [--clients 64]
+
+Memory (``--rss N``): one daemon, loaded by wrk until it has answered N events; its
+resident set (``VmRSS`` in ``/proc/PID/status``) is read after N/10 events and after N,
+to show that memory stays flat as the store grows.
 """
 
 from __future__ import annotations
@@ -335,6 +340,47 @@ def print_steady(
     print(f"batchrelay_commit_seconds (one group transaction) p50/p99/p99.9 ms: {quantiles}")
 
 
+def vm_rss_kib(pid: int) -> int:
+    """The process's resident set, as the kernel counts it (``/proc/PID/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def rss_run(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """wrk rounds against one daemon until ``args.rss`` events are answered; returns
+    (events answered, VmRSS KiB) after the first round past a tenth of them, and at the end."""
+    clients = int(args.clients.split(",")[0])
+    readings: list[tuple[int, int]] = []
+    answered = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        port = free_port()
+        config = write_config(folder, port, args.alerts)
+        url = f"http://127.0.0.1:{port}"
+        argv = ["-m", "batchrelay", "run", "-c", str(config)]
+        with child(argv, f"{url}/readyz", folder / "relay.log") as daemon:
+            for n in itertools.count():
+                answered += one_round(args, url, clients, f"rss-r{n}", folder).answered
+                if not readings and answered >= args.rss // 10:
+                    readings.append((answered, vm_rss_kib(daemon.pid)))
+                if answered >= args.rss:
+                    readings.append((answered, vm_rss_kib(daemon.pid)))
+                    return readings
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def print_rss(readings: list[tuple[int, int]]) -> None:
+    (early, early_kib), (late, late_kib) = readings
+    print("ingest memory: the daemon's VmRSS as the store grows (POST /ingest/eventbridge,")
+    print("durable commit, SQLite FULL, distinct events)")
+    print("events answered | VmRSS MiB")
+    for events, kib in readings:
+        print(f"{events:>15,} | {kib / 1024:>9.1f}")
+    print(f"growth from {early:,} to {late:,} events: {late_kib / early_kib - 1:+.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, help="per round (default 5; 10 with --rate)")
@@ -344,6 +390,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, help="steady load: events/s over all connections")
     parser.add_argument("--connections", type=int, default=32, help="with --rate (default 32)")
     parser.add_argument("--client", choices=("wrk", "python"), help="default: wrk if installed")
+    parser.add_argument("--rss", type=int, help="memory: VmRSS after N/10 and N events")
     args = parser.parse_args()
     if args.client is None:
         args.client = "wrk" if shutil.which("wrk") else "python"
@@ -352,6 +399,12 @@ def main() -> None:
     args.seconds = args.seconds or (10 if args.rate else 5)
     levels = [args.connections] if args.rate else [int(c) for c in args.clients.split(",")]
     before = machine_load()
+    if args.rss:
+        with CpuPressure("during the run (the daemon, the load and others' work)") as during:
+            print_rss(rss_run(args))
+        print(before)
+        print(during)
+        return
     with CpuPressure("during the run (the servers, the load and others' work)") as during:
         results, histogram = run(args, levels)
     if args.rate:
