@@ -1,13 +1,27 @@
 """Scale: what a year of big batches costs the store, and whether retention holds it level.
 
-Soak (``--soak 30m``): a daemon on SQLite with short retention (``--raw 2m``, ``--events
-5m``, pruning every ``--interval``) takes IMM batch traffic at ``--rate`` events a second
-over EventBridge, event times following the wall clock: batches of ``--tasks`` files, each
-reported running then succeeded (one in twenty failed), the batch running before and
-succeeded after them. Every minute this prints the database's size on disk (file and
-WAL), the events committed, the rows pruned so far and the store's own size gauge. With
-retention working, the size levels off once the first batches are past it, but for the
-ledger, which retention keeps unless ``--batches`` says otherwise: it grows with the tasks.
+Scale (``--scale``): for each store (``--store``: SQLite, PostgreSQL or both; PostgreSQL
+in a throwaway cluster, tests/pg.py, stopped at the end) and each shape (``--shapes``,
+batches × tasks: one batch of 1,000,000 tasks and 1,000 batches of 1,000 by default), a
+fresh store is filled with bench/dashboard.py's batches (events committed through the
+Store's group commit, as the daemon's ingress does; each with the CloudEvent EventBridge
+would send as its raw body), then measured: the fill rate; bytes per event (SQLite: the
+file's pages in use; PostgreSQL: pg_total_relation_size over the tables after a VACUUM);
+with a daemon serving the store, each API call of the batch page and two task searches
+over HTTP, p50 and max over ``--rounds``; then, as ``--prune`` does, the rebuild from the
+journal, the prune rate and the rebuild from the snapshots. One table at the end (the
+README's); it exits non-zero when a rebuild from the snapshots gives another ledger. It
+stops filling, and skips what is left, after ``--budget``.
+
+Soak (``--soak 30m``): a daemon (``--store sqlite`` or ``postgres``) with short retention
+(``--raw 2m``, ``--events 5m``, pruning every ``--interval``) takes IMM batch traffic at
+``--rate`` events a second over EventBridge, event times following the wall clock: batches
+of ``--tasks`` files, each reported running then succeeded (one in twenty failed), the
+batch running before and succeeded after them. Every minute this prints the database's
+size on disk (SQLite's file and WAL, PostgreSQL's pg_database_size), the events committed,
+the rows pruned so far and the store's own size gauge. With retention working, the size
+levels off once the first batches are past it, but for the ledger, which retention keeps
+unless ``--batches`` says otherwise: it grows with the tasks.
 
 Bytes per event (``--bytes 200000``): that many of bench/ingest.py's CloudEvents (522
 bytes, each a task of its own, as wrk sends them) committed to a new SQLite store through
@@ -20,7 +34,8 @@ rebuild`` from the whole journal, pruning every journal row with ``retention.eve
 (snapshots written as it goes, 1,000 rows a step), and ``ledger rebuild`` again from the
 snapshots alone, which must give the same ledger.
 
-    python bench/scale.py --soak 30m [--rate 500] [--raw 2m] [--events 5m]
+    python bench/scale.py --scale [--store sqlite,postgres] [--shapes 1x1000000,1000x1000]
+    python bench/scale.py --soak 30m [--store sqlite] [--rate 500] [--raw 2m] [--events 5m]
     python bench/scale.py --bytes 200000
     python bench/scale.py --prune /tmp/m1.db
 """
@@ -53,6 +68,7 @@ from batchrelay.routing.tree import parse_duration
 from batchrelay.store.base import Store
 
 TOKEN = "scale-bench-token"
+SAME_LEDGER = "same ledger after the rebuilds"
 
 
 def soak_config(folder: Path, port: int, store: BenchStore, args: argparse.Namespace) -> Path:
@@ -273,7 +289,7 @@ async def prune_and_rebuild(store: Store, keys: list[str]) -> dict[str, str]:
         "rebuild from the journal, s": f"{rebuild:.1f}",
         "prune the journal, rows/s": f"{rate:,.0f}",
         "rebuild from the snapshots, s": f"{again:.1f}",
-        "same ledger after the rebuilds": "yes" if same else "**NO**",
+        SAME_LEDGER: "yes" if same else "**NO**",
     }
 
 
@@ -439,6 +455,8 @@ def scale(args: argparse.Namespace) -> None:
     print()
     print_table(columns)
     print(f"\n{before}; {during}")
+    if any(c.get(SAME_LEDGER, "yes") != "yes" for c in columns.values()):
+        raise SystemExit("a rebuild from the snapshots gave another ledger")
 
 
 def stores(text: str) -> list[Kind]:
