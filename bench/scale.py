@@ -394,9 +394,14 @@ def run_shape(
 ) -> dict[str, str]:
     """One column of the table: fill a fresh store, measure it, read it, prune it."""
     cells: dict[str, str] = {}
+    if time.monotonic() > args.deadline:
+        print("  skipped: past the time budget", flush=True)
+        return cells
     with fresh_store(kind, folder, cluster) as bench:
         committed, took = asyncio.run(fill_store(bench, shape, args.deadline))
         print(f"  filled {committed:,} events in {took:.1f} s", flush=True)
+        if not committed:
+            return cells
         cells["events committed"] = f"{committed:,}"
         cells["fill through the Store, events/s"] = f"{committed / took:,.0f}"
         sample = itertools.islice(batch_events(0, shape.tasks, shape.step), 1000)
@@ -434,12 +439,11 @@ def print_table(columns: dict[str, dict[str, str]]) -> None:
 def scale(args: argparse.Namespace) -> None:
     kinds = args.store or list(KINDS)
     shapes = [Shape.parse(text) for text in args.shapes.split(",")]
-    budget = parse_duration(args.budget)
-    args.deadline = time.monotonic() + budget
     names = ", ".join(s.name for s in shapes)
     print(f"scale: {', '.join(kinds)}; shapes {names} (batches × tasks); {args.rounds} rounds"
           f" of reads; stops filling after {args.budget}", flush=True)  # fmt: skip
     before = machine_load()
+    args.deadline = time.monotonic() + parse_duration(args.budget)
     columns: dict[str, dict[str, str]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
