@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python bench/mns_consume.py
 	$(BIN)/python bench/deliver.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/scale.py --scale --shapes 1x10000,100x100 --rounds 3  # small; the README's: --scale
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -17,19 +17,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
+import json
 import statistics
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import yaml
 from _common import ROOT, child, free_port
 
 from batchrelay.events.models import ImmBatchEvent, ImmTaskEvent, Statistic
-from batchrelay.store.base import Inbound
+from batchrelay.store.base import Inbound, Store
 from batchrelay.store.sqlite.store import SQLiteStore
 
 BUDGET = 1.0
@@ -39,49 +43,78 @@ T0 = datetime.now(UTC) - timedelta(hours=2)
 CODES = ("InvalidFile.Corrupted", "ResourceNotFound", "InternalError")
 
 
-def batch_events(b: int, tasks: int) -> list[Inbound]:
+def cloud_event_body(event: ImmTaskEvent | ImmBatchEvent, data: dict[str, Any]) -> bytes:
+    """The CloudEvent EventBridge would have sent for ``event``: the journal's raw body."""
+    return json.dumps({
+        "specversion": "1.0", "id": event.event_id, "source": "acs.imm", "type": event.type,
+        "subject": "acs.imm:cn-shanghai:1234567890123456:bench",
+        "time": event.time.isoformat(timespec="milliseconds"),
+        "datacontenttype": "application/json", "data": data,
+    }).encode()  # fmt: skip
+
+
+def batch_events(b: int, tasks: int, step: timedelta = timedelta(seconds=1)) -> Iterator[Inbound]:
+    """Batch ``b``'s tasks, ``step`` apart, then its batch event: one in ten batches still
+    running (its second half of tasks too), one task in 17 failed."""
     key = f"batch-{b:05d}"
     start = T0 + timedelta(seconds=b * 5)
     running = b % 10 == 0
-    events: list[Inbound] = []
+    done = 0
     for n in range(tasks):
         failed = n % 17 == 0
         status = "running" if running and n > tasks // 2 else "failed" if failed else "succeeded"
-        at = start + timedelta(seconds=n)
+        done += status != "running"
+        at = start + n * step
         task = ImmTaskEvent(
             event_id=f"{key}-t{n}", source="acs.imm", type="imm:Task:MediaConvert", time=at,
             ingress="eventbridge", project="bench", batch_key=key, task_id=f"{key}-task-{n:05d}",
             task_type="MediaConvert", object_path=f"oss://in/{key}/clip-{n:05d}.mov",
             status=status, raw_status=status.title(), code=CODES[n % 3] if failed else "",
         )  # fmt: skip
-        events.append(Inbound(task, b'{"bench":true}', at))
-    done = sum(1 for e in events if e.event.status != "running")
+        data = {"ProjectName": "bench", "TaskType": "MediaConvert", "EventSourceId": key,
+                "TaskId": task.task_id, "Status": task.raw_status, "Code": task.code,
+                "Message": "", "Sources": [{"URI": task.object_path}]}  # fmt: skip
+        yield Inbound(task, cloud_event_body(task, data), at)
     stat = Statistic(submit_success=done, submit_failure=0, skip_files=0)
     batch = ImmBatchEvent(
         event_id=f"{key}-b", source="acs.imm", type="imm:Batch:Notification",
-        time=start + timedelta(seconds=tasks), ingress="eventbridge", project="bench",
+        time=start + tasks * step, ingress="eventbridge", project="bench",
         batch_key=key, status="running" if running else "succeeded",
         raw_status="Running" if running else "Succeeded", statistic=stat,
         tags={"team": "bench", "n": str(b)},
     )  # fmt: skip
-    events.append(Inbound(batch, b'{"bench":true}', batch.time))
-    return events
+    data = {"ProjectName": "bench", "Id": key, "State": batch.raw_status, "Tags": batch.tags,
+            "Statistic": {"SubmitSuccess": done, "SubmitFailure": 0, "SkipFiles": 0}}  # fmt: skip
+    yield Inbound(batch, cloud_event_body(batch, data), batch.time)
 
 
-async def fill(path: Path, batches: int, tasks: int) -> float:
+async def fill(
+    store: Store,
+    batches: int,
+    tasks: int,
+    step: timedelta = timedelta(seconds=1),
+    deadline: float = float("inf"),
+) -> tuple[int, float]:
+    """Commit the batches' events through the started ``store`` (its group commit, as the
+    daemon's ingress does: 20 callers of 500 events at a time) until done or ``deadline``
+    (``time.monotonic()``); returns the events committed and the seconds it took."""
     started = time.perf_counter()
+    events = itertools.chain.from_iterable(batch_events(b, tasks, step) for b in range(batches))
+    committed = 0
+    while time.monotonic() < deadline and (chunk := list(itertools.islice(events, 10_000))):
+        await asyncio.gather(*(store.commit_many(chunk[i : i + 500])
+                               for i in range(0, len(chunk), 500)))  # fmt: skip
+        committed += len(chunk)
+    return committed, time.perf_counter() - started
+
+
+async def fill_sqlite(path: Path, batches: int, tasks: int) -> float:
     store = SQLiteStore(path, synchronous="NORMAL", max_group=2048)
     await store.start()
     try:
-        for first in range(0, batches, 20):
-            chunk = [
-                e for b in range(first, min(first + 20, batches)) for e in batch_events(b, tasks)
-            ]
-            await asyncio.gather(*(store.commit_many(chunk[i : i + 500])
-                                   for i in range(0, len(chunk), 500)))  # fmt: skip
+        return (await fill(store, batches, tasks))[1]
     finally:
         await store.close()
-    return time.perf_counter() - started
 
 
 def get(url: str) -> float:
@@ -91,17 +124,39 @@ def get(url: str) -> float:
     return time.perf_counter() - started
 
 
+def time_calls(base: str, calls: list[str], rounds: int) -> dict[str, list[float]]:
+    """Each call's time in every round, the calls one after another within a round."""
+    times: dict[str, list[float]] = {path: [] for path in calls}
+    for _ in range(rounds):
+        for path in calls:
+            times[path].append(get(base + path))
+    return times
+
+
 def http_page(base: str, calls: list[str], rounds: int) -> tuple[float, dict[str, float]]:
     """Median over rounds of the shell + its API calls, one after another, and each
     call's median."""
-    times: dict[str, list[float]] = {path: [] for path in calls}
-    totals = []
-    for _ in range(rounds):
-        took = {path: get(base + path) for path in calls}
-        for path, seconds in took.items():
-            times[path].append(seconds)
-        totals.append(sum(took.values()))
+    times = time_calls(base, calls, rounds)
+    totals = [sum(round_) for round_ in zip(*times.values(), strict=True)]
     return statistics.median(totals), {p: statistics.median(t) for p, t in times.items()}
+
+
+def batch_page_calls(key: str) -> list[str]:
+    """What the batch page of ``key`` loads: its shell, scripts and API calls."""
+    return [
+        f"/batches/{key}",
+        "/static/dashboard/batch.js",
+        "/static/dashboard/chart.js",
+        "/static/dashboard/overview.js",
+        "/api/v1/overview",
+        f"/api/v1/batches/{key}",
+        f"/api/v1/batches/{key}/failures",
+        f"/api/v1/batches/{key}/history?max_points=200",
+        f"/api/v1/batches/{key}/tasks?max_results=50",
+        f"/api/v1/batches/{key}/events?max_results=25",
+        f"/api/v1/deliveries?batch_key={key}&max_results=50",
+        f"/api/v1/alerts?batch_key={key}",
+    ]
 
 
 def report_page(name: str, measured: tuple[float, dict[str, float]]) -> None:
@@ -153,7 +208,7 @@ def main() -> None:
         folder = Path(tmp)
         db = Path(args.db) if args.db else folder / "relay.db"
         if not db.exists():
-            took = asyncio.run(fill(db, args.batches, args.tasks))
+            took = asyncio.run(fill_sqlite(db, args.batches, args.tasks))
             tasks = args.batches * args.tasks
             print(f"filled {args.batches} batches, {tasks} tasks in {took:.1f}s")
         else:
@@ -172,20 +227,7 @@ def main() -> None:
                          "/static/dashboard/overview.js", "/static/dashboard/app.css",
                          "/api/v1/overview", "/api/v1/batches?MaxResults=50",
                          f"/api/v1/activity?{running}"]  # fmt: skip
-        batch_calls = [
-            f"/batches/{key}",
-            "/static/dashboard/batch.js",
-            "/static/dashboard/chart.js",
-            "/static/dashboard/overview.js",
-            "/api/v1/overview",
-            f"/api/v1/batches/{key}",
-            f"/api/v1/batches/{key}/failures",
-            f"/api/v1/batches/{key}/history?max_points=200",
-            f"/api/v1/batches/{key}/tasks?max_results=50",
-            f"/api/v1/batches/{key}/events?max_results=25",
-            f"/api/v1/deliveries?batch_key={key}&max_results=50",
-            f"/api/v1/alerts?batch_key={key}",
-        ]
+        batch_calls = batch_page_calls(key)
         with child(["-m", "batchrelay", "run", "-c", str(config)], f"{base}/readyz",
                    folder / "daemon.log"):  # fmt: skip
             for path in batches_calls + batch_calls:  # warm: caches, page cache, imports
