@@ -7,7 +7,7 @@
    digests, the rest waits;
 4. render and send (``send.py``), at most ``max_in_flight`` at once per receiver;
 5. record (``record.py``): delivered, or retried later, or a dead letter (then the
-   fallback receiver).
+   fallback receiver); what finished sending meanwhile is recorded in one write.
 
 Stages 2 to 5 share one call shape (``stages.py``) and run as one chain per receiver over
 the deliveries claimed for it: due ones, and ones whose sender died (their lease expired).
@@ -107,10 +107,8 @@ class Dispatcher:
     def _chain(self, name: str) -> Stage:
         config = self.receivers[name]
         fallback = config.fallback if config.fallback in self.notifiers else None
-        deliver = Chain(
-            Send(self.notifiers[name], self.reads, self.public_url),
-            Record(self.recorder, self.breakers[name], self.retry[name], fallback),
-        )
+        send = Send(self.notifiers[name], self.reads, self.public_url)
+        record = Record(self.recorder, self.breakers[name], self.retry[name], fallback)
         return Chain(
             Breaker(self.breakers[name], self.outbox, self.tick_seconds),
             Budget(
@@ -121,7 +119,7 @@ class Dispatcher:
                 self.lease,
                 self.tick_seconds,
             ),
-            Fanout(deliver, self.max_in_flight),
+            Fanout(send, self.max_in_flight, then=record),
         )
 
     async def run(self) -> None:
