@@ -44,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]  # epoch seconds
 CLAIM_LIMIT = 512  # deliveries claimed per tick
+DEPTH_EVERY = 1.0  # seconds between reads of the outbox depth (a metric: two counts)
 
 
 class Dispatcher:
@@ -93,6 +94,8 @@ class Dispatcher:
         )  # fmt: skip
         self.public_url = public_url
         self._stopping = asyncio.Event()
+        self._more = False  # the last claim was a full page: more may be due at once
+        self._next_depth = 0.0
 
     @property
     def public_url(self) -> str | None:
@@ -128,7 +131,11 @@ class Dispatcher:
             try:
                 await self.tick()
             except Exception:  # a bad tick must not end delivery; the next one retries
+                self._more = False
                 log.exception("dispatcher.tick_failed")
+            if self._more:  # a backlog: the next page now, not a tick later
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
 
@@ -154,6 +161,7 @@ class Dispatcher:
         if self.subscriptions is not None:
             await self.subscriptions.check_health(now)
         due = await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
+        self._more = len(due) == CLAIM_LIMIT
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
@@ -194,10 +202,11 @@ class Dispatcher:
         return {name: SendBudget(c.rate_limits) for name, c in self.receivers.items()}
 
     async def _export_depth(self) -> None:
-        depth = await self.outbox.depth()
-        for kind, value in depth.items():
-            self.metrics.outbox_depth.labels(kind=kind).set(value)
         now = self.clock()
+        if now >= self._next_depth:
+            self._next_depth = now + DEPTH_EVERY
+            for kind, value in (await self.outbox.depth()).items():
+                self.metrics.outbox_depth.labels(kind=kind).set(value)
         for name, breaker in self.breakers.items():
             current = breaker.state(now)
             for state in BreakerState:

@@ -18,11 +18,12 @@ from batchrelay.store.contracts import SECOND, Delivery
 
 
 class BatchReads:
-    """One read per batch per tick, however many of its deliveries go out in that tick."""
+    """One read per batch per tick, however many of its deliveries go out in that tick; each
+    batch's JSON made once and shared by those deliveries' notifications (read-only)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._reads: dict[str, asyncio.Future[Any]] = {}
+        self._reads: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     def clear(self) -> None:
         self._reads = {}
@@ -30,9 +31,12 @@ class BatchReads:
     async def batch(self, batch_key: str) -> dict[str, Any] | None:
         read = self._reads.get(batch_key)
         if read is None:
-            read = asyncio.ensure_future(self.store.get_batch(batch_key))
+            read = asyncio.ensure_future(self._read(batch_key))
             self._reads[batch_key] = read
-        view = await asyncio.shield(read)
+        return await asyncio.shield(read)
+
+    async def _read(self, batch_key: str) -> dict[str, Any] | None:
+        view = await self.store.get_batch(batch_key)
         return view.model_dump(mode="json") if view is not None else None
 
 
