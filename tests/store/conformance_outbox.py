@@ -185,8 +185,8 @@ class OutboxConformance:
     async def test_one_claim_spans_receivers_and_one_write_records_each_outcome(
         self, make_store: StoreFactory
     ) -> None:
-        fan = {"receiver": "hook", "group_by": ["batch_key"], "group_wait": "10s",
-               "routes": [{"receiver": "chat", "continue": True}, {"receiver": "hook"}]}  # fmt: skip
+        both = [{"receiver": "chat", "continue": True}, {"receiver": "hook"}]
+        fan = {"receiver": "hook", "group_by": ["batch_key"], "group_wait": "10s", "routes": both}
         tree = RouteTree(RoutingConfig.model_validate({"route": fan}))
         store = await make_store(hooks=CommitHooks(router=Router(tree, FakeClock(START))))
         events = [imm_task(f"{key}-{n}", "failed", n, batch_key=key)
