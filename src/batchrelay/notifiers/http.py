@@ -78,6 +78,13 @@ def _tokenish(text: str) -> bool:
     return len(text) >= 16 or (len(text) >= 6 and any(c.isdigit() for c in text))
 
 
+def receiver_session(limit: int) -> aiohttp.ClientSession:
+    """One receiver's own pool of keep-alive connections, at most ``limit`` open (what the
+    dispatcher sends to it at once): a busy receiver reuses its connections instead of
+    opening one per message, and a slow one cannot hold the connections another needs."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+
+
 async def post(
     session: aiohttp.ClientSession,
     url: str | URL,
