@@ -94,7 +94,7 @@ class Dispatcher:
         )  # fmt: skip
         self.public_url = public_url
         self._stopping = asyncio.Event()
-        self._more = False  # the last claim was a full page: more may be due at once
+        self._ahead: asyncio.Future[list[Delivery]] | None = None  # the next page, claimed
         self._next_depth = 0.0
 
     @property
@@ -131,13 +131,13 @@ class Dispatcher:
             try:
                 await self.tick()
             except Exception:  # a bad tick must not end delivery; the next one retries
-                self._more = False
                 log.exception("dispatcher.tick_failed")
-            if self._more:  # a backlog: the next page now, not a tick later
+            if self._ahead is not None:  # a backlog: the next page now, not a tick later
                 await asyncio.sleep(0)
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
+        await self._release_ahead()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -151,6 +151,7 @@ class Dispatcher:
         """One pass; returns how many deliveries were attempted."""
         if self.active is not None and not self.active():
             self._budgets_seeded = False  # another replica sends: its sends count next time
+            await self._release_ahead()
             return 0
         now = self.clock()
         us = int(now * SECOND)
@@ -160,8 +161,9 @@ class Dispatcher:
         await self.hold(now)
         if self.subscriptions is not None:
             await self.subscriptions.check_health(now)
-        due = await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
-        self._more = len(due) == CLAIM_LIMIT
+        due = await self._claim(us)
+        if len(due) == CLAIM_LIMIT:  # a backlog: its next page is claimed while this one goes
+            self._ahead = asyncio.ensure_future(self._claim_due(us))
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
@@ -171,6 +173,29 @@ class Dispatcher:
         counts = await asyncio.gather(*rounds)
         await self._export_depth()
         return sum(counts)
+
+    async def _claim(self, us: int) -> list[Delivery]:
+        """The page claimed ahead, or the deliveries due now: at most :data:`CLAIM_LIMIT`."""
+        ahead, self._ahead = self._ahead, None
+        return await (ahead if ahead is not None else self._claim_due(us))
+
+    async def _claim_due(self, us: int) -> list[Delivery]:
+        return await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
+
+    async def _release_ahead(self) -> None:
+        """A page claimed ahead that this replica will not send (it stops, or another one
+        sends now) is due again at once, not only when its lease ends."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        try:
+            claimed = await ahead
+        except Exception:  # the claim failed: nothing is held
+            log.exception("dispatcher.claim_failed")
+            return
+        if claimed:
+            us = int(self.clock() * SECOND)
+            await self.outbox.postpone([d.id for d in claimed], us, us)
 
     async def _receiver_pass(self, work: Round) -> int:
         chain = self.chains.get(work.receiver)
