@@ -181,6 +181,26 @@ async def test_send_notes_what_each_send_gave_with_the_batch_as_the_store_has_it
     assert notification.batch is not None and notification.batch["batch_key"] == "B"
 
 
+async def test_the_batches_of_a_page_are_read_at_once_not_per_delivery(box: Outboxed) -> None:
+    due = await box.due("A", "B", "C", "D")
+    reads: list[list[str]] = []
+    alerts = box.store.alerts
+    batches = alerts.batches
+
+    async def counted(keys: Any) -> Any:
+        reads.append(sorted(keys))
+        return await batches(keys)
+
+    alerts.batches = counted  # type: ignore[method-assign]
+    hook = RecordingNotifier(clock=box.clock)
+    page = BatchReads(box.store)
+    page.prefetch(due)
+    await Fanout(Send(hook, page, None), limit=4)(Round("hook", box.clock(), due))
+    assert reads == [["A", "B", "C", "D"]]
+    got = sorted((n.batch or {}).get("batch_key", "") for _, n in hook.sent)
+    assert got == ["A", "B", "C", "D"]
+
+
 # --------------------------------------------------------------------------- record
 
 

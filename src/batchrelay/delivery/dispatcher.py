@@ -164,6 +164,7 @@ class Dispatcher:
         due = await self._claim(us)
         if len(due) == CLAIM_LIMIT:  # a backlog: its next page is claimed while this one goes
             self._ahead = asyncio.ensure_future(self._claim_due(us))
+        self.reads.prefetch(due)
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
