@@ -19,7 +19,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-import aiohttp
 import structlog
 from aiohttp import web
 
@@ -44,6 +43,7 @@ from batchrelay.http.routes import Surface, create_app
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import Notifier
 from batchrelay.notifiers.config import AlertmanagerConfig
+from batchrelay.notifiers.http import receiver_session
 from batchrelay.notifiers.registry import build_notifier
 from batchrelay.reload import Reloader
 from batchrelay.routing.obligations import Router
@@ -68,10 +68,14 @@ def route_tree(settings: Settings) -> RouteTree | None:
 
 @contextlib.asynccontextmanager
 async def running_receivers(settings: Settings) -> AsyncIterator[dict[str, Notifier]]:
-    """The configured receivers, sharing one HTTP session, closed when the block ends."""
-    async with aiohttp.ClientSession() as session:
-        notifiers = {name: build_notifier(name, cfg, session)
-                     for name, cfg in settings.receivers.items()}  # fmt: skip
+    """The configured receivers, each with its own HTTP connection pool, closed when the
+    block ends."""
+    async with contextlib.AsyncExitStack() as sessions:
+        notifiers: dict[str, Notifier] = {}
+        for name, cfg in settings.receivers.items():
+            pool = receiver_session(settings.delivery.max_in_flight)
+            session = await sessions.enter_async_context(pool)
+            notifiers[name] = build_notifier(name, cfg, session)
         try:
             yield notifiers
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
+from batchrelay.delivery import dispatcher as dispatcher_module
 from batchrelay.delivery.dispatcher import Dispatcher
 from batchrelay.events.models import ImmTaskEvent
 from batchrelay.metrics import Metrics
@@ -235,6 +236,29 @@ async def test_muted_route_records_but_does_not_send(rig_factory: Any) -> None:
     assert rig.hook.sent == []
     muted = await rig.store.read(lambda c: c.execute("SELECT state FROM deliveries").fetchall())
     assert muted == [("muted",)]
+
+
+async def test_a_backlog_is_sent_page_after_page_and_a_page_claimed_ahead_is_given_back(
+    rig_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatcher_module, "CLAIM_LIMIT", 2)
+    rig = await rig_factory()
+    await rig.commit(*(task(1, f"batch-{n}") for n in range(5)))
+    rig.clock.advance(11)
+    assert await rig.dispatcher.tick() == 2  # a full page: the next one is claimed meanwhile
+    assert await rig.dispatcher.tick() == 2  # ... and sent by the next pass
+    counts = "SELECT state, COUNT(*) FROM deliveries GROUP BY state ORDER BY state"
+    states = await rig.store.read(lambda c: c.execute(counts).fetchall())
+    assert states == [("delivered", 4), ("sending", 1)]  # the last one claimed ahead
+    active = False
+    rig.dispatcher.active = lambda: active
+    assert await rig.dispatcher.tick() == 0  # another replica sends now: the page goes back
+    rows = await rig.store.read(lambda c: c.execute(
+        "SELECT state, lease_until FROM deliveries ORDER BY state").fetchall())  # fmt: skip
+    assert rows == [("delivered", None)] * 4 + [("pending", None)]
+    active = True
+    assert await rig.dispatcher.tick() == 1
+    assert len({n.group_key for _, n in rig.hook.sent}) == 5
 
 
 async def test_duplicates_are_not_routed_again(rig_factory: Any) -> None:

@@ -181,6 +181,26 @@ async def test_send_notes_what_each_send_gave_with_the_batch_as_the_store_has_it
     assert notification.batch is not None and notification.batch["batch_key"] == "B"
 
 
+async def test_the_batches_of_a_page_are_read_at_once_not_per_delivery(box: Outboxed) -> None:
+    due = await box.due("A", "B", "C", "D")
+    reads: list[list[str]] = []
+    alerts = box.store.alerts
+    batches = alerts.batches
+
+    async def counted(keys: Any) -> Any:
+        reads.append(sorted(keys))
+        return await batches(keys)
+
+    alerts.batches = counted  # type: ignore[method-assign]
+    hook = RecordingNotifier(clock=box.clock)
+    page = BatchReads(box.store)
+    page.prefetch(due)
+    await Fanout(Send(hook, page, None), limit=4)(Round("hook", box.clock(), due))
+    assert reads == [["A", "B", "C", "D"]]
+    got = sorted((n.batch or {}).get("batch_key", "") for _, n in hook.sent)
+    assert got == ["A", "B", "C", "D"]
+
+
 # --------------------------------------------------------------------------- record
 
 
@@ -210,6 +230,65 @@ async def test_record_of_a_success_closes_the_breaker(box: Outboxed) -> None:
     stage = Record(Recorder(box.store.outbox, Metrics(), box.clock), breaker, retry, None)
     await stage(Round("hook", box.clock(), [delivery], {delivery.id: Sent(0.1)}))
     assert breaker.allow(box.clock()) and await box.states() == ["delivered"]
+
+
+async def test_a_round_with_a_failure_in_the_middle_records_each_outcome_in_one_write(
+    box: Outboxed,
+) -> None:
+    due = sorted(await box.due("A", "B", "C", "D"), key=lambda d: d.batch_key or "")
+    writes: list[int] = []
+    outbox = box.store.outbox
+    record_attempts = outbox.record_attempts
+
+    async def counted(attempts: Any) -> None:
+        writes.append(len(attempts))
+        await record_attempts(attempts)
+
+    outbox.record_attempts = counted  # type: ignore[method-assign]
+    breaker = CircuitBreaker(BreakerConfig(failures=5))
+    retry = RetryPolicy(RetryConfig(max_attempts=3), random.Random(1))
+    stage = Record(Recorder(outbox, Metrics(), box.clock), breaker, retry, None)
+    sent = {due[0].id: Sent(0.1), due[1].id: Sent(0.1, send_error(FailureReason.SERVER_ERROR,
+            "502")), due[2].id: Sent(0.1, send_error(FailureReason.CLIENT_ERROR, "400")),
+            due[3].id: Sent(0.1)}  # fmt: skip
+    await stage(Round("hook", box.clock(), due, sent))
+    assert writes == [4]  # one write for the whole round
+    rows = {r["id"]: r for r in await outbox.list_deliveries(None, None, 10, "")}
+    assert [(rows[d.id]["state"], rows[d.id]["last_detail"]) for d in due] == [
+        ("delivered", None), ("pending", "502"), ("dead", "400"), ("delivered", None)
+    ]  # fmt: skip
+    assert breaker.allow(box.clock())  # the success after the failures closed it
+
+
+async def test_fanout_records_finished_sends_in_batches_while_others_go_on() -> None:
+    calls: list[list[str]] = []
+    running, most = 0, 0
+
+    async def send(work: Round) -> Round:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        [delivery] = work.deliveries
+        await asyncio.sleep(0.001 * (int(delivery.id[1:]) % 3))
+        running -= 1
+        if delivery.id == "d5":
+            raise RuntimeError("a notifier bug")
+        return Round(work.receiver, work.now, work.deliveries, {delivery.id: Sent(0.01)})
+
+    async def record(work: Round) -> Round:
+        calls.append([d.id for d in work.deliveries if d.id in work.sent])
+        await asyncio.sleep(0.005)  # a write: sends finishing meanwhile wait for the next one
+        return work
+
+    def delivery(n: int) -> Delivery:
+        return Delivery(f"d{n}", "hook", "root", "g", None, False, 0, None, 0, [])
+
+    fanout = Fanout(send, limit=3, then=record)
+    with pytest.raises(RuntimeError, match="a notifier bug"):
+        await fanout(Round("hook", 0.0, [delivery(n) for n in range(20)]))
+    recorded = [each for batch in calls for each in batch]
+    assert sorted(recorded) == sorted(f"d{n}" for n in range(20) if n != 5)  # each once
+    assert len(calls) < 20 and max(len(batch) for batch in calls) > 1 and most == 3
 
 
 # --------------------------------------------------------------------------- composing

@@ -4,6 +4,7 @@ timeout → ``timeout``; nothing listening → ``connection``; 5xx → ``server_
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from batchrelay.notifiers import RECEIVER_ADAPTER, FailureReason, build_notifier
+from batchrelay.notifiers.http import json_bytes
 
 from .support import PlatformFactory, Seen, answer, assert_no_secret, make_notification, send_error
 
@@ -78,3 +80,12 @@ async def test_gateway_errors_and_throttling(
     limited = await send_error(notifier.send(make_notification()))
     assert (limited.reason, limited.retry_after) == (FailureReason.RATE_LIMITED, 4.0)
     await notifier.send(make_notification())  # and then it goes through
+
+
+@pytest.mark.parametrize("huge", [False, True])
+def test_bodies_are_compact_utf8_json_whatever_the_integers(huge: bool) -> None:
+    value: dict[str, Any] = {"task": "转码 ✓", "size": 12, "ratio": 0.5, "flags": [None, True]}
+    if huge:  # past 64 bits: orjson refuses it, the standard library writes it
+        value["bytes"] = 10**30
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    assert json_bytes(value) == expected

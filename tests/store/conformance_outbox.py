@@ -16,7 +16,7 @@ from batchrelay.errors import StoreError
 from batchrelay.routing.obligations import Router
 from batchrelay.routing.tree import RouteTree, RoutingConfig
 from batchrelay.store.base import CommitOutcome, Store
-from batchrelay.store.contracts import SECOND, Delivery, Outbox
+from batchrelay.store.contracts import SECOND, Attempt, Delivery, Outbox
 from tests.fakes import FakeClock
 
 from .conformance_support import CommitHooks, StoreFactory, commit_all, flush_due, never_muted
@@ -181,6 +181,37 @@ class OutboxConformance:
             dead.id, 1, "client_error", "400",
         )  # fmt: skip
         assert await outbox.depth() == {"events": 0, "deliveries": 1}
+
+    async def test_one_claim_spans_receivers_and_one_write_records_each_outcome(
+        self, make_store: StoreFactory
+    ) -> None:
+        both = [{"receiver": "chat", "continue": True}, {"receiver": "hook"}]
+        fan = {"receiver": "hook", "group_by": ["batch_key"], "group_wait": "10s", "routes": both}
+        tree = RouteTree(RoutingConfig.model_validate({"route": fan}))
+        store = await make_store(hooks=CommitHooks(router=Router(tree, FakeClock(START))))
+        events = [imm_task(f"{key}-{n}", "failed", n, batch_key=key)
+                  for key in ("A", "B") for n in (1, 2)]  # fmt: skip
+        await commit_all(store, events)
+        outbox = store.outbox
+        assert await flush_due(outbox, NOW + WAIT, up_to(100), never_muted) == 4
+        claimed = await outbox.claim_due(NOW + WAIT, LEASE, 100)
+        got = sorted((d.receiver, d.batch_key, [e["task_id"] for e in d.events]) for d in claimed)
+        assert got == [("chat", "A", ["A-1", "A-2"]), ("chat", "B", ["B-1", "B-2"]),
+                       ("hook", "A", ["A-1", "A-2"]), ("hook", "B", ["B-1", "B-2"])]  # fmt: skip
+        later = NOW + 2 * WAIT
+        outcomes = ["delivered", "retry", "dead", "delivered"]
+        await outbox.record_attempts([
+            Attempt(d, outcome, later, 0.1, None if outcome == "delivered" else "server_error",
+                    outcome, later + SECOND if outcome == "retry" else None)
+            for d, outcome in zip(claimed, outcomes, strict=True)
+        ])  # fmt: skip
+        rows = {r["id"]: r for r in await outbox.list_deliveries(None, None, 10, "")}
+        states = [(rows[d.id]["state"], rows[d.id]["attempts"]) for d in claimed]
+        assert states == [("delivered", 1), ("pending", 1), ("dead", 1), ("delivered", 1)]
+        assert rows[claimed[2].id]["last_detail"] == "dead"
+        [again] = await outbox.claim_due(later + SECOND, LEASE, 10)
+        assert (again.id, again.attempts, again.events) == (claimed[1].id, 1, claimed[1].events)
+        assert len(await outbox.recent_attempts(later)) == 4
 
     async def test_recent_attempts_by_receiver_oldest_first(self, routed: Routed) -> None:
         first, second = await routed.deliveries("A", "B")

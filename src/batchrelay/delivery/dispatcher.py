@@ -7,7 +7,7 @@
    digests, the rest waits;
 4. render and send (``send.py``), at most ``max_in_flight`` at once per receiver;
 5. record (``record.py``): delivered, or retried later, or a dead letter (then the
-   fallback receiver).
+   fallback receiver); what finished sending meanwhile is recorded in one write.
 
 Stages 2 to 5 share one call shape (``stages.py``) and run as one chain per receiver over
 the deliveries claimed for it: due ones, and ones whose sender died (their lease expired).
@@ -44,6 +44,7 @@ log = structlog.get_logger(__name__)
 
 Clock = Callable[[], float]  # epoch seconds
 CLAIM_LIMIT = 512  # deliveries claimed per tick
+DEPTH_EVERY = 1.0  # seconds between reads of the outbox depth (a metric: two counts)
 
 
 class Dispatcher:
@@ -93,6 +94,8 @@ class Dispatcher:
         )  # fmt: skip
         self.public_url = public_url
         self._stopping = asyncio.Event()
+        self._ahead: asyncio.Future[list[Delivery]] | None = None  # the next page, claimed
+        self._next_depth = 0.0
 
     @property
     def public_url(self) -> str | None:
@@ -107,10 +110,8 @@ class Dispatcher:
     def _chain(self, name: str) -> Stage:
         config = self.receivers[name]
         fallback = config.fallback if config.fallback in self.notifiers else None
-        deliver = Chain(
-            Send(self.notifiers[name], self.reads, self.public_url),
-            Record(self.recorder, self.breakers[name], self.retry[name], fallback),
-        )
+        send = Send(self.notifiers[name], self.reads, self.public_url)
+        record = Record(self.recorder, self.breakers[name], self.retry[name], fallback)
         return Chain(
             Breaker(self.breakers[name], self.outbox, self.tick_seconds),
             Budget(
@@ -121,7 +122,7 @@ class Dispatcher:
                 self.lease,
                 self.tick_seconds,
             ),
-            Fanout(deliver, self.max_in_flight),
+            Fanout(send, self.max_in_flight, then=record),
         )
 
     async def run(self) -> None:
@@ -131,8 +132,12 @@ class Dispatcher:
                 await self.tick()
             except Exception:  # a bad tick must not end delivery; the next one retries
                 log.exception("dispatcher.tick_failed")
+            if self._ahead is not None:  # a backlog: the next page now, not a tick later
+                await asyncio.sleep(0)
+                continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.tick_seconds)
+        await self._release_ahead()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -146,6 +151,7 @@ class Dispatcher:
         """One pass; returns how many deliveries were attempted."""
         if self.active is not None and not self.active():
             self._budgets_seeded = False  # another replica sends: its sends count next time
+            await self._release_ahead()
             return 0
         now = self.clock()
         us = int(now * SECOND)
@@ -155,7 +161,10 @@ class Dispatcher:
         await self.hold(now)
         if self.subscriptions is not None:
             await self.subscriptions.check_health(now)
-        due = await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
+        due = await self._claim(us)
+        if len(due) == CLAIM_LIMIT:  # a backlog: its next page is claimed while this one goes
+            self._ahead = asyncio.ensure_future(self._claim_due(us))
+        self.reads.prefetch(due)
         by_receiver: dict[str, list[Delivery]] = defaultdict(list)
         for delivery in due:
             by_receiver[delivery.receiver].append(delivery)
@@ -165,6 +174,29 @@ class Dispatcher:
         counts = await asyncio.gather(*rounds)
         await self._export_depth()
         return sum(counts)
+
+    async def _claim(self, us: int) -> list[Delivery]:
+        """The page claimed ahead, or the deliveries due now: at most :data:`CLAIM_LIMIT`."""
+        ahead, self._ahead = self._ahead, None
+        return await (ahead if ahead is not None else self._claim_due(us))
+
+    async def _claim_due(self, us: int) -> list[Delivery]:
+        return await self.outbox.claim_due(us, int(self.lease * SECOND), CLAIM_LIMIT)
+
+    async def _release_ahead(self) -> None:
+        """A page claimed ahead that this replica will not send (it stops, or another one
+        sends now) is due again at once, not only when its lease ends."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return
+        try:
+            claimed = await ahead
+        except Exception:  # the claim failed: nothing is held
+            log.exception("dispatcher.claim_failed")
+            return
+        if claimed:
+            us = int(self.clock() * SECOND)
+            await self.outbox.postpone([d.id for d in claimed], us, us)
 
     async def _receiver_pass(self, work: Round) -> int:
         chain = self.chains.get(work.receiver)
@@ -196,10 +228,11 @@ class Dispatcher:
         return {name: SendBudget(c.rate_limits) for name, c in self.receivers.items()}
 
     async def _export_depth(self) -> None:
-        depth = await self.outbox.depth()
-        for kind, value in depth.items():
-            self.metrics.outbox_depth.labels(kind=kind).set(value)
         now = self.clock()
+        if now >= self._next_depth:
+            self._next_depth = now + DEPTH_EVERY
+            for kind, value in (await self.outbox.depth()).items():
+                self.metrics.outbox_depth.labels(kind=kind).set(value)
         for name, breaker in self.breakers.items():
             current = breaker.state(now)
             for state in BreakerState:

@@ -2,11 +2,12 @@
 the attempt is recorded. Failed: the breaker counts it and the retry policy decides —
 another attempt later (full-jitter backoff, ``Retry-After`` honoured, bounded by attempts
 and age), or a dead letter, then a copy to the fallback receiver if one is configured.
-Every outcome is one log line and counted in the metrics."""
+The outcomes of a batch are written in one store round trip; every outcome is counted in
+the metrics and logged (a delivered one at debug)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -15,7 +16,7 @@ from batchrelay.delivery.stages import Round
 from batchrelay.metrics import Metrics
 from batchrelay.notifiers.base import FailureReason, SendError
 from batchrelay.notifiers.templates import TemplateError
-from batchrelay.store.contracts import SECOND, Delivery, Outbox
+from batchrelay.store.contracts import SECOND, Attempt, Delivery, Outbox
 
 log = structlog.get_logger(__name__)
 
@@ -38,24 +39,49 @@ class Recorder:
         detail: str = "",
         next_attempt: float | None = None,
     ) -> None:
-        reason_text = reason.value if reason else None
-        next_us = int(next_attempt * SECOND) if next_attempt is not None else None
-        await self.outbox.record_attempt(delivery, outcome, int(now * SECOND), seconds,
-                                         reason_text, detail or None, next_us)  # fmt: skip
-        self.metrics.deliveries.labels(
-            receiver=delivery.receiver, outcome=outcome, reason=reason_text or ""
-        ).inc()
-        self.metrics.delivery_seconds.labels(receiver=delivery.receiver).observe(seconds)
-        log.info(
-            f"delivery.{outcome}", receiver=delivery.receiver, delivery_id=delivery.id,
-            attempt=delivery.attempts + 1, events=len(delivery.events), digest=delivery.digest,
-            reason=reason_text, retry_in=round(next_attempt - now, 3) if next_attempt else None,
-        )  # fmt: skip
+        await self.record([attempt(delivery, now, seconds, outcome, reason, detail, next_attempt)])
+
+    async def record(self, attempts: Sequence[Attempt]) -> None:
+        """Every attempt written at once, then counted and logged. A delivered one is
+        logged at debug (at info, a log line per message would cost as much as its send);
+        a retry or a dead letter at info, since someone may need to look."""
+        await self.outbox.record_attempts(attempts)
+        for each in attempts:
+            delivery, reason = each.delivery, each.reason
+            self.metrics.deliveries.labels(
+                receiver=delivery.receiver, outcome=each.outcome, reason=reason or ""
+            ).inc()
+            self.metrics.delivery_seconds.labels(receiver=delivery.receiver).observe(each.seconds)
+            retry_in = (
+                round((each.next_attempt_at - each.at) / SECOND, 3)
+                if each.next_attempt_at is not None else None
+            )  # fmt: skip
+            (log.debug if each.outcome == "delivered" else log.info)(
+                f"delivery.{each.outcome}", receiver=delivery.receiver, delivery_id=delivery.id,
+                attempt=delivery.attempts + 1, events=len(delivery.events),
+                digest=delivery.digest, reason=reason, retry_in=retry_in,
+            )  # fmt: skip
+
+
+def attempt(
+    delivery: Delivery,
+    now: float,
+    seconds: float,
+    outcome: str,
+    reason: FailureReason | None = None,
+    detail: str = "",
+    next_attempt: float | None = None,
+) -> Attempt:
+    """What one send gave, in the store's units (``now`` and ``next_attempt`` in seconds)."""
+    next_us = int(next_attempt * SECOND) if next_attempt is not None else None
+    return Attempt(delivery, outcome, int(now * SECOND), seconds,
+                   reason.value if reason else None, detail or None, next_us)  # fmt: skip
 
 
 class Record:
     """The record stage of one receiver; ``fallback`` is the receiver that gets what this
-    one dead-letters, when it is configured and has a notifier."""
+    one dead-letters, when it is configured and has a notifier. The outcomes of a round
+    are written together; each delivery keeps its own."""
 
     def __init__(
         self,
@@ -67,18 +93,23 @@ class Record:
         self.recorder, self.breaker, self.retry, self.fallback = recorder, breaker, retry, fallback
 
     async def __call__(self, work: Round) -> Round:
+        attempts: list[Attempt] = []
         for delivery in work.deliveries:
             sent = work.sent.get(delivery.id)
             if sent is None:
                 continue
             if sent.error is not None:
-                await self._failed(delivery, sent.error, sent.seconds)
+                attempts.append(self._failed(delivery, sent.error, sent.seconds))
                 continue
             self.breaker.record_success()
-            await self.recorder.finish(delivery, self.recorder.clock(), sent.seconds, "delivered")
+            attempts.append(attempt(delivery, self.recorder.clock(), sent.seconds, "delivered"))
+        if attempts:
+            await self.recorder.record(attempts)
+        for dead in (a for a in attempts if a.outcome == "dead"):
+            await self._copy(dead)
         return work
 
-    async def _failed(self, delivery: Delivery, exc: SendError, seconds: float) -> None:
+    def _failed(self, delivery: Delivery, exc: SendError, seconds: float) -> Attempt:
         if isinstance(exc, TemplateError):  # a fix in the config, not a platform hiccup
             log.error("delivery.template_failed", receiver=delivery.receiver,
                       delivery_id=delivery.id, template=exc.where, line=exc.line,
@@ -89,11 +120,13 @@ class Record:
         first = delivery.first_attempt_at / SECOND if delivery.first_attempt_at else now
         if exc.retryable and not self.retry.exhausted(attempts, first, now):
             retry_at = self.retry.next_attempt(attempts, first, now, exc.retry_after)
-            await self.recorder.finish(delivery, now, seconds, "retry", exc.reason, exc.detail,
-                                       next_attempt=retry_at)  # fmt: skip
-            return
-        await self.recorder.finish(delivery, now, seconds, "dead", exc.reason, exc.detail)
+            return attempt(delivery, now, seconds, "retry", exc.reason, exc.detail, retry_at)
+        return attempt(delivery, now, seconds, "dead", exc.reason, exc.detail)
+
+    async def _copy(self, dead: Attempt) -> None:
+        """A dead letter's copy to the fallback receiver, once it is recorded dead."""
         if self.fallback:
-            copy = await self.recorder.outbox.copy_to(delivery, self.fallback, int(now * SECOND))
+            delivery = dead.delivery
+            copy = await self.recorder.outbox.copy_to(delivery, self.fallback, dead.at)
             log.warning("delivery.fallback", receiver=delivery.receiver, fallback=self.fallback,
                         delivery_id=delivery.id, copy_id=copy)  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,22 +19,40 @@ from batchrelay.store.contracts import SECOND, Delivery
 
 
 class BatchReads:
-    """One read per batch per tick, however many of its deliveries go out in that tick."""
+    """The batches of a tick's deliveries, read once per tick: all of a page in one read
+    (:meth:`prefetch`), and each batch's JSON made once and shared by its deliveries'
+    notifications (read-only)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._reads: dict[str, asyncio.Future[Any]] = {}
+        self._reads: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
 
     def clear(self) -> None:
         self._reads = {}
 
+    def prefetch(self, deliveries: Iterable[Delivery]) -> None:
+        """Start one read of every batch of ``deliveries`` not read yet this tick."""
+        keys = sorted({d.batch_key for d in deliveries if d.batch_key} - self._reads.keys())
+        if keys:
+            views = asyncio.ensure_future(self._read_many(keys))
+            for key in keys:
+                self._reads[key] = asyncio.ensure_future(_one_of(views, key))
+
     async def batch(self, batch_key: str) -> dict[str, Any] | None:
-        read = self._reads.get(batch_key)
-        if read is None:
-            read = asyncio.ensure_future(self.store.get_batch(batch_key))
-            self._reads[batch_key] = read
-        view = await asyncio.shield(read)
-        return view.model_dump(mode="json") if view is not None else None
+        if batch_key not in self._reads:
+            views = asyncio.ensure_future(self._read_many([batch_key]))
+            self._reads[batch_key] = asyncio.ensure_future(_one_of(views, batch_key))
+        return await asyncio.shield(self._reads[batch_key])
+
+    async def _read_many(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        views = await self.store.alerts.batches(keys)
+        return {view.batch_key: view.model_dump(mode="json") for view in views}
+
+
+async def _one_of(
+    views: asyncio.Future[dict[str, dict[str, Any]]], key: str
+) -> dict[str, Any] | None:
+    return (await asyncio.shield(views)).get(key)
 
 
 class Send:

@@ -57,19 +57,51 @@ class Chain:
 
 
 class Fanout:
-    """``stage`` once per delivery, concurrently, at most ``limit`` at a time."""
+    """``stage`` once per delivery, concurrently, at most ``limit`` at a time; then, when
+    given, ``then`` over the deliveries ``stage`` has finished, in batches: whenever it is
+    idle, ``then`` takes every one finished since its last call. So the record stage writes
+    many outcomes at once while sends go on, and no send slot waits for a write."""
 
-    def __init__(self, stage: Stage, limit: int) -> None:
-        self.stage = stage
+    def __init__(self, stage: Stage, limit: int, then: Stage | None = None) -> None:
+        self.stage, self.then = stage, then
         self.slots = asyncio.Semaphore(limit)
 
     async def __call__(self, work: Round) -> Round:
-        async def one(delivery: Delivery) -> Round:
-            async with self.slots:
-                return await self.stage(work.passing([delivery]))
-
-        done = await asyncio.gather(*(one(d) for d in work.deliveries))
         sent = dict(work.sent)
-        for each in done:
-            sent.update(each.sent)
+        finished: list[Delivery] = []
+        ready = asyncio.Event()
+
+        async def one(delivery: Delivery) -> None:
+            try:
+                async with self.slots:
+                    sent.update((await self.stage(work.passing([delivery]))).sent)
+            finally:  # counted even when the stage raised, so the batches below end
+                finished.append(delivery)
+                ready.set()
+
+        sends = asyncio.gather(*(one(d) for d in work.deliveries), return_exceptions=True)
+        try:
+            if self.then is not None:
+                await _batches(self.then, work, sent, finished, ready)
+            outcomes = await sends
+        except BaseException:  # a failed write: what is in flight is sent again after its lease
+            sends.cancel()
+            raise
+        failures = [each for each in outcomes if isinstance(each, BaseException)]
+        if failures:
+            raise failures[0]
         return Round(work.receiver, work.now, work.deliveries, sent)
+
+
+async def _batches(
+    then: Stage, work: Round, sent: dict[str, Sent], finished: list[Delivery], ready: asyncio.Event
+) -> None:
+    """``then`` over ``finished`` as it fills, until every delivery of ``work`` has passed."""
+    left = len(work.deliveries)
+    while left:
+        await ready.wait()
+        ready.clear()
+        batch = finished[:]
+        del finished[:]
+        left -= len(batch)
+        await then(Round(work.receiver, work.now, batch, sent))

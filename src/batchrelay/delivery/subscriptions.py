@@ -168,8 +168,7 @@ class SubscriptionDelivery:
             receiver, self.subscriptions, self.sender, self.recorder.clock
         )
         parts = _Parts(Chain(), SendBudget([]), None)
-        deliver = Chain(
-            Send(notifier, self.reads, None),
+        record = Chain(
             Record(self.recorder, breaker, RetryPolicy(self.config.retry, self.rng), None),
             NoteHealth(self.subscriptions, subscription_id),
         )
@@ -177,7 +176,7 @@ class SubscriptionDelivery:
             Standing(self, parts, subscription_id),
             Breaker(breaker, self.outbox, self.tick),
             Budget(lambda: parts.budget, self.outbox, self.metrics, 1, self.lease, self.tick),
-            Fanout(deliver, self.max_in_flight),
+            Fanout(Send(notifier, self.reads, None), self.max_in_flight, then=record),
         )
         return parts
 

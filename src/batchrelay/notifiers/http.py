@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 from yarl import URL
 
 from batchrelay.notifiers.base import FailureReason, SendError, send_error
@@ -78,6 +79,13 @@ def _tokenish(text: str) -> bool:
     return len(text) >= 16 or (len(text) >= 6 and any(c.isdigit() for c in text))
 
 
+def receiver_session(limit: int) -> aiohttp.ClientSession:
+    """One receiver's own pool of keep-alive connections, at most ``limit`` open (what the
+    dispatcher sends to it at once): a busy receiver reuses its connections instead of
+    opening one per message, and a slow one cannot hold the connections another needs."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
+
+
 async def post(
     session: aiohttp.ClientSession,
     url: str | URL,
@@ -117,5 +125,10 @@ def classify_exception(exc: BaseException, redact: Redactor) -> SendError:
 
 
 def json_bytes(value: Any) -> bytes:
-    """Compact UTF-8 JSON, the form every platform accepts."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON, the form every platform accepts. orjson makes it several times
+    faster than the standard library (a body is made for every send); the standard library
+    takes what orjson refuses (integers past 64 bits)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()

@@ -71,6 +71,20 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Attempt:
+    """One send attempt's outcome, to record: ``delivered``, ``retry`` (again at
+    ``next_attempt_at``) or ``dead``, ``at`` (microseconds), taking ``seconds``."""
+
+    delivery: Delivery
+    outcome: str
+    at: int
+    seconds: float
+    reason: str | None = None
+    detail: str | None = None
+    next_attempt_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Pending:
     """An event waiting in a notification group: its outbox row and normalized view (kept
     as the JSON text the row holds, and decoded only when a decision needs to look)."""
@@ -138,7 +152,9 @@ class Outbox(Protocol):
         since :meth:`due_groups` read it stays due, so the next call flushes them; on a
         shared store a group another replica or a commit holds is left for the next call."""
 
-    async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]: ...
+    async def claim_due(self, now: int, lease: int, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` deliveries that are due, and ones whose sender died (their
+        lease expired), for ``lease``; with their events, in one store round trip."""
 
     async def claim(self, ids: Sequence[str], now: int, lease: int) -> list[Delivery]: ...
 
@@ -155,7 +171,11 @@ class Outbox(Protocol):
         reason: str | None = None,
         detail: str | None = None,
         next_attempt_at: int | None = None,
-    ) -> None: ...
+    ) -> None:
+        """One attempt: :meth:`record_attempts` of one."""
+
+    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        """Every attempt's own outcome, written together (one store round trip)."""
 
     async def postpone(self, ids: Sequence[str], until: int, now: int) -> None: ...
 

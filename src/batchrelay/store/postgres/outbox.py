@@ -28,6 +28,7 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from batchrelay.routing.tree import RouteMatch
 from batchrelay.store.contracts import (
     SECOND,
+    Attempt,
     Delivery,
     DueGroup,
     GroupFlush,
@@ -54,6 +55,7 @@ __all__ = [
     "postpone",
     "recent_attempts",
     "record_attempt",
+    "record_attempts",
     "replay",
 ]
 
@@ -213,22 +215,29 @@ async def _lease(
 ) -> list[Delivery]:
     if not rows:
         return []
+    ids = [row["id"] for row in rows]
     await conn.execute(
         "UPDATE deliveries SET state = 'sending', lease_until = $1, updated_at = $2"
         " WHERE id = ANY($3::text[])",
         now + lease,
         now,
-        [row["id"] for row in rows],
+        ids,
     )
-    return [await _delivery(conn, row) for row in rows]
+    events: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for row in await conn.fetch(  # every claimed delivery's events in one query
+        "SELECT delivery_id, view FROM outbox WHERE delivery_id = ANY($1::text[]) ORDER BY id",
+        ids,
+    ):
+        events[row["delivery_id"]].append(json.loads(row["view"]))
+    return [_delivery(row, events[row["id"]]) for row in rows]
 
 
-async def _delivery(conn: asyncpg.Connection, row: Any) -> Delivery:
+def _delivery(row: Any, events: list[dict[str, Any]]) -> Delivery:
     delivery_id, receiver, route, group_key, batch_key, digest, attempts, first, created = row
     return Delivery(
         id=delivery_id, receiver=receiver, route=route, group_key=group_key,
         batch_key=batch_key, digest=bool(digest), attempts=attempts, first_attempt_at=first,
-        created_at=created, events=await events_of(conn, delivery_id),
+        created_at=created, events=events,
     )  # fmt: skip
 
 
@@ -290,24 +299,33 @@ async def record_attempt(
     next_attempt_at: int | None = None,
 ) -> None:
     """``outcome``: delivered, retry (with ``next_attempt_at``) or dead."""
-    attempt = delivery.attempts + 1
-    state = {"delivered": "delivered", "retry": "pending", "dead": "dead"}[outcome]
+    attempt = Attempt(delivery, outcome, now, seconds, reason, detail, next_attempt_at)
+    await record_attempts(conn, [attempt])
+
+
+async def record_attempts(conn: asyncpg.Connection, attempts: Sequence[Attempt]) -> None:
+    """Each attempt's own outcome, in one transaction (each statement pipelined)."""
     async with conn.transaction():
-        await conn.execute(
+        await conn.executemany(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at, outcome, reason, detail,"
             " seconds) VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (delivery_id, attempt) DO UPDATE SET at = excluded.at,"
             " outcome = excluded.outcome, reason = excluded.reason, detail = excluded.detail,"
             " seconds = excluded.seconds",
-            delivery.id, attempt, now, outcome, reason, detail, seconds,
+            [(a.delivery.id, a.delivery.attempts + 1, a.at, a.outcome, a.reason, a.detail,
+              a.seconds) for a in attempts],
         )  # fmt: skip
-        await conn.execute(
+        await conn.executemany(
             "UPDATE deliveries SET state = $1, attempts = $2,"
             " first_attempt_at = COALESCE(first_attempt_at, $3),"
             " next_attempt_at = COALESCE($4, next_attempt_at), lease_until = NULL,"
             " last_reason = $5, last_detail = $6, updated_at = $3 WHERE id = $7",
-            state, attempt, now, next_attempt_at, reason, detail, delivery.id,
+            [(_STATE_AFTER[a.outcome], a.delivery.attempts + 1, a.at, a.next_attempt_at,
+              a.reason, a.detail, a.delivery.id) for a in attempts],
         )  # fmt: skip
+
+
+_STATE_AFTER = {"delivered": "delivered", "retry": "pending", "dead": "dead"}
 
 
 async def postpone(conn: asyncpg.Connection, ids: Iterable[str], until: int, now: int) -> None:
@@ -433,11 +451,12 @@ class PostgresOutbox:
         detail: str | None = None,
         next_attempt_at: int | None = None,
     ) -> None:
-        await self._store.write(
-            partial(record_attempt, delivery=delivery, outcome=outcome, now=now,
-                    seconds=seconds, reason=reason, detail=detail,
-                    next_attempt_at=next_attempt_at)
-        )  # fmt: skip
+        attempt = Attempt(delivery, outcome, now, seconds, reason, detail, next_attempt_at)
+        await self.record_attempts([attempt])
+
+    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        if attempts:
+            await self._store.write(partial(record_attempts, attempts=attempts))
 
     async def postpone(self, ids: Sequence[str], until: int, now: int) -> None:
         await self._store.write(partial(postpone, ids=ids, until=until, now=now))

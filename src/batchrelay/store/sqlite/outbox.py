@@ -16,7 +16,14 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from batchrelay.routing.tree import RouteMatch
-from batchrelay.store.contracts import SECOND, Delivery, DueGroup, GroupFlush, due_groups_of
+from batchrelay.store.contracts import (
+    SECOND,
+    Attempt,
+    Delivery,
+    DueGroup,
+    GroupFlush,
+    due_groups_of,
+)
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.sqlite.store import SQLiteStore
@@ -145,19 +152,29 @@ def claim(conn: sqlite3.Connection, ids: Sequence[str], now: int, lease: int) ->
 
 
 def _lease(conn: sqlite3.Connection, rows: list[Any], now: int, lease: int) -> list[Delivery]:
-    conn.executemany(
-        "UPDATE deliveries SET state = 'sending', lease_until = ?, updated_at = ? WHERE id = ?",
-        [(now + lease, now, row[0]) for row in rows],
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    marks = ",".join("?" * len(ids))
+    conn.execute(
+        f"UPDATE deliveries SET state = 'sending', lease_until = ?, updated_at = ?"
+        f" WHERE id IN ({marks})",
+        [now + lease, now, *ids],
     )
-    return [_delivery(conn, row) for row in rows]
+    events: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for delivery_id, view in conn.execute(  # every claimed delivery's events in one query
+        f"SELECT delivery_id, view FROM outbox WHERE delivery_id IN ({marks}) ORDER BY id", ids
+    ):
+        events[delivery_id].append(json.loads(view))
+    return [_delivery(row, events[row[0]]) for row in rows]
 
 
-def _delivery(conn: sqlite3.Connection, row: Any) -> Delivery:
+def _delivery(row: Any, events: list[dict[str, Any]]) -> Delivery:
     delivery_id, receiver, route, group_key, batch_key, digest, attempts, first, created = row
     return Delivery(
         id=delivery_id, receiver=receiver, route=route, group_key=group_key,
         batch_key=batch_key, digest=bool(digest), attempts=attempts, first_attempt_at=first,
-        created_at=created, events=events_of(conn, delivery_id),
+        created_at=created, events=events,
     )  # fmt: skip
 
 
@@ -218,18 +235,27 @@ def record_attempt(
     next_attempt_at: int | None = None,
 ) -> None:
     """``outcome``: delivered, retry (with ``next_attempt_at``) or dead."""
-    attempt = delivery.attempts + 1
-    conn.execute(
+    attempt = Attempt(delivery, outcome, now, seconds, reason, detail, next_attempt_at)
+    record_attempts(conn, [attempt])
+
+
+def record_attempts(conn: sqlite3.Connection, attempts: Sequence[Attempt]) -> None:
+    """Each attempt's own outcome: delivered, retry (with ``next_attempt_at``) or dead."""
+    conn.executemany(
         "INSERT OR REPLACE INTO delivery_attempts VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (delivery.id, attempt, now, outcome, reason, detail, seconds),
-    )
-    state = {"delivered": "delivered", "retry": "pending", "dead": "dead"}[outcome]
-    conn.execute(
+        [(a.delivery.id, a.delivery.attempts + 1, a.at, a.outcome, a.reason, a.detail,
+          a.seconds) for a in attempts],
+    )  # fmt: skip
+    conn.executemany(
         "UPDATE deliveries SET state = ?, attempts = ?, first_attempt_at = COALESCE("
         "first_attempt_at, ?), next_attempt_at = COALESCE(?, next_attempt_at), lease_until ="
         " NULL, last_reason = ?, last_detail = ?, updated_at = ? WHERE id = ?",
-        (state, attempt, now, next_attempt_at, reason, detail, now, delivery.id),
-    )
+        [(_STATE_AFTER[a.outcome], a.delivery.attempts + 1, a.at, a.next_attempt_at, a.reason,
+          a.detail, a.at, a.delivery.id) for a in attempts],
+    )  # fmt: skip
+
+
+_STATE_AFTER = {"delivered": "delivered", "retry": "pending", "dead": "dead"}
 
 
 def postpone(conn: sqlite3.Connection, ids: Iterable[str], until: int, now: int) -> None:
@@ -356,11 +382,12 @@ class SQLiteOutbox:
         detail: str | None = None,
         next_attempt_at: int | None = None,
     ) -> None:
-        await self._store.write(
-            partial(record_attempt, delivery=delivery, outcome=outcome, now=now,
-                    seconds=seconds, reason=reason, detail=detail,
-                    next_attempt_at=next_attempt_at)
-        )  # fmt: skip
+        attempt = Attempt(delivery, outcome, now, seconds, reason, detail, next_attempt_at)
+        await self.record_attempts([attempt])
+
+    async def record_attempts(self, attempts: Sequence[Attempt]) -> None:
+        if attempts:
+            await self._store.write(partial(record_attempts, attempts=attempts))
 
     async def postpone(self, ids: Sequence[str], until: int, now: int) -> None:
         await self._store.write(partial(postpone, ids=ids, until=until, now=now))
