@@ -9,7 +9,12 @@ mean stored size, ratio to the body and time per body for each codec.
 ``--train PATH`` also writes the dictionary there (the store ships
 ``src/batchrelay/store/dictionaries/raw-1.zdict``, made by this script with its defaults).
 
-    python bench/compression.py [--samples 4000] [--train PATH]
+The journal's models (store/journal_codec.py: an event's JSON without the fields its row
+has in columns) are measured the same way, parsed from the same bodies, with an 8 KiB
+dictionary, and bench/ingest.py's CloudEvent besides; ``--train-models PATH`` writes that
+dictionary (the store ships ``store/dictionaries/model-1.zdict``, made with the defaults).
+
+    python bench/compression.py [--samples 4000] [--train PATH] [--train-models PATH]
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import zstandard
 from batchrelay.simulate import SimulateOptions, encode, generate
 
 DICT_SIZE = 16 * 1024
+MODEL_DICT_SIZE = 8 * 1024
 START = datetime(2026, 11, 20, 2, tzinfo=UTC)
 
 
@@ -44,6 +50,29 @@ def bodies(seed: int, samples: int) -> list[bytes]:
     return out
 
 
+def models(data: list[bytes]) -> list[bytes]:
+    """The journal's uncompressed model of each event in ``data``."""
+    from batchrelay.errors import InputError
+    from batchrelay.events.decode import decode
+    from batchrelay.events.parse import parse
+    from batchrelay.store.journal_codec import model_json
+
+    out = []
+    for body in data:
+        for ingress, headers in WIRES:
+            try:
+                docs = decode(body, ingress, headers)  # type: ignore[arg-type]
+                out += [model_json(parse(doc, ingress, received_at=START)) for doc in docs]  # type: ignore[arg-type]
+                break
+            except InputError:
+                continue
+    return out
+
+
+WIRES = (("eventbridge", {"content-type": "application/cloudevents+json"}), ("mns", {}),
+         ("ice", {}))  # fmt: skip
+
+
 def measure(name: str, pack: Callable[[bytes], bytes], data: list[bytes]) -> None:
     started = time.perf_counter()
     packed = [pack(body) for body in data]
@@ -56,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--samples", type=int, default=4000)
     parser.add_argument("--train", metavar="PATH", help="write the trained dictionary here")
+    parser.add_argument("--train-models", metavar="PATH", help="write the model dictionary here")
     args = parser.parse_args()
     train, test = bodies(1, args.samples), bodies(2, args.samples)
     dictionary = zstandard.train_dictionary(DICT_SIZE, train)
@@ -70,6 +100,26 @@ def main() -> None:
     if args.train:
         Path(args.train).write_bytes(dictionary.as_bytes())
         print(f"dictionary {dictionary.dict_id()} written to {args.train}")
+    measure_models(train, test, args.train_models)
+
+
+def measure_models(train: list[bytes], test: list[bytes], write: str | None) -> None:
+    from ingest import cloud_event
+
+    model_train, model_test = models(train), models(test)
+    bench = models([cloud_event("models") for _ in range(1000)])
+    dictionary = zstandard.train_dictionary(MODEL_DICT_SIZE, model_train)
+    for name, data in ((f"{len(model_test)} models", model_test), ("bench/ingest.py's", bench)):
+        print(f"{name} (mean {statistics.mean(map(len, data)):.0f} B):")
+        measure("zstd level 3", zstandard.ZstdCompressor(level=3).compress, data)
+        for level in (3, 19):
+            packer = zstandard.ZstdCompressor(
+                level=level, dict_data=dictionary, write_checksum=False, write_dict_id=False
+            )
+            measure(f"zstd level {level}, 8 KiB dictionary", packer.compress, data)
+    if write:
+        Path(write).write_bytes(dictionary.as_bytes())
+        print(f"model dictionary {dictionary.dict_id()} written to {write}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from batchrelay.errors import StoreError
-from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
+from batchrelay.events.models import Event, Statistic
 from batchrelay.store.base import Inbound
+from batchrelay.store.journal_codec import pack_model, unpack_model
 from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
 from batchrelay.store.packing import pack
 
@@ -66,16 +67,11 @@ def journal_row(event: Event, received_at: datetime) -> tuple[Any, ...]:
 
     Raises ``ValueError`` when the event cannot be written as JSON (a lone surrogate)."""
     return (
-        event.event_id, to_us(received_at), event.ingress, event.source, event.type,
-        event.kind, event.batch_key, event.task_id, to_us(event.time),
-        event.model_dump_json(),
+        event.event_id, to_us(received_at), event.kind, event.batch_key, event.task_id,
+        to_us(event.time), pack_model(event),
     )  # fmt: skip
 
 
-#: The journal's columns, in ``journal_row`` order and then ``raw_id``.
-JOURNAL_COLUMNS = (
-    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw_id"
-)
 RAW_COLUMNS = "received_at, ingress, encoding, body, packing"
 
 
@@ -89,9 +85,26 @@ def failures_json(failures: Iterable[Any]) -> str:
     return dumps([{"index": f.index, "reason": f.reason, "detail": f.detail} for f in failures])
 
 
-def event_from_journal(model: str) -> Event:
-    """The exact event back from its ``model`` column (its normalized view follows from it)."""
-    return EVENT_ADAPTER.validate_json(model)
+#: What a reader selects of a journal row to have its event back (``event_from_journal``).
+EVENT_COLUMNS = "e.event_id, e.kind, e.batch_key, e.task_id, e.time, e.model"
+
+
+def event_from_journal(row: Sequence[Any]) -> Event:
+    """The exact event back from its row's ``EVENT_COLUMNS`` (its normalized view follows)."""
+    event_id, kind, batch_key, task_id, time, model = row
+    return unpack_model(model, event_id, kind, batch_key, task_id, from_us(time))
+
+
+def media_urls(jobs: Iterable[Event], limit: int) -> list[str]:
+    """The first ``limit`` media URLs the ICE jobs ``jobs`` produced (read lazily: the
+    ``model`` column that holds them is compressed, so SQL cannot filter on them)."""
+    found: list[str] = []
+    for job in jobs:
+        if len(found) >= limit:
+            break
+        if getattr(job, "media_url", ""):
+            found.append(job.media_url)  # type: ignore[union-attr]
+    return found
 
 
 # --------------------------------------------------------------------------- provenance

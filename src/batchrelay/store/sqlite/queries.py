@@ -34,6 +34,7 @@ from batchrelay.store.base import (
 )
 from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
+    EVENT_COLUMNS,
     event_from_journal,
     from_us,
     to_us,
@@ -207,10 +208,6 @@ def list_batch_actions(
 
 # --------------------------------------------------------------------------- dashboard
 
-_SELECT_EVENTS = columns.SELECT_EVENTS.format(
-    status="json_extract(e.model, '$.status')", code="json_extract(e.model, '$.code')"
-)
-
 
 def list_batch_events(
     conn: sqlite3.Connection, batch_key: str, max_results: int, next_token: str
@@ -222,13 +219,16 @@ def list_batch_events(
         where.append("(time, event_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
     limit = columns.page_size(max_results)
-    sql = f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC LIMIT ?"
+    sql = (
+        f"{columns.SELECT_EVENTS} WHERE {' AND '.join(where)} "
+        "ORDER BY time DESC, event_id DESC LIMIT ?"
+    )
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [columns.event_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
-    return Page(views, encode_token({"time": last[5], "key": last[0]}))
+    return Page(views, encode_token({"time": last[4], "key": last[0]}))
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
@@ -340,12 +340,13 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
     rows = conn.execute(
-        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
-        "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+        f"SELECT e.seq, r.body, r.packing, e.received_at, r.encoding, {EVENT_COLUMNS} "
+        "FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? "
+        "ORDER BY e.seq LIMIT ?",
         (after, limit),
     ).fetchall()
     return [
-        (seq, Inbound(event_from_journal(model), unpack(raw, packing), from_us(received_at),
+        (seq, Inbound(event_from_journal(event), unpack(raw, packing), from_us(received_at),
                       encoding or ""))
-        for seq, model, raw, packing, received_at, encoding in rows
+        for seq, raw, packing, received_at, encoding, *event in rows
     ]  # fmt: skip
