@@ -118,17 +118,35 @@ def _load_rank(raw: list[Any]) -> Rank:
     return Rank(bool(raw[0]), from_us(raw[1]), raw[2])
 
 
-def dump_provenance(sticky: Mapping[str, Sticky]) -> str:
+#: Provenance when the row's own rank set every sticky field (a task's status event, a
+#: batch's head): one byte for the usual case, where a task is known from its one event.
+OWN_RANK = "0"
+
+
+def dump_provenance(sticky: Mapping[str, Sticky], own: Rank) -> str:
+    """The rank behind each sticky field, compactly, as JSON (PostgreSQL's column is json):
+    ``0`` when ``own`` set them all, ``[lead, time, event_id]`` when one other event did,
+    else ``{field: [lead, time, event_id]}``. A sticky field always has a value, so the
+    fields are the row's non-empty ones (``load_sticky``)."""
+    ranks = {held.rank for held in sticky.values()}
+    if len(ranks) == 1:
+        [rank] = ranks
+        return OWN_RANK if rank == own else dumps(_dump_rank(rank))
     return dumps({name: _dump_rank(held.rank) for name, held in sticky.items()})
 
 
-def load_sticky(provenance: str, values: Mapping[str, str | None]) -> dict[str, Sticky]:
-    ranks = json.loads(provenance)
-    return {
-        name: Sticky(value, _load_rank(ranks[name]))
-        for name, value in values.items()
-        if value and name in ranks
-    }
+def load_sticky(
+    provenance: str, values: Mapping[str, str | None], own: Rank
+) -> dict[str, Sticky]:
+    stored = json.loads(provenance)
+    if isinstance(stored, dict):
+        return {
+            name: Sticky(value, _load_rank(stored[name]))
+            for name, value in values.items()
+            if value and name in stored
+        }
+    rank = own if stored == 0 else _load_rank(stored)
+    return {name: Sticky(value, rank) for name, value in values.items() if value}
 
 
 # --------------------------------------------------------------------------- tasks
@@ -144,7 +162,7 @@ def task_to_row(task: TaskState) -> tuple[Any, ...]:
         task.task_id, task.batch_key, task.source, task.project, task.task_type,
         task.object_path, task.status, task.raw_status, task.code, task.message,
         to_us(task.first_seen), to_us(task.rank.time), task.rank.event_id,
-        dump_provenance(task.sticky),
+        dump_provenance(task.sticky, task.rank),
     )  # fmt: skip
 
 
@@ -153,6 +171,7 @@ def task_from_row(row: tuple[Any, ...]) -> TaskState:
      code, message, first_seen, status_time, event_id, provenance) = row  # fmt: skip
     sticky_values = {"batch_key": batch_key, "project": project,
                      "task_type": task_type, "object_path": object_path}  # fmt: skip
+    rank = status_rank(status, from_us(status_time), event_id)
     return TaskState(
         task_id=task_id,
         source=source,
@@ -161,8 +180,8 @@ def task_from_row(row: tuple[Any, ...]) -> TaskState:
         code=code,
         message=message,
         first_seen=from_us(first_seen),
-        rank=status_rank(status, from_us(status_time), event_id),
-        sticky=load_sticky(provenance, sticky_values),
+        rank=rank,
+        sticky=load_sticky(provenance, sticky_values, rank),
     )
 
 
@@ -190,7 +209,7 @@ def batch_to_row(batch: BatchState) -> tuple[Any, ...]:
         to_us(batch.head.time), batch.head.event_id, statistic, maybe_us(stat_time),
         stat_event, maybe_us(batch.service_create_time), maybe_us(batch.service_update_time),
         to_us(batch.first_seen), to_us(batch.last_seen), to_us(batch.last_received),
-        batch.events, dump_provenance(batch.sticky),
+        batch.events, dump_provenance(batch.sticky, batch.head),
         to_us(batch.create_time), to_us(batch.update_time), maybe_us(batch.finished_at),
     )  # fmt: skip
 
@@ -202,9 +221,10 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
      statistic_event_id, service_create_time, service_update_time, first_seen, last_seen,
      last_received, events, provenance) = row  # fmt: skip
     sticky_values = {"project": project, "account_id": account_id, "region": region}
+    head = Rank(bool(head_batch), from_us(head_time), head_event_id)
     return BatchState(
         batch_key=batch_key,
-        head=Rank(bool(head_batch), from_us(head_time), head_event_id),
+        head=head,
         kind=kind,
         source=source,
         state=state,
@@ -223,7 +243,7 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
         ),
         service_create_time=maybe_time(service_create_time),
         service_update_time=maybe_time(service_update_time),
-        sticky=load_sticky(provenance, sticky_values),
+        sticky=load_sticky(provenance, sticky_values, head),
     )
 
 

@@ -132,6 +132,13 @@ def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
 TRIGRAM = 3
 
 
+def trigram_query(search: str) -> str:
+    """An FTS5 query for the tasks holding every trigram of ``search`` (the index keeps no
+    positions, so no phrase query): a superset of the substring's matches."""
+    trigrams = dict.fromkeys(search[i : i + TRIGRAM] for i in range(len(search) - TRIGRAM + 1))
+    return " AND ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams)
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
     where, params = ["batch_key = ?"], [query.batch_key]
@@ -146,7 +153,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     if query.search:
         if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
             where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
-            params.append('"' + query.search.replace('"', '""') + '"')
+            params.append(trigram_query(query.search))
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [columns.like_pattern(query.search)] * 2
