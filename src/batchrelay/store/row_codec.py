@@ -135,9 +135,7 @@ def dump_provenance(sticky: Mapping[str, Sticky], own: Rank) -> str:
     return dumps({name: _dump_rank(held.rank) for name, held in sticky.items()})
 
 
-def load_sticky(
-    provenance: str, values: Mapping[str, str | None], own: Rank
-) -> dict[str, Sticky]:
+def load_sticky(provenance: str, values: Mapping[str, str | None], own: Rank) -> dict[str, Sticky]:
     stored = json.loads(provenance)
     if isinstance(stored, dict):
         return {
