@@ -139,13 +139,45 @@ def trigram_query(search: str) -> str:
     return " AND ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams)
 
 
+#: A page of tasks, newest status first.
+_TASK_ORDER = "ORDER BY status_time DESC, task_id DESC LIMIT ?"
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
-    where, params = ["batch_key = ?"], [query.batch_key]
+    where, params, narrowed = _task_filters(query)
+    limit = columns.page_size(query.max_results)
+    filters = " AND ".join(where)
+    if narrowed:
+        sql, args = f"{columns.SELECT_TASKS} WHERE {filters} {_TASK_ORDER}", [*params, limit + 1]
+    else:
+        # no index keeps a batch's tasks in time order whatever their status (one less to
+        # write per task): tasks_by_status gives each status's newest, merged here
+        sql = (
+            " UNION ALL ".join(
+                f"SELECT * FROM ({columns.SELECT_TASKS} WHERE {filters} AND status = '{status}'"
+                f" {_TASK_ORDER})"
+                for status in sorted(columns.STATUS_WORDS)
+            )
+            + f" {_TASK_ORDER}"
+        )
+        args = [*params, limit + 1] * len(columns.STATUS_WORDS) + [limit + 1]
+    rows = conn.execute(sql, args).fetchall()
+    views = [columns.task_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last[11], "key": last[0]}))
+
+
+def _task_filters(query: TaskQuery) -> tuple[list[str], list[Any], bool]:
+    """The WHERE terms of a task listing, their parameters, and whether an index narrows
+    them to few rows (a normalized status, a trigram search)."""
+    where, params, narrowed = ["batch_key = ?"], [query.batch_key], False
     if query.status:
         # a normalized status pages by index (tasks_by_status); a service's word scans
-        known = query.status.lower() in columns.STATUS_WORDS
-        where.append("status = ?" if known else "lower(raw_status) = ?")
+        narrowed = query.status.lower() in columns.STATUS_WORDS
+        where.append("status = ?" if narrowed else "lower(raw_status) = ?")
         params.append(query.status.lower())
     if query.code is not None:
         where.append("code = ?")
@@ -154,6 +186,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
             where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
             params.append(trigram_query(query.search))
+            narrowed = True
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [columns.like_pattern(query.search)] * 2
@@ -161,17 +194,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append("(status_time, task_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
-    limit = columns.page_size(query.max_results)
-    sql = (
-        f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
-        "ORDER BY status_time DESC, task_id DESC LIMIT ?"
-    )
-    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    views = [columns.task_view(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return Page(views)
-    last = rows[limit - 1]
-    return Page(views, encode_token({"time": last[11], "key": last[0]}))
+    return where, params, narrowed
 
 
 # --------------------------------------------------------------------------- quarantine
