@@ -3,7 +3,7 @@
 The journal keeps an event for as long as ``retention.events`` says, mostly long after
 ``retention.raw`` pruned its body, so the model must stand on its own: it holds everything
 the event is, ``data`` included. What the row already has in columns (``event_id``,
-``kind``, ``batch_key``, ``task_id``, ``time``) and every field at its default are left
+``kind``, ``batch_key``, ``time``) and every field at its default are left
 out, and the JSON left is compressed with zstd and a dictionary trained on models of
 simulated traffic (``store/dictionaries/model-1.zdict``, made by bench/compression.py
 ``--train-models``): measured there, 841 B of such JSON keep 181 B, and bench/ingest.py's
@@ -30,9 +30,9 @@ from batchrelay.errors import StoreError
 from batchrelay.events.models import EVENT_ADAPTER, Event
 
 #: The journal's columns, in ``journal_row`` order and then ``raw_id``.
-JOURNAL_COLUMNS = "event_id, received_at, kind, batch_key, task_id, time, model, raw_id"
+JOURNAL_COLUMNS = "event_id, received_at, kind, batch_key, time, model, raw_id"
 #: The event's fields that have columns of their own, so are not repeated in ``model``.
-COLUMN_FIELDS = frozenset({"event_id", "kind", "batch_key", "task_id", "time"})
+COLUMN_FIELDS = frozenset({"event_id", "kind", "batch_key", "time"})
 
 _DICTIONARY = "model-1"
 _LEVEL = 3  # levels up to 19 gained under 2% on models (bench/compression.py), for 4x the time
@@ -76,7 +76,6 @@ def unpack_model(
     event_id: str,
     kind: str,
     batch_key: str | None,
-    task_id: str | None,
     time: datetime,
 ) -> Event:
     """The exact event back from its journal row's columns."""
@@ -87,5 +86,5 @@ def unpack_model(
         except zstandard.ZstdError as exc:
             raise StoreError(f"the journaled model of {event_id!r} cannot be read") from exc
     fields: dict[str, Any] = orjson.loads(stored)
-    fields.update(event_id=event_id, kind=kind, batch_key=batch_key, task_id=task_id, time=time)
+    fields.update(event_id=event_id, kind=kind, batch_key=batch_key, time=time)
     return EVENT_ADAPTER.validate_python(fields)

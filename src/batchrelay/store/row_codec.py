@@ -67,8 +67,8 @@ def journal_row(event: Event, received_at: datetime) -> tuple[Any, ...]:
 
     Raises ``ValueError`` when the event cannot be written as JSON (a lone surrogate)."""
     return (
-        event.event_id, to_us(received_at), event.kind, event.batch_key, event.task_id,
-        to_us(event.time), pack_model(event),
+        event.event_id, to_us(received_at), event.kind, event.batch_key, to_us(event.time),
+        pack_model(event),
     )  # fmt: skip
 
 
@@ -86,13 +86,13 @@ def failures_json(failures: Iterable[Any]) -> str:
 
 
 #: What a reader selects of a journal row to have its event back (``event_from_journal``).
-EVENT_COLUMNS = "e.event_id, e.kind, e.batch_key, e.task_id, e.time, e.model"
+EVENT_COLUMNS = "e.event_id, e.kind, e.batch_key, e.time, e.model"
 
 
 def event_from_journal(row: Sequence[Any]) -> Event:
     """The exact event back from its row's ``EVENT_COLUMNS`` (its normalized view follows)."""
-    event_id, kind, batch_key, task_id, time, model = row
-    return unpack_model(model, event_id, kind, batch_key, task_id, from_us(time))
+    event_id, kind, batch_key, time, model = row
+    return unpack_model(model, event_id, kind, batch_key, from_us(time))
 
 
 def media_urls(jobs: Iterable[Event], limit: int) -> list[str]:

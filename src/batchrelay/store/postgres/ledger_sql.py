@@ -80,7 +80,7 @@ def _set(columns: str, key: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- statements
 
-_JOURNAL_TYPES = ("text", "bigint", "text", "text", "text", "bigint", "bytea", "bigint")
+_JOURNAL_TYPES = ("text", "bigint", "text", "text", "bigint", "bytea", "bigint")
 _INSERT_EVENTS = (
     f"INSERT INTO events ({JOURNAL_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_JOURNAL_TYPES, 1))

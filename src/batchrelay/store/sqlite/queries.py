@@ -258,7 +258,7 @@ def list_batch_events(
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
-    return Page(views, encode_token({"time": last[4], "key": last[0]}))
+    return Page(views, encode_token({"time": last[3], "key": last[0]}))
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
