@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from batchrelay.store import read_views as columns
 from batchrelay.store import rollups
 from batchrelay.store.base import (
@@ -143,9 +145,25 @@ def trigram_query(search: str) -> str:
 _TASK_ORDER = "ORDER BY status_time DESC, task_id DESC LIMIT ?"
 
 
+#: A search matching more tasks than this (in all batches) is common: a page of them is
+#: found sooner by reading the batch's tasks in order than by looking up each match.
+SEARCH_ROWIDS = 10_000
+
+
+def _search_rowids(conn: sqlite3.Connection, search: str) -> list[int] | None:
+    """The rowids of the tasks holding every trigram of ``search``, or None when it is too
+    short for the trigram index or matches more than ``SEARCH_ROWIDS`` tasks."""
+    if len(search) < TRIGRAM:
+        return None
+    found = [rowid for (rowid,) in conn.execute(
+        "SELECT rowid FROM tasks_search WHERE tasks_search MATCH ? LIMIT ?",
+        (trigram_query(search), SEARCH_ROWIDS + 1))]  # fmt: skip
+    return found if len(found) <= SEARCH_ROWIDS else None
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
-    where, params, narrowed = _task_filters(query)
+    where, params, narrowed = _task_filters(conn, query)
     limit = columns.page_size(query.max_results)
     filters = " AND ".join(where)
     if narrowed:
@@ -170,9 +188,9 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     return Page(views, encode_token({"time": last[11], "key": last[0]}))
 
 
-def _task_filters(query: TaskQuery) -> tuple[list[str], list[Any], bool]:
+def _task_filters(conn: sqlite3.Connection, query: TaskQuery) -> tuple[list[str], list[Any], bool]:
     """The WHERE terms of a task listing, their parameters, and whether an index narrows
-    them to few rows (a normalized status, a trigram search)."""
+    them to few rows (a normalized status, a search few tasks match)."""
     where, params, narrowed = ["batch_key = ?"], [query.batch_key], False
     if query.status:
         # a normalized status pages by index (tasks_by_status); a service's word scans
@@ -183,9 +201,12 @@ def _task_filters(query: TaskQuery) -> tuple[list[str], list[Any], bool]:
         where.append("code = ?")
         params.append(query.code)
     if query.search:
-        if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
-            where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
-            params.append(trigram_query(query.search))
+        found = _search_rowids(conn, query.search)
+        if found is not None:  # the trigram index narrows, LIKE decides
+            # +batch_key: the tasks are read by rowid, not the batch's whole index range
+            where[0] = "+batch_key = ?"
+            where.append("rowid IN (SELECT value FROM json_each(?))")
+            params.append(orjson.dumps(found).decode())
             narrowed = True
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
