@@ -182,6 +182,9 @@ def main() -> None:
             f"/api/v1/batches/{key}/failures",
             f"/api/v1/batches/{key}/history?max_points=200",
             f"/api/v1/batches/{key}/tasks?max_results=50",
+            # the task search: a rare name, and one a tenth of the tasks match
+            f"/api/v1/batches/{key}/tasks?max_results=50&search=clip-01234",
+            f"/api/v1/batches/{key}/tasks?max_results=50&search=7.mov",
             f"/api/v1/batches/{key}/events?max_results=25",
             f"/api/v1/deliveries?batch_key={key}&max_results=50",
             f"/api/v1/alerts?batch_key={key}",

@@ -3,17 +3,18 @@
 The journal keeps an event for as long as ``retention.events`` says, mostly long after
 ``retention.raw`` pruned its body, so the model must stand on its own: it holds everything
 the event is, ``data`` included. What the row already has in columns (``event_id``,
-``kind``, ``batch_key``, ``time``) and every field at its default are left
-out, and the JSON left is compressed with zstd and a dictionary trained on models of
-simulated traffic (``store/dictionaries/model-1.zdict``, made by bench/compression.py
-``--train-models``): measured there, 841 B of such JSON keep 181 B, and bench/ingest.py's
-IMM task event 102 B, where the full model JSON stored before was 900 B.
+``kind``, ``batch_key``, ``time``) and every field at its default are left out, and the
+JSON left is compressed with zstd and a dictionary trained on models of simulated traffic
+(``store/dictionaries/model-1.zdict``, made by bench/compression.py ``--train-models``):
+measured there, 841 B of such JSON keep 181 B, and bench/ingest.py's IMM task event
+102 B, where the full model JSON stored before was 900 B.
 
-A stored model is either that zstd frame or, when compressing would not shrink it (and for
-rows an older version journaled, the migration took the columns out of), the JSON as
-it is: JSON starts with ``{``, a zstd frame with its magic number, so the two never mix up.
-A dictionary is never changed once shipped; a new one gets a new name (and a new frame
-marker here), the old one staying for the rows packed with it.
+A stored model is that zstd frame or, when compressing would not shrink it, the JSON as it
+is; so are rows an older version journaled (SQLite's migration took the columns out of
+them, PostgreSQL's kept them whole; the columns win either way). JSON starts with ``{``, a
+zstd frame with its magic number, so the two never mix up. The frames carry no dictionary
+id (4 B each): the dictionary is never changed once shipped, and a new one would mark its
+frames with its id.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ JOURNAL_COLUMNS = "event_id, received_at, kind, batch_key, time, model, raw_id"
 COLUMN_FIELDS = frozenset({"event_id", "kind", "batch_key", "time"})
 
 _DICTIONARY = "model-1"
-_LEVEL = 3  # levels up to 19 gained under 2% on models (bench/compression.py), for 4x the time
+_LEVEL = 3  # level 19 keeps 5% less (bench/compression.py) for 50x the time
 _MAX_MODEL = 64 * 1024 * 1024
 
 
