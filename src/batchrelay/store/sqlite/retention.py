@@ -17,14 +17,13 @@ from typing import Any
 import orjson
 
 from batchrelay.store.contracts import RETAINED, Cutoffs, TableStats
+from batchrelay.store.journal_codec import task_id_of
 from batchrelay.store.row_codec import (
     BATCH_FIELDS,
     BATCH_STATE_COLUMNS,
-    EVENT_COLUMNS,
     SNAPSHOT_BATCH_UPSERT,
     SNAPSHOT_TASK_UPSERT,
     TASK_COLUMNS,
-    event_from_journal,
     from_us,
     snapshot_row,
 )
@@ -145,14 +144,14 @@ def _prune_journal(
     if found is None:
         return ({} if done else {"events": 0}), cursor
     rows = conn.execute(
-        f"SELECT e.seq, {EVENT_COLUMNS} FROM events AS e WHERE e.batch_key = ? LIMIT ?",
+        "SELECT seq, model, event_id FROM events WHERE batch_key = ? LIMIT ?",
         (found.batch_key, limit),
     ).fetchall()
     state = writer.batch_state(found.batch_key)
     if state is None or not rows:  # counter and journal disagree: nothing to take here
         return {"events": 0}, (found.finished_at, found.batch_key)
     conn.execute(_SNAPSHOT_BATCH, snapshot_row(state))
-    task_ids = sorted({t for _, *event in rows if (t := event_from_journal(event).task_id)})
+    task_ids = sorted({t for _, model, event_id in rows if (t := task_id_of(model, event_id))})
     tasks = conn.execute(_SNAPSHOT_TASKS, (_json(task_ids),)).rowcount if task_ids else 0
     conn.execute(f"DELETE FROM events WHERE seq IN {_JSON_IDS}", (_json([r[0] for r in rows]),))
     conn.execute(
