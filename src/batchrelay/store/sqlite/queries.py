@@ -170,14 +170,16 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         sql, args = f"{columns.SELECT_TASKS} WHERE {filters} {_TASK_ORDER}", [*params, limit + 1]
     else:
         # no index keeps a batch's tasks in time order whatever their status (one less to
-        # write per task): tasks_by_status gives each status's newest, merged here
+        # write per task): tasks_by_status gives each status's newest keys, merged here,
+        # and only the page's rows are read from the table
+        newest = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT rowid AS id, status_time, task_id FROM tasks"
+            f" WHERE {filters} AND status = '{status}' {_TASK_ORDER})"
+            for status in sorted(columns.STATUS_WORDS)
+        )
         sql = (
-            " UNION ALL ".join(
-                f"SELECT * FROM ({columns.SELECT_TASKS} WHERE {filters} AND status = '{status}'"
-                f" {_TASK_ORDER})"
-                for status in sorted(columns.STATUS_WORDS)
-            )
-            + f" {_TASK_ORDER}"
+            f"{columns.SELECT_TASKS} WHERE rowid IN (SELECT id FROM ({newest}) {_TASK_ORDER})"
+            f" ORDER BY status_time DESC, task_id DESC"
         )
         args = [*params, limit + 1] * len(columns.STATUS_WORDS) + [limit + 1]
     rows = conn.execute(sql, args).fetchall()
