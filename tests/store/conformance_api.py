@@ -173,6 +173,25 @@ class ApiConformance(StoreCase):
         assert await ids(search="x_y") == []
         assert await ids(status="failed", search="06") == ["t06"]
 
+    async def test_list_tasks_of_every_status_page_newest_first(self, store: Store) -> None:
+        statuses: list[Any] = ["ready", "running", "succeeded", "failed", "suspended",
+                               "finished", "unknown"]  # fmt: skip
+        events = [imm_task(f"t{n:02d}", statuses[n % 7], n // 3, batch_key="B",
+                           object_path=f"oss://in/abc-bcd-{n:02d}") for n in range(30)]  # fmt: skip
+        events.append(imm_task("x", "running", 99, batch_key="C", object_path="oss://abcd"))
+        await commit_all(store, events)
+        newest = sorted(events[:30], key=lambda e: (e.time, e.task_id), reverse=True)
+        for size in (1, 4, 100):
+            pages = await all_pages(store.list_tasks, TaskQuery(batch_key="B", max_results=size))
+            assert [t.task_id for t in pages] == [e.task_id for e in newest]
+
+        async def found(search: str) -> list[str]:
+            page = await store.list_tasks(TaskQuery(batch_key="B", search=search))
+            return [task.task_id for task in page.items]
+
+        assert await found("abcd") == []  # every trigram of it is in each path, never together
+        assert await found("ABC-BCD-2") == [e.task_id for e in newest if "-2" in e.object_path]
+
     async def test_list_tasks_pages(self, store: Store) -> None:
         await self._tasks(store)
         query = TaskQuery(batch_key="B", max_results=5)

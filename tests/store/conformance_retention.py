@@ -121,6 +121,26 @@ class RetentionConformance(StoreCase):
         assert [q.id for q in (await store.list_quarantine(10, "")).items] == [quarantined[1]]
         assert await store.ledger_snapshot() == before
 
+    async def test_an_event_shows_and_rebuilds_the_same_once_its_body_is_pruned(
+        self, store: Store
+    ) -> None:
+        events = event_stream(seed=7, batches=3, tasks_per_batch=6)
+        await store.commit_many([inbound(e, raw=f"body of {e.event_id}".encode()) for e in events])
+        keys = sorted({e.batch_key for e in events if e.batch_key})
+
+        async def shown() -> list[Any]:
+            pages = [(await store.list_batch_events(k, 100, "")).items for k in keys]
+            return [v.model_copy(update={"raw_base64": "", "size": 0}) for p in pages for v in p]
+
+        replayed = [i.event for _, i in await store.read_journal(0, 10_000)]
+        views, ledger = await shown(), await store.ledger_snapshot()
+        assert (await prune_all(store, Cutoffs(raw=to_us(LATE))))["raw_inputs"] > 0
+        journal = await store.read_journal(0, 10_000)
+        assert [i.event for _, i in journal] == replayed and {i.raw for _, i in journal} == {b""}
+        assert await shown() == views
+        await store.rebuild_ledger()
+        assert await store.ledger_snapshot() == ledger
+
     async def test_deliveries_prune_finished_ones_only(self, make_store: StoreFactory) -> None:
         clock = FakeClock(START)
         store = await make_store(hooks=CommitHooks(router=Router(route_tree(), clock)))

@@ -46,3 +46,16 @@ async def test_the_store_keeps_the_packed_bytes_and_reads_the_body(
     with sqlite3.connect(store.path) as conn:
         [(size, packing)] = conn.execute("SELECT length(body), packing FROM raw_inputs")
     assert packing == PACKING and size * 2 < len(SAMPLES_BODY)
+
+
+def test_a_body_packed_with_the_first_dictionary_is_still_read() -> None:
+    from importlib.resources import files
+
+    import zstandard
+
+    first = zstandard.ZstdCompressionDict(
+        files("batchrelay.store").joinpath("dictionaries", "raw-1.zdict").read_bytes()
+    )
+    packed = zstandard.ZstdCompressor(dict_data=first, write_dict_id=False).compress(SAMPLES_BODY)
+    assert PACKING != "zstd:raw-1"
+    assert unpack(packed, "zstd:raw-1") == SAMPLES_BODY

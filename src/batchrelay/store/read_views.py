@@ -21,7 +21,13 @@ from batchrelay.store.base import (
     TaskView,
 )
 from batchrelay.store.packing import unpack
-from batchrelay.store.row_codec import STATUS_COLUMNS, from_us, maybe_time
+from batchrelay.store.row_codec import (
+    EVENT_COLUMNS,
+    STATUS_COLUMNS,
+    event_from_journal,
+    from_us,
+    maybe_time,
+)
 
 MAX_RESULTS = 100
 
@@ -63,8 +69,7 @@ SELECT_QUARANTINE = (
 QUARANTINE_TOKEN = {"id": int}
 #: A batch's journaled events with their raw inputs; filter on the ``e.`` columns.
 SELECT_EVENTS = (
-    "SELECT e.event_id, e.type, e.kind, e.source, e.ingress, e.time, e.received_at, e.task_id, "
-    "{status}, {code}, r.body, r.packing, r.encoding FROM events e"
+    f"SELECT {EVENT_COLUMNS}, e.received_at, r.body, r.packing, r.encoding FROM events e"
     " LEFT JOIN raw_inputs r ON r.id = e.raw_id"
 )
 EVENT_TOKEN = {"time": int, "key": str}
@@ -117,20 +122,21 @@ def quarantine_view(row: Any) -> QuarantineView:
 
 
 def event_view(row: Any) -> EventView:
-    (event_id, type_, kind, source, ingress, time, received_at, task_id, status, code, stored,
-     packing, encoding) = row  # fmt: skip
+    """From a ``SELECT_EVENTS`` row."""
+    *stored_event, received_at, stored, packing, encoding = row
+    event = event_from_journal(stored_event)
     raw = unpack(stored, packing)
     return EventView(
-        event_id=event_id,
-        type=type_,
-        kind=kind,
-        source=source,
-        ingress=ingress,
-        time=from_us(time),
+        event_id=event.event_id,
+        type=event.type,
+        kind=event.kind,
+        source=event.source,
+        ingress=event.ingress,
+        time=event.time,
         received_at=from_us(received_at),
-        task_id=task_id,
-        status=status or "unknown",
-        code=code or "",
+        task_id=event.task_id,
+        status=event.status,
+        code=event.code,
         raw_base64=base64.b64encode(raw).decode("ascii"),
         size=len(raw),
         encoding=encoding or "",

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 
 from batchrelay.errors import StoreError
-from batchrelay.events.models import EVENT_ADAPTER, Event, Statistic
+from batchrelay.events.models import Event, Statistic
 from batchrelay.store.base import Inbound
+from batchrelay.store.journal_codec import pack_model, unpack_model
 from batchrelay.store.ledger import BatchState, Rank, Sticky, TaskState, status_rank
 from batchrelay.store.packing import pack
 
@@ -66,16 +67,11 @@ def journal_row(event: Event, received_at: datetime) -> tuple[Any, ...]:
 
     Raises ``ValueError`` when the event cannot be written as JSON (a lone surrogate)."""
     return (
-        event.event_id, to_us(received_at), event.ingress, event.source, event.type,
-        event.kind, event.batch_key, event.task_id, to_us(event.time),
-        event.model_dump_json(),
+        event.event_id, to_us(received_at), event.kind, event.batch_key, to_us(event.time),
+        pack_model(event),
     )  # fmt: skip
 
 
-#: The journal's columns, in ``journal_row`` order and then ``raw_id``.
-JOURNAL_COLUMNS = (
-    "event_id, received_at, ingress, source, type, kind, batch_key, task_id, time, model, raw_id"
-)
 RAW_COLUMNS = "received_at, ingress, encoding, body, packing"
 
 
@@ -89,9 +85,26 @@ def failures_json(failures: Iterable[Any]) -> str:
     return dumps([{"index": f.index, "reason": f.reason, "detail": f.detail} for f in failures])
 
 
-def event_from_journal(model: str) -> Event:
-    """The exact event back from its ``model`` column (its normalized view follows from it)."""
-    return EVENT_ADAPTER.validate_json(model)
+#: What a reader selects of a journal row to have its event back (``event_from_journal``).
+EVENT_COLUMNS = "e.event_id, e.kind, e.batch_key, e.time, e.model"
+
+
+def event_from_journal(row: Sequence[Any]) -> Event:
+    """The exact event back from its row's ``EVENT_COLUMNS`` (its normalized view follows)."""
+    event_id, kind, batch_key, time, model = row
+    return unpack_model(model, event_id, kind, batch_key, from_us(time))
+
+
+def media_urls(jobs: Iterable[Event], limit: int) -> list[str]:
+    """The first ``limit`` media URLs the ICE jobs ``jobs`` produced (read lazily: the
+    ``model`` column that holds them is compressed, so SQL cannot filter on them)."""
+    found: list[str] = []
+    for job in jobs:
+        if len(found) >= limit:
+            break
+        if getattr(job, "media_url", ""):
+            found.append(job.media_url)  # type: ignore[union-attr]
+    return found
 
 
 # --------------------------------------------------------------------------- provenance
@@ -105,17 +118,33 @@ def _load_rank(raw: list[Any]) -> Rank:
     return Rank(bool(raw[0]), from_us(raw[1]), raw[2])
 
 
-def dump_provenance(sticky: Mapping[str, Sticky]) -> str:
+#: Provenance when the row's own rank set every sticky field (a task's status event, a
+#: batch's head): one byte for the usual case, where a task is known from its one event.
+OWN_RANK = "0"
+
+
+def dump_provenance(sticky: Mapping[str, Sticky], own: Rank) -> str:
+    """The rank behind each sticky field, compactly, as JSON (PostgreSQL's column is json):
+    ``0`` when ``own`` set them all, ``[lead, time, event_id]`` when one other event did,
+    else ``{field: [lead, time, event_id]}``. A sticky field always has a value, so the
+    fields are the row's non-empty ones (``load_sticky``)."""
+    ranks = {held.rank for held in sticky.values()}
+    if len(ranks) == 1:
+        [rank] = ranks
+        return OWN_RANK if rank == own else dumps(_dump_rank(rank))
     return dumps({name: _dump_rank(held.rank) for name, held in sticky.items()})
 
 
-def load_sticky(provenance: str, values: Mapping[str, str | None]) -> dict[str, Sticky]:
-    ranks = json.loads(provenance)
-    return {
-        name: Sticky(value, _load_rank(ranks[name]))
-        for name, value in values.items()
-        if value and name in ranks
-    }
+def load_sticky(provenance: str, values: Mapping[str, str | None], own: Rank) -> dict[str, Sticky]:
+    stored = json.loads(provenance)
+    if isinstance(stored, dict):
+        return {
+            name: Sticky(value, _load_rank(stored[name]))
+            for name, value in values.items()
+            if value and name in stored
+        }
+    rank = own if stored == 0 else _load_rank(stored)
+    return {name: Sticky(value, rank) for name, value in values.items() if value}
 
 
 # --------------------------------------------------------------------------- tasks
@@ -131,7 +160,7 @@ def task_to_row(task: TaskState) -> tuple[Any, ...]:
         task.task_id, task.batch_key, task.source, task.project, task.task_type,
         task.object_path, task.status, task.raw_status, task.code, task.message,
         to_us(task.first_seen), to_us(task.rank.time), task.rank.event_id,
-        dump_provenance(task.sticky),
+        dump_provenance(task.sticky, task.rank),
     )  # fmt: skip
 
 
@@ -140,6 +169,7 @@ def task_from_row(row: tuple[Any, ...]) -> TaskState:
      code, message, first_seen, status_time, event_id, provenance) = row  # fmt: skip
     sticky_values = {"batch_key": batch_key, "project": project,
                      "task_type": task_type, "object_path": object_path}  # fmt: skip
+    rank = status_rank(status, from_us(status_time), event_id)
     return TaskState(
         task_id=task_id,
         source=source,
@@ -148,8 +178,8 @@ def task_from_row(row: tuple[Any, ...]) -> TaskState:
         code=code,
         message=message,
         first_seen=from_us(first_seen),
-        rank=status_rank(status, from_us(status_time), event_id),
-        sticky=load_sticky(provenance, sticky_values),
+        rank=rank,
+        sticky=load_sticky(provenance, sticky_values, rank),
     )
 
 
@@ -177,7 +207,7 @@ def batch_to_row(batch: BatchState) -> tuple[Any, ...]:
         to_us(batch.head.time), batch.head.event_id, statistic, maybe_us(stat_time),
         stat_event, maybe_us(batch.service_create_time), maybe_us(batch.service_update_time),
         to_us(batch.first_seen), to_us(batch.last_seen), to_us(batch.last_received),
-        batch.events, dump_provenance(batch.sticky),
+        batch.events, dump_provenance(batch.sticky, batch.head),
         to_us(batch.create_time), to_us(batch.update_time), maybe_us(batch.finished_at),
     )  # fmt: skip
 
@@ -189,9 +219,10 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
      statistic_event_id, service_create_time, service_update_time, first_seen, last_seen,
      last_received, events, provenance) = row  # fmt: skip
     sticky_values = {"project": project, "account_id": account_id, "region": region}
+    head = Rank(bool(head_batch), from_us(head_time), head_event_id)
     return BatchState(
         batch_key=batch_key,
-        head=Rank(bool(head_batch), from_us(head_time), head_event_id),
+        head=head,
         kind=kind,
         source=source,
         state=state,
@@ -210,7 +241,7 @@ def batch_from_row(row: tuple[Any, ...]) -> BatchState:
         ),
         service_create_time=maybe_time(service_create_time),
         service_update_time=maybe_time(service_update_time),
-        sticky=load_sticky(provenance, sticky_values),
+        sticky=load_sticky(provenance, sticky_values, head),
     )
 
 

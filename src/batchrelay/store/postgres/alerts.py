@@ -11,6 +11,7 @@ PostgreSQL aborts one and ``apply`` runs again.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -26,7 +27,7 @@ from batchrelay.store.base import BatchView
 from batchrelay.store.contracts import RESOLVING_STATES, AlertState, Changes, DigestFacts
 from batchrelay.store.postgres import queries
 from batchrelay.store.postgres.subscriptions import owe
-from batchrelay.store.row_codec import to_us
+from batchrelay.store.row_codec import EVENT_COLUMNS, event_from_journal, media_urls, to_us
 
 if TYPE_CHECKING:  # the store module imports this one
     from batchrelay.store.postgres.store import PostgresStore
@@ -38,6 +39,8 @@ log = structlog.get_logger(__name__)
 #: How often :meth:`PostgresAlertStore.apply` runs again after a deadlock or
 #: serialization failure, before the error reaches the evaluator (which repeats the pass).
 APPLY_ATTEMPTS = 3
+#: ICE jobs read at a time for a completion digest's media URLs.
+MEDIA_PAGE = 200
 
 
 async def mark_dirty(conn: asyncpg.Connection, event: EventBase) -> None:
@@ -174,20 +177,25 @@ async def _digest_facts(conn: asyncpg.Connection, batch_key: str, limit: int) ->
         batch_key,
         limit,
     )
-    # the produced media is in the journaled model of each job's status event
-    media = await conn.fetch(
-        "SELECT e.model::json ->> 'media_url' FROM tasks t"
-        " JOIN events e ON e.event_id = t.event_id WHERE t.batch_key = $1"
-        " AND t.status = 'succeeded' AND e.kind = 'ice_job'"
-        " AND e.model::json ->> 'media_url' <> '' ORDER BY t.status_time, t.task_id LIMIT $2",
-        batch_key,
-        limit,
-    )
+    # the produced media is in the journaled model of each job's status event: read a
+    # page of jobs at a time until enough of them named one
+    urls: list[str] = []
+    for offset in itertools.count(0, MEDIA_PAGE):
+        jobs = await conn.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM tasks t"
+            " JOIN events e ON e.event_id = t.event_id WHERE t.batch_key = $1"
+            " AND t.status = 'succeeded' AND e.kind = 'ice_job'"
+            " ORDER BY t.status_time, t.task_id LIMIT $2 OFFSET $3",
+            batch_key, MEDIA_PAGE, offset,
+        )  # fmt: skip
+        urls += media_urls(map(event_from_journal, jobs), limit - len(urls))
+        if len(urls) >= limit or len(jobs) < MEDIA_PAGE:
+            break
     return DigestFacts(
         failed=[
             {"object_path": p or "", "task_id": t, "code": c, "message": m} for p, t, c, m in failed
         ],
-        media_urls=[url for (url,) in media],
+        media_urls=urls,
     )
 
 

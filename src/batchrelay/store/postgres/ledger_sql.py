@@ -28,12 +28,13 @@ import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type informat
 from batchrelay.events.models import Event
 from batchrelay.store import ledger
 from batchrelay.store.base import ActionRecord, CommitOutcome, QuarantineRecord
+from batchrelay.store.journal_codec import JOURNAL_COLUMNS
 from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rollups import ROLLUP_COLUMNS, Rollups
 from batchrelay.store.row_codec import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
-    JOURNAL_COLUMNS,
+    EVENT_COLUMNS,
     NO_COUNTS,
     RAW_COLUMNS,
     STATUS_COLUMNS,
@@ -79,9 +80,7 @@ def _set(columns: str, key: str) -> list[str]:
 
 # ----------------------------------------------------------------------------- statements
 
-_JOURNAL_TYPES = (
-    "text", "bigint", "text", "text", "text", "text", "text", "text", "bigint", "text", "bigint",
-)  # fmt: skip
+_JOURNAL_TYPES = ("text", "bigint", "text", "text", "bigint", "bytea", "bigint")
 _INSERT_EVENTS = (
     f"INSERT INTO events ({JOURNAL_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_JOURNAL_TYPES, 1))
@@ -156,7 +155,10 @@ _INSERT_ACTION = (
     "INSERT INTO batch_actions (batch_key, action, actor, outcome, detail, at)"
     " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id"
 )
-_SELECT_JOURNAL = "SELECT seq, received_at, model FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+_SELECT_JOURNAL = (
+    f"SELECT e.seq, e.received_at, {EVENT_COLUMNS} FROM events AS e"
+    " WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+)
 
 
 # ----------------------------------------------------------------------------- in memory
@@ -445,7 +447,7 @@ async def rebuild(conn: asyncpg.Connection) -> int:
     await _restore_snapshots(conn, task_counts)
     replayed, last = 0, 0
     while rows := await conn.fetch(_SELECT_JOURNAL, last, REBUILD_CHUNK):
-        events = [(event_from_journal(row["model"]), from_us(row["received_at"])) for row in rows]
+        events = [(event_from_journal(tuple(row)[2:]), from_us(row["received_at"])) for row in rows]
         changes = await _read(conn, (event for event, _ in events), lock=False)
         for event, received_at in events:
             changes.apply(event, received_at)

@@ -36,6 +36,7 @@ from batchrelay.store.base import (
 )
 from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
+    EVENT_COLUMNS,
     event_from_journal,
     from_us,
     to_us,
@@ -214,10 +215,6 @@ async def list_batch_actions(
 
 # --------------------------------------------------------------------------- dashboard
 
-_SELECT_EVENTS = columns.SELECT_EVENTS.format(
-    status="e.model::json ->> 'status'", code="e.model::json ->> 'code'"
-)
-
 
 async def list_batch_events(
     conn: asyncpg.Connection, batch_key: str, max_results: int, next_token: str
@@ -231,7 +228,7 @@ async def list_batch_events(
                      f"{params.add(keyset['key'])})")  # fmt: skip
     limit = columns.page_size(max_results)
     sql = (
-        f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} "
+        f"{columns.SELECT_EVENTS} WHERE {' AND '.join(where)} "
         f"ORDER BY time DESC, event_id DESC LIMIT {params.add(limit + 1)}"
     )
     rows = await conn.fetch(sql, *params.values)
@@ -368,13 +365,14 @@ async def read_journal(
     conn: asyncpg.Connection, after: int, limit: int
 ) -> list[tuple[int, Inbound]]:
     rows = await conn.fetch(
-        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
-        "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+        f"SELECT e.seq, r.body, r.packing, e.received_at, r.encoding, {EVENT_COLUMNS} "
+        "FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > $1 "
+        "ORDER BY e.seq LIMIT $2",
         after,
         limit,
     )
     return [
-        (r["seq"], Inbound(event_from_journal(r["model"]), unpack(r["body"], r["packing"]),
-                           from_us(r["received_at"]), r["encoding"] or ""))
-        for r in rows
+        (seq, Inbound(event_from_journal(event), unpack(raw, packing), from_us(received_at),
+                      encoding or ""))
+        for seq, raw, packing, received_at, encoding, *event in rows
     ]  # fmt: skip

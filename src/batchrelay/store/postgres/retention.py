@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
 from batchrelay.store.contracts import RETAINED, Cutoffs, TableStats
+from batchrelay.store.journal_codec import task_id_of
 from batchrelay.store.postgres.ledger_sql import lock_batches, read_batches
 from batchrelay.store.row_codec import (
     BATCH_FIELDS,
@@ -119,13 +120,15 @@ async def _prune_journal(
         return ({} if len(rows) < SCAN_BATCHES else {"events": 0}), cursor
     await lock_batches(conn, [found])
     events = await conn.fetch(
-        "SELECT seq, task_id FROM events WHERE batch_key = $1 LIMIT $2", found, limit
+        "SELECT seq, model, event_id FROM events WHERE batch_key = $1 LIMIT $2",
+        found,
+        limit,
     )
     state = (await read_batches(conn, [found]))[found]
     if state is None or not events:  # counter and journal disagree: nothing to take here
         return {"events": 0}, (found_at, found)
     await conn.execute(_SNAPSHOT_BATCH, *snapshot_row(state))
-    task_ids = sorted({row["task_id"] for row in events if row["task_id"]})
+    task_ids = sorted({t for _, model, event_id in events if (t := task_id_of(model, event_id))})
     tasks = await conn.execute(_SNAPSHOT_TASKS, task_ids) if task_ids else "INSERT 0 0"
     await conn.execute("DELETE FROM events WHERE seq = ANY($1::bigint[])",
                        [row["seq"] for row in events])  # fmt: skip

@@ -12,7 +12,7 @@ from batchrelay.events.models import EventBase
 from batchrelay.routing.silences import Silence
 from batchrelay.store.base import BatchView
 from batchrelay.store.contracts import RESOLVING_STATES, AlertState, Changes, DigestFacts
-from batchrelay.store.row_codec import to_us
+from batchrelay.store.row_codec import EVENT_COLUMNS, event_from_journal, media_urls, to_us
 from batchrelay.store.sqlite import queries
 from batchrelay.store.sqlite.subscriptions import owe
 
@@ -141,19 +141,19 @@ class SQLiteAlertStore:
                 " ORDER BY status_time, task_id LIMIT ?",
                 (batch_key, limit),
             ).fetchall()
-            media = conn.execute(
-                "SELECT json_extract(e.model, '$.media_url') FROM tasks t"
+            jobs = conn.execute(
+                f"SELECT {EVENT_COLUMNS} FROM tasks t"
                 " JOIN events e ON e.event_id = t.event_id WHERE t.batch_key = ?"
                 " AND t.status = 'succeeded' AND e.kind = 'ice_job'"
-                " AND json_extract(e.model, '$.media_url') != '' ORDER BY t.status_time LIMIT ?",
-                (batch_key, limit),
-            ).fetchall()
+                " ORDER BY t.status_time, t.task_id",
+                (batch_key,),
+            )
             return DigestFacts(
                 failed=[
                     {"object_path": p or "", "task_id": t, "code": c, "message": m}
                     for p, t, c, m in failed
                 ],
-                media_urls=[url for (url,) in media],
+                media_urls=media_urls(map(event_from_journal, jobs), limit),
             )
 
         return await self.store.read(read)

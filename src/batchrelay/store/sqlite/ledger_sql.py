@@ -32,6 +32,7 @@ from batchrelay.store.ledger import BatchState, TaskState
 from batchrelay.store.rollups import Rollups
 from batchrelay.store.row_codec import (
     BATCH_STATE_COLUMNS,
+    EVENT_COLUMNS,
     NO_COUNTS,
     TASK_COLUMNS,
     Counter,
@@ -238,10 +239,12 @@ class LedgerWriter:
             self._conn.execute(f"DELETE FROM {table}")
         self._restore_snapshots()
         replayed = 0
-        journal = self._conn.execute("SELECT received_at, model FROM events ORDER BY seq")
+        journal = self._conn.execute(
+            f"SELECT e.received_at, {EVENT_COLUMNS} FROM events AS e ORDER BY e.seq"
+        )
         try:
-            for received_at, model in journal:
-                self.apply(event_from_journal(model), from_us(received_at))
+            for received_at, *event in journal:
+                self.apply(event_from_journal(event), from_us(received_at))
                 replayed += 1
         finally:
             self._rolling = True

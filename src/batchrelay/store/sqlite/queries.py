@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from batchrelay.store import read_views as columns
 from batchrelay.store import rollups
 from batchrelay.store.base import (
@@ -34,6 +36,7 @@ from batchrelay.store.base import (
 )
 from batchrelay.store.packing import unpack
 from batchrelay.store.row_codec import (
+    EVENT_COLUMNS,
     event_from_journal,
     from_us,
     to_us,
@@ -131,21 +134,82 @@ def batch_state_counts(conn: sqlite3.Connection) -> dict[str, int]:
 TRIGRAM = 3
 
 
+def trigram_query(search: str) -> str:
+    """An FTS5 query for the tasks holding every trigram of ``search`` (the index keeps no
+    positions, so no phrase query): a superset of the substring's matches."""
+    trigrams = dict.fromkeys(search[i : i + TRIGRAM] for i in range(len(search) - TRIGRAM + 1))
+    return " AND ".join('"' + trigram.replace('"', '""') + '"' for trigram in trigrams)
+
+
+#: A page of tasks, newest status first.
+_TASK_ORDER = "ORDER BY status_time DESC, task_id DESC LIMIT ?"
+
+
+#: A search matching more tasks than this (in all batches) is common: a page of them is
+#: found sooner by reading the batch's tasks in order than by looking up each match.
+SEARCH_ROWIDS = 10_000
+
+
+def _search_rowids(conn: sqlite3.Connection, search: str) -> list[int] | None:
+    """The rowids of the tasks holding every trigram of ``search``, or None when it is too
+    short for the trigram index or matches more than ``SEARCH_ROWIDS`` tasks."""
+    if len(search) < TRIGRAM:
+        return None
+    found = [rowid for (rowid,) in conn.execute(
+        "SELECT rowid FROM tasks_search WHERE tasks_search MATCH ? LIMIT ?",
+        (trigram_query(search), SEARCH_ROWIDS + 1))]  # fmt: skip
+    return found if len(found) <= SEARCH_ROWIDS else None
+
+
 def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
     """A batch's tasks, newest status first; ``search`` is a case-insensitive substring."""
-    where, params = ["batch_key = ?"], [query.batch_key]
+    where, params, narrowed = _task_filters(conn, query)
+    limit = columns.page_size(query.max_results)
+    filters = " AND ".join(where)
+    if narrowed:
+        sql, args = f"{columns.SELECT_TASKS} WHERE {filters} {_TASK_ORDER}", [*params, limit + 1]
+    else:
+        # no index keeps a batch's tasks in time order whatever their status (one less to
+        # write per task): tasks_by_status gives each status's newest keys, merged here,
+        # and only the page's rows are read from the table
+        newest = " UNION ALL ".join(
+            f"SELECT * FROM (SELECT rowid AS id, status_time, task_id FROM tasks"
+            f" WHERE {filters} AND status = '{status}' {_TASK_ORDER})"
+            for status in sorted(columns.STATUS_WORDS)
+        )
+        sql = (
+            f"{columns.SELECT_TASKS} WHERE rowid IN (SELECT id FROM ({newest}) {_TASK_ORDER})"
+            f" ORDER BY status_time DESC, task_id DESC"
+        )
+        args = [*params, limit + 1] * len(columns.STATUS_WORDS) + [limit + 1]
+    rows = conn.execute(sql, args).fetchall()
+    views = [columns.task_view(row) for row in rows[:limit]]
+    if len(rows) <= limit:
+        return Page(views)
+    last = rows[limit - 1]
+    return Page(views, encode_token({"time": last[11], "key": last[0]}))
+
+
+def _task_filters(conn: sqlite3.Connection, query: TaskQuery) -> tuple[list[str], list[Any], bool]:
+    """The WHERE terms of a task listing, their parameters, and whether an index narrows
+    them to few rows (a normalized status, a search few tasks match)."""
+    where, params, narrowed = ["batch_key = ?"], [query.batch_key], False
     if query.status:
         # a normalized status pages by index (tasks_by_status); a service's word scans
-        known = query.status.lower() in columns.STATUS_WORDS
-        where.append("status = ?" if known else "lower(raw_status) = ?")
+        narrowed = query.status.lower() in columns.STATUS_WORDS
+        where.append("status = ?" if narrowed else "lower(raw_status) = ?")
         params.append(query.status.lower())
     if query.code is not None:
         where.append("code = ?")
         params.append(query.code)
     if query.search:
-        if len(query.search) >= TRIGRAM:  # the trigram index narrows, LIKE decides
-            where.append("rowid IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)")
-            params.append('"' + query.search.replace('"', '""') + '"')
+        found = _search_rowids(conn, query.search)
+        if found is not None:  # the trigram index narrows, LIKE decides
+            # +batch_key: the tasks are read by rowid, not the batch's whole index range
+            where[0] = "+batch_key = ?"
+            where.append("rowid IN (SELECT value FROM json_each(?))")
+            params.append(orjson.dumps(found).decode())
+            narrowed = True
         # LIKE is case-insensitive for ASCII; the escape keeps % and _ literal
         where.append(r"(object_path LIKE ? ESCAPE '\' OR task_id LIKE ? ESCAPE '\')")
         params += [columns.like_pattern(query.search)] * 2
@@ -153,17 +217,7 @@ def list_tasks(conn: sqlite3.Connection, query: TaskQuery) -> Page[TaskView]:
         keyset = decode_token(query.next_token, columns.TASK_TOKEN)
         where.append("(status_time, task_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
-    limit = columns.page_size(query.max_results)
-    sql = (
-        f"{columns.SELECT_TASKS} WHERE {' AND '.join(where)} "
-        "ORDER BY status_time DESC, task_id DESC LIMIT ?"
-    )
-    rows = conn.execute(sql, [*params, limit + 1]).fetchall()
-    views = [columns.task_view(row) for row in rows[:limit]]
-    if len(rows) <= limit:
-        return Page(views)
-    last = rows[limit - 1]
-    return Page(views, encode_token({"time": last[11], "key": last[0]}))
+    return where, params, narrowed
 
 
 # --------------------------------------------------------------------------- quarantine
@@ -207,10 +261,6 @@ def list_batch_actions(
 
 # --------------------------------------------------------------------------- dashboard
 
-_SELECT_EVENTS = columns.SELECT_EVENTS.format(
-    status="json_extract(e.model, '$.status')", code="json_extract(e.model, '$.code')"
-)
-
 
 def list_batch_events(
     conn: sqlite3.Connection, batch_key: str, max_results: int, next_token: str
@@ -222,13 +272,16 @@ def list_batch_events(
         where.append("(time, event_id) < (?, ?)")
         params += [keyset["time"], keyset["key"]]
     limit = columns.page_size(max_results)
-    sql = f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY time DESC, event_id DESC LIMIT ?"
+    sql = (
+        f"{columns.SELECT_EVENTS} WHERE {' AND '.join(where)} "
+        "ORDER BY time DESC, event_id DESC LIMIT ?"
+    )
     rows = conn.execute(sql, [*params, limit + 1]).fetchall()
     views = [columns.event_view(row) for row in rows[:limit]]
     if len(rows) <= limit:
         return Page(views)
     last = rows[limit - 1]
-    return Page(views, encode_token({"time": last[5], "key": last[0]}))
+    return Page(views, encode_token({"time": last[3], "key": last[0]}))
 
 
 def batch_history(conn: sqlite3.Connection, batch_key: str, max_points: int) -> list[HistoryPoint]:
@@ -340,12 +393,13 @@ def ledger_snapshot(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def read_journal(conn: sqlite3.Connection, after: int, limit: int) -> list[tuple[int, Inbound]]:
     rows = conn.execute(
-        "SELECT e.seq, e.model, r.body, r.packing, e.received_at, r.encoding FROM events e "
-        "LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+        f"SELECT e.seq, r.body, r.packing, e.received_at, r.encoding, {EVENT_COLUMNS} "
+        "FROM events e LEFT JOIN raw_inputs r ON r.id = e.raw_id WHERE e.seq > ? "
+        "ORDER BY e.seq LIMIT ?",
         (after, limit),
     ).fetchall()
     return [
-        (seq, Inbound(event_from_journal(model), unpack(raw, packing), from_us(received_at),
+        (seq, Inbound(event_from_journal(event), unpack(raw, packing), from_us(received_at),
                       encoding or ""))
-        for seq, model, raw, packing, received_at, encoding in rows
+        for seq, raw, packing, received_at, encoding, *event in rows
     ]  # fmt: skip

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from batchrelay.store.contracts import RETAINED, Cutoffs, TableStats
+from batchrelay.store.journal_codec import task_id_of
 from batchrelay.store.row_codec import (
     BATCH_FIELDS,
     BATCH_STATE_COLUMNS,
@@ -143,15 +144,16 @@ def _prune_journal(
     if found is None:
         return ({} if done else {"events": 0}), cursor
     rows = conn.execute(
-        "SELECT seq, task_id FROM events WHERE batch_key = ? LIMIT ?", (found.batch_key, limit)
+        "SELECT seq, model, event_id FROM events WHERE batch_key = ? LIMIT ?",
+        (found.batch_key, limit),
     ).fetchall()
     state = writer.batch_state(found.batch_key)
     if state is None or not rows:  # counter and journal disagree: nothing to take here
         return {"events": 0}, (found.finished_at, found.batch_key)
     conn.execute(_SNAPSHOT_BATCH, snapshot_row(state))
-    task_ids = sorted({task_id for _, task_id in rows if task_id})
+    task_ids = sorted({t for _, model, event_id in rows if (t := task_id_of(model, event_id))})
     tasks = conn.execute(_SNAPSHOT_TASKS, (_json(task_ids),)).rowcount if task_ids else 0
-    conn.execute(f"DELETE FROM events WHERE seq IN {_JSON_IDS}", (_json([s for s, _ in rows]),))
+    conn.execute(f"DELETE FROM events WHERE seq IN {_JSON_IDS}", (_json([r[0] for r in rows]),))
     conn.execute(
         "UPDATE batch_snapshots SET events = events + ? WHERE batch_key = ?",
         (len(rows), found.batch_key),
@@ -222,6 +224,24 @@ def _by_time(table: str, column: str, where: str = "") -> Callable[..., dict[str
     return prune
 
 
+def _by_arrival(table: str) -> Callable[..., dict[str, int]]:
+    """Prune ``table``'s rows received before the cutoff, read in id order: ids follow
+    arrival, so the oldest come first with no index on ``received_at`` to keep (a row that
+    arrived out of order, its clock behind, waits for the rows before it)."""
+    select = (
+        f"SELECT id FROM (SELECT id, received_at FROM {table} ORDER BY id LIMIT ?)"
+        " WHERE received_at < ?"
+    )
+
+    def prune(conn: sqlite3.Connection, cutoff: int, limit: int) -> dict[str, int]:
+        ids = [i for (i,) in conn.execute(select, (limit, cutoff))]
+        if ids:
+            conn.execute(f"DELETE FROM {table} WHERE id IN {_JSON_IDS}", (_json(ids),))
+        return {table: len(ids)} if ids else {}
+
+    return prune
+
+
 _FINISHED = "state IN ('delivered', 'dead', 'coalesced', 'muted')"
 
 
@@ -241,7 +261,7 @@ def _prune_deliveries(conn: sqlite3.Connection, cutoff: int, limit: int) -> dict
 
 
 _PRUNE: dict[str, Callable[[sqlite3.Connection, int, int], dict[str, int]]] = {
-    "raw": _by_time("raw_inputs", "received_at"),
+    "raw": _by_arrival("raw_inputs"),
     "deliveries": _prune_deliveries,
     "quarantine": _by_time("quarantine", "received_at"),
     "alerts": _by_time("alerts", "updated_at", "status = 'resolved'"),

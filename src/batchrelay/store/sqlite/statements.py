@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
+from batchrelay.store.journal_codec import JOURNAL_COLUMNS
 from batchrelay.store.rollups import ROLLUP_COLUMNS
 from batchrelay.store.row_codec import (
     BATCH_DERIVED_COLUMNS,
     BATCH_STATE_COLUMNS,
-    JOURNAL_COLUMNS,
     RAW_COLUMNS,
     STATUS_COLUMNS,
     TASK_COLUMNS,
