@@ -227,7 +227,8 @@ def main() -> None:
                          "/static/dashboard/overview.js", "/static/dashboard/app.css",
                          "/api/v1/overview", "/api/v1/batches?MaxResults=50",
                          f"/api/v1/activity?{running}"]  # fmt: skip
-        batch_calls = batch_page_calls(key) + [
+        batch_calls = [
+            *batch_page_calls(key),
             # the task search: a rare name, and one a tenth of the tasks match
             f"/api/v1/batches/{key}/tasks?max_results=50&search=clip-01234",
             f"/api/v1/batches/{key}/tasks?max_results=50&search=7.mov",
