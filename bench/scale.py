@@ -86,7 +86,7 @@ def soak_config(folder: Path, port: int, store: BenchStore, args: argparse.Names
 
 
 def metrics(base: str) -> dict[str, float]:
-    """The pruned rows and store bytes, summed over tables."""
+    """The pruned rows and store bytes, summed over tables, and each table's bytes."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
         text = resp.read().decode()
     sums = {"pruned": 0.0, "store_bytes": 0.0, "committed": 0.0}
@@ -96,6 +96,7 @@ def metrics(base: str) -> dict[str, float]:
                 sums["pruned"] += sample.value
             elif sample.name == "batchrelay_store_bytes":
                 sums["store_bytes"] += sample.value
+                sums[f"table {sample.labels['table']}"] = sample.value
             elif (
                 sample.name == "batchrelay_inputs_total"
                 and sample.labels.get("outcome") == "committed"
@@ -128,13 +129,26 @@ def soak(args: argparse.Namespace) -> None:
             sender.start()
             started = time.monotonic()
             print(" minute   on disk MB   events in   rows pruned   store gauge MB", flush=True)
+            minutes = [metrics(base)]
             for minute in range(1, int(seconds // 60) + 1):
                 time.sleep(max(0.0, started + minute * 60 - time.monotonic()))
                 m = metrics(base)
+                minutes.append(m)
                 size, gauge = store.disk_bytes() / 1e6, m["store_bytes"] / 1e6
                 print(f" {minute:6d}   {size:10.1f}   {m['committed']:9.0f}"
                       f"   {m['pruned']:11.0f}   {gauge:14.1f}", flush=True)  # fmt: skip
             sender.join(timeout=30)
+            growth_by_table(minutes)
+
+
+def growth_by_table(minutes: list[dict[str, float]]) -> None:
+    """Each table's size by the store's gauge at half time and at the end: what grows."""
+    middle, last = len(minutes) // 2, len(minutes) - 1
+    half, end = minutes[middle], minutes[last]
+    print(f" table              MB at minute {middle:<3d}  MB at minute {last}")
+    tables = sorted((k for k in end if k.startswith("table ")), key=lambda k: -end[k])
+    for key in tables[:10]:
+        print(f" {key[6:]:<20} {half.get(key, 0) / 1e6:15.1f} {end[key] / 1e6:15.1f}")
 
 
 def cloud_event(event_id: str, kind: str, data: dict[str, Any]) -> bytes:
