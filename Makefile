@@ -28,6 +28,7 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 bench: install
+	./scripts/test-deps  # PostgreSQL (replicas, scale) and Chromium (dashboard), as for make test
 	./bench/deps  # wrk: installed as root, else named (ingest falls back to Python)
 	$(BIN)/pip install --quiet apprise  # the delivery baseline; not a dependency
 	$(BIN)/python bench/ingest.py

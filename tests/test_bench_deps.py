@@ -51,3 +51,15 @@ def test_not_root_prints_one_line_naming_the_command(sysroot: Path) -> None:
     lines = done.stderr.splitlines()
     assert len(lines) == 1, lines
     assert "apt-get install -y --no-install-recommends wrk" in lines[0]
+
+
+def test_make_bench_installs_what_its_benchmarks_start_before_them() -> None:
+    """bench/replicas.py and bench/scale.py start PostgreSQL, bench/dashboard.py Chromium:
+    `make bench` runs scripts/test-deps (which installs both) before any of them."""
+    repo = Path(__file__).parents[1]
+    done = subprocess.run(["make", "-n", "bench"], cwd=repo, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    deps = next(i for i, line in enumerate(lines) if line.startswith("./scripts/test-deps"))
+    first_bench = next(i for i, line in enumerate(lines) if "bench/" in line and ".py" in line)
+    assert deps < first_bench, lines
