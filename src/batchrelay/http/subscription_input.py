@@ -15,7 +15,14 @@ import uuid
 from dataclasses import replace
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from batchrelay.http.common import BadQuery
 from batchrelay.notifiers.config import signing_key
@@ -52,20 +59,12 @@ class _Fields(BaseModel):
     enabled: bool = True
     metadata: dict[str, _Text] = Field(default_factory=dict)
 
-    @field_validator("filter")
+    @field_validator("filter", "kinds")
     @classmethod
-    def _filter(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _patterns(cls, value: Any, info: ValidationInfo) -> Any:
+        check = check_filter if info.field_name == "filter" else check_kinds
         try:
-            check_filter(value)
-        except PatternError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("kinds")
-    @classmethod
-    def _kinds(cls, value: list[str]) -> list[str]:
-        try:
-            check_kinds(value)
+            check(value)
         except PatternError as exc:
             raise ValueError(str(exc)) from None
         return value
